@@ -1,0 +1,426 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Layout of the bbolt file:
+//
+//	meta/version              schema version (1)
+//	meta/last_id              16-byte id of the newest event ever committed
+//	rooms/<room>/count        8-byte big-endian number of events
+//	rooms/<room>/log/<id>     stored record (see encodeValue)
+//	cids/<room>\x00<cid>      16-byte id of the event that used the client id
+//	cids_by_id/<id>           <room>\x00<cid>, so old client ids expire in id order
+var (
+	bucketMeta      = []byte("meta")
+	bucketRooms     = []byte("rooms")
+	bucketCIDs      = []byte("cids")
+	bucketCIDsByID  = []byte("cids_by_id")
+	bucketLog       = []byte("log")
+	keyVersion      = []byte("version")
+	keyLastID       = []byte("last_id")
+	keyCount        = []byte("count")
+	schemaVersion   = []byte{1}
+	errVersionDrift = errors.New("unsupported schema version")
+)
+
+// DB is the bbolt implementation of Log. Set its exported fields before Open.
+// All methods are safe for concurrent use.
+type DB struct {
+	// Path is the bbolt file; it is created if missing.
+	Path string
+	// LockTimeout bounds the wait for another process's lock on Path.
+	LockTimeout time.Duration
+	// MaxTextBytes limits an event's text, in bytes of UTF-8 (0: no limit).
+	MaxTextBytes int
+	// MaxBatch caps the number of appends committed in one transaction.
+	MaxBatch int
+	// DedupWindow is how long a client id is remembered (at least; expired
+	// ones are pruned hourly).
+	DedupWindow time.Duration
+	// Now is the clock that stamps ids.
+	Now func() time.Time
+	// Logger receives background errors.
+	Logger *slog.Logger
+
+	db    *bolt.DB
+	queue chan *appendReq
+
+	mu     sync.RWMutex // guards closed; shared while enqueueing so Close waits for senders
+	closed bool
+
+	stop       chan struct{} // closed by Close: stops the pruner
+	writerDone chan struct{}
+	prunerDone chan struct{}
+
+	subsMu  sync.Mutex                             // serialises Subscribe and unsubscribe
+	subs    atomic.Pointer[map[*subscription]bool] // copy-on-write, read by the writer
+	ids     idGen                                  // writer goroutine only, after Open
+	commits atomic.Int64                           // committed transactions, for tests
+
+	// beforeCommit, when set by a test, runs at the end of each write
+	// transaction; an error aborts the commit.
+	beforeCommit func(*bolt.Tx) error
+}
+
+type subscription struct{ fn func([]Record) }
+
+// NewDB returns a DB for the file at path with default settings.
+func NewDB(path string) *DB {
+	return &DB{
+		Path:         path,
+		LockTimeout:  2 * time.Second,
+		MaxTextBytes: 16 << 10,
+		MaxBatch:     1000,
+		DedupWindow:  72 * time.Hour,
+		Now:          time.Now,
+		Logger:       slog.Default(),
+	}
+}
+
+// Open opens (or creates) the file, checks it, and starts the writer. It
+// fails within LockTimeout if another process has the file open.
+func (d *DB) Open() error {
+	if d.MaxBatch <= 0 || d.Now == nil || d.Logger == nil || d.Path == "" {
+		return errors.New("store: Path, MaxBatch, Now and Logger must be set")
+	}
+	db, err := bolt.Open(d.Path, 0o600, &bolt.Options{
+		Timeout: d.LockTimeout,
+		// The freelist is rebuilt at open instead of written at every commit:
+		// fewer pages per fsync, same durability.
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return fmt.Errorf("open db %s: locked by another process (is another parley running?)", d.Path)
+	}
+	if err != nil {
+		return fmt.Errorf("open db %s: %w", d.Path, err)
+	}
+	var last ulid.ULID
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketRooms, bucketCIDs, bucketCIDsByID} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		switch v := meta.Get(keyVersion); {
+		case v == nil:
+			if err := meta.Put(keyVersion, schemaVersion); err != nil {
+				return err
+			}
+		case string(v) != string(schemaVersion):
+			return fmt.Errorf("%w %v", errVersionDrift, v)
+		}
+		if v := meta.Get(keyLastID); len(v) == 16 {
+			copy(last[:], v)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("open db %s: %w", d.Path, err)
+	}
+	d.db = db
+	d.ids.last = last
+	d.queue = make(chan *appendReq, 4*d.MaxBatch)
+	d.stop = make(chan struct{})
+	d.writerDone = make(chan struct{})
+	d.prunerDone = make(chan struct{})
+	d.subs.Store(&map[*subscription]bool{})
+	go d.writeLoop()
+	go d.pruneLoop()
+	return nil
+}
+
+// Close stops accepting appends, commits those already queued, and closes
+// the file. It is safe to call more than once.
+func (d *DB) Close() error {
+	d.mu.Lock()
+	if d.closed || d.db == nil {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	close(d.queue)
+	close(d.stop)
+	d.mu.Unlock()
+	<-d.writerDone
+	<-d.prunerDone
+	return d.db.Close()
+}
+
+// Subscribe implements Log.
+func (d *DB) Subscribe(fn func([]Record)) func() {
+	s := &subscription{fn: fn}
+	d.subsMu.Lock()
+	d.swapSubs(func(m map[*subscription]bool) { m[s] = true })
+	d.subsMu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			d.subsMu.Lock()
+			d.swapSubs(func(m map[*subscription]bool) { delete(m, s) })
+			d.subsMu.Unlock()
+		})
+	}
+}
+
+// swapSubs replaces the subscriber set with a changed copy. Caller holds subsMu.
+func (d *DB) swapSubs(change func(map[*subscription]bool)) {
+	old := *d.subs.Load()
+	m := make(map[*subscription]bool, len(old)+1)
+	for k := range old {
+		m[k] = true
+	}
+	change(m)
+	d.subs.Store(&m)
+}
+
+// LastID returns the id of the newest committed event (zero if none). It is
+// read from the file, so it is exact after Open and after every commit.
+func (d *DB) LastID() (ulid.ULID, error) {
+	var id ulid.ULID
+	err := d.view(func(tx *bolt.Tx) error {
+		copy(id[:], tx.Bucket(bucketMeta).Get(keyLastID))
+		return nil
+	})
+	return id, err
+}
+
+// view runs fn in a read transaction, failing with ErrClosed after Close.
+func (d *DB) view(fn func(*bolt.Tx) error) error {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.closed || d.db == nil {
+		return ErrClosed
+	}
+	return d.db.View(fn)
+}
+
+func putCount(b *bolt.Bucket, n uint64) error {
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], n)
+	return b.Put(keyCount, v[:])
+}
+
+func getCount(b *bolt.Bucket) uint64 {
+	if v := b.Get(keyCount); len(v) == 8 {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
+// appendReq is one Append waiting for the writer.
+type appendReq struct {
+	ctx  context.Context
+	ev   Event
+	done chan appendResult
+}
+
+type appendResult struct {
+	rec     Record
+	created bool
+	err     error
+}
+
+// Append implements Log. Appends from many goroutines are committed together,
+// many per fsync, by a single writer goroutine.
+func (d *DB) Append(ctx context.Context, e Event) (Record, bool, error) {
+	if err := e.validate(d.MaxTextBytes); err != nil {
+		return Record{}, false, err
+	}
+	req := &appendReq{ctx: ctx, ev: e, done: make(chan appendResult, 1)}
+	d.mu.RLock()
+	if d.closed || d.db == nil {
+		d.mu.RUnlock()
+		return Record{}, false, ErrClosed
+	}
+	select {
+	case d.queue <- req:
+		d.mu.RUnlock()
+	case <-ctx.Done():
+		d.mu.RUnlock()
+		return Record{}, false, ctx.Err()
+	}
+	// Once queued, wait for the outcome even if ctx ends: the writer checks
+	// ctx before storing, and an answer after commit must not be lost.
+	r := <-req.done
+	return r.rec, r.created, r.err
+}
+
+// writeLoop is the single write path: it takes whatever appends are queued,
+// commits them in one transaction, answers them and then publishes them.
+func (d *DB) writeLoop() {
+	defer close(d.writerDone)
+	batch := make([]*appendReq, 0, d.MaxBatch)
+	for req := range d.queue {
+		batch = append(batch[:0], req)
+	fill:
+		for len(batch) < d.MaxBatch {
+			select {
+			case r, ok := <-d.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		d.commit(batch)
+	}
+}
+
+// commit stores batch in one transaction. Ids are assigned inside it, in
+// queue order, so commit order, id order and publish order are one order.
+// If the commit fails every request gets the error and nothing is published;
+// the ids it drew are skipped, never reused, so ordering holds.
+func (d *DB) commit(batch []*appendReq) {
+	results := make([]appendResult, len(batch))
+	var recs []Record
+	err := d.db.Update(func(tx *bolt.Tx) error {
+		recs = recs[:0]
+		rooms := tx.Bucket(bucketRooms)
+		cids := tx.Bucket(bucketCIDs)
+		cidsByID := tx.Bucket(bucketCIDsByID)
+		counts := map[string]*bolt.Bucket{}
+		for i, req := range batch {
+			results[i] = appendResult{}
+			if err := req.ctx.Err(); err != nil {
+				results[i].err = err
+				continue
+			}
+			e := req.ev
+			var cidKey []byte
+			if e.ClientID != "" {
+				cidKey = clientIDKey(e.Room, e.ClientID)
+				if v := cids.Get(cidKey); v != nil {
+					rec, err := getRecord(rooms, e.Room, v)
+					if err != nil {
+						return fmt.Errorf("client id %q: %w", e.ClientID, err)
+					}
+					results[i] = appendResult{rec: rec}
+					continue
+				}
+			}
+			e.ID = d.ids.next(d.Now())
+			e.Time = time.UnixMilli(int64(e.ID.Time())).UTC()
+			js, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			rb := counts[e.Room]
+			if rb == nil {
+				if rb, err = roomBucket(rooms, e.Room); err != nil {
+					return err
+				}
+				counts[e.Room] = rb
+			}
+			lb := rb.Bucket(bucketLog)
+			lb.FillPercent = 0.95 // keys only ever grow: pack pages full
+			key := e.ID.Bytes()
+			if err := lb.Put(key, encodeValue(e.Type, js)); err != nil {
+				return err
+			}
+			if err := putCount(rb, getCount(rb)+1); err != nil {
+				return err
+			}
+			if cidKey != nil {
+				if err := cids.Put(cidKey, key); err != nil {
+					return err
+				}
+				if err := cidsByID.Put(key, cidKey); err != nil {
+					return err
+				}
+			}
+			rec := Record{ID: e.ID, Room: e.Room, Type: e.Type, JSON: js}
+			results[i] = appendResult{rec: rec, created: true}
+			recs = append(recs, rec)
+		}
+		if len(recs) > 0 {
+			last := recs[len(recs)-1].ID
+			if err := tx.Bucket(bucketMeta).Put(keyLastID, last.Bytes()); err != nil {
+				return err
+			}
+		}
+		if d.beforeCommit != nil {
+			return d.beforeCommit(tx)
+		}
+		return nil
+	})
+	if err != nil {
+		d.Logger.Error("commit failed", "events", len(batch), "err", err)
+		for i := range results {
+			results[i] = appendResult{err: fmt.Errorf("commit: %w", err)}
+		}
+		recs = nil
+	} else {
+		d.commits.Add(1)
+	}
+	for i, req := range batch {
+		req.done <- results[i]
+	}
+	if len(recs) > 0 {
+		for s := range *d.subs.Load() {
+			s.fn(recs)
+		}
+	}
+}
+
+// roomBucket returns room's bucket, creating it and its log on first use.
+func roomBucket(rooms *bolt.Bucket, room string) (*bolt.Bucket, error) {
+	if b := rooms.Bucket([]byte(room)); b != nil {
+		return b, nil
+	}
+	b, err := rooms.CreateBucket([]byte(room))
+	if err != nil {
+		return nil, fmt.Errorf("create room %s: %w", room, err)
+	}
+	if _, err := b.CreateBucket(bucketLog); err != nil {
+		return nil, fmt.Errorf("create room %s: %w", room, err)
+	}
+	return b, nil
+}
+
+// getRecord reads the record with the given 16-byte id from room's log,
+// copying it out of the transaction.
+func getRecord(rooms *bolt.Bucket, room string, id []byte) (Record, error) {
+	rb := rooms.Bucket([]byte(room))
+	if rb == nil {
+		return Record{}, ErrNotFound
+	}
+	v := rb.Bucket(bucketLog).Get(id)
+	if v == nil {
+		return Record{}, ErrNotFound
+	}
+	typ, js, err := decodeValue(v)
+	if err != nil {
+		return Record{}, err
+	}
+	var rec Record
+	copy(rec.ID[:], id)
+	rec.Room, rec.Type, rec.JSON = room, typ, append([]byte(nil), js...)
+	return rec, nil
+}
+
+func clientIDKey(room, cid string) []byte {
+	k := make([]byte, 0, len(room)+1+len(cid))
+	k = append(k, room...)
+	k = append(k, 0)
+	return append(k, cid...)
+}

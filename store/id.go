@@ -1,0 +1,59 @@
+package store
+
+import (
+	"crypto/rand"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+)
+
+// idGen hands out ULIDs that are strictly increasing for the life of a log,
+// including across restarts (it starts above the last stored id) and when
+// the wall clock steps backwards (it never goes below its last id). It is not
+// safe for concurrent use: only the log's writer goroutine calls next.
+type idGen struct {
+	last ulid.ULID
+}
+
+// next returns an id greater than every id returned before and than the id
+// the generator was started from.
+func (g *idGen) next(now time.Time) ulid.ULID {
+	ms := ulid.Timestamp(now)
+	if lastMS := g.last.Time(); ms <= lastMS {
+		// Same millisecond, or the clock went back: stay on the last id's
+		// millisecond and count up in its entropy.
+		if id, ok := increment(g.last); ok {
+			g.last = id
+			return id
+		}
+		// 80 bits of entropy exhausted within one millisecond: borrow the next.
+		ms = lastMS + 1
+	}
+	var id ulid.ULID
+	_ = id.SetTime(ms)
+	var e [10]byte
+	_, _ = rand.Read(e[:])
+	// Leave headroom so ids within this millisecond can count up.
+	e[0] &= 0x7f
+	_ = id.SetEntropy(e[:])
+	g.last = id
+	return id
+}
+
+// advance makes sure later ids are greater than id.
+func (g *idGen) advance(id ulid.ULID) {
+	if id.Compare(g.last) > 0 {
+		g.last = id
+	}
+}
+
+// increment adds one to id's entropy, reporting false on overflow.
+func increment(id ulid.ULID) (ulid.ULID, bool) {
+	for i := len(id) - 1; i >= 6; i-- {
+		id[i]++
+		if id[i] != 0 {
+			return id, true
+		}
+	}
+	return id, false
+}

@@ -1,0 +1,72 @@
+package store
+
+import (
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	bolt "go.etcd.io/bbolt"
+)
+
+// pruneChunk bounds each pruning transaction so it never holds the write
+// lock for long.
+const pruneChunk = 1000
+
+// pruneLoop forgets client ids older than DedupWindow, hourly.
+func (d *DB) pruneLoop() {
+	defer close(d.prunerDone)
+	if d.DedupWindow <= 0 {
+		return
+	}
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if _, err := d.pruneClientIDs(d.Now().Add(-d.DedupWindow)); err != nil {
+			d.Logger.Error("prune client ids", "err", err)
+		}
+		select {
+		case <-d.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// pruneClientIDs deletes client ids recorded before cutoff, in small
+// transactions, and returns how many it deleted.
+func (d *DB) pruneClientIDs(cutoff time.Time) (int, error) {
+	var limit ulid.ULID
+	_ = limit.SetTime(ulid.Timestamp(cutoff))
+	total := 0
+	for {
+		n := 0
+		err := d.update(func(tx *bolt.Tx) error {
+			byID, cids := tx.Bucket(bucketCIDsByID), tx.Bucket(bucketCIDs)
+			c := byID.Cursor()
+			for k, v := c.First(); k != nil && n < pruneChunk && string(k) < string(limit[:]); k, v = c.First() {
+				if err := cids.Delete(v); err != nil {
+					return err
+				}
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		total += n
+		if err != nil || n < pruneChunk {
+			return total, err
+		}
+	}
+}
+
+// update runs fn in a write transaction outside the append path, failing
+// with ErrClosed after Close.
+func (d *DB) update(fn func(*bolt.Tx) error) error {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.closed || d.db == nil {
+		return ErrClosed
+	}
+	return d.db.Update(fn)
+}

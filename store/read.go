@@ -1,0 +1,150 @@
+package store
+
+import (
+	"bytes"
+	"context"
+
+	"github.com/oklog/ulid/v2"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Room describes a room that has events.
+type Room struct {
+	Name   string    `json:"name"`
+	Events uint64    `json:"events"`
+	LastID ulid.ULID `json:"last_id"`
+}
+
+// ReadAfter implements Log. Each room is read from its own index, so the cost
+// is proportional to the records returned, not to the size of the log.
+func (d *DB) ReadAfter(ctx context.Context, rooms []string, after ulid.ULID, limit int) ([]Record, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var out []Record
+	err := d.view(func(tx *bolt.Tx) error {
+		var cur []*roomCursor
+		for _, room := range rooms {
+			c := openCursor(tx, room)
+			if c == nil {
+				continue
+			}
+			c.seekAfter(after)
+			if c.k != nil {
+				cur = append(cur, c)
+			}
+		}
+		var arena []byte
+		for len(out) < limit && len(cur) > 0 {
+			// Few rooms per stream: a linear scan for the smallest key beats a heap.
+			lo := 0
+			for i := 1; i < len(cur); i++ {
+				if bytes.Compare(cur[i].k, cur[lo].k) < 0 {
+					lo = i
+				}
+			}
+			c := cur[lo]
+			rec, err := c.record(&arena)
+			if err != nil {
+				return err
+			}
+			out = append(out, rec)
+			if c.k, c.v = c.c.Next(); c.k == nil {
+				cur = append(cur[:lo], cur[lo+1:]...)
+			}
+		}
+		return ctx.Err()
+	})
+	return out, err
+}
+
+// ReadBefore implements Log.
+func (d *DB) ReadBefore(ctx context.Context, room string, before ulid.ULID, limit int) ([]Record, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var out []Record
+	err := d.view(func(tx *bolt.Tx) error {
+		c := openCursor(tx, room)
+		if c == nil {
+			return nil
+		}
+		if before == (ulid.ULID{}) {
+			c.k, c.v = c.c.Last()
+		} else if c.k, c.v = c.c.Seek(before[:]); c.k == nil {
+			c.k, c.v = c.c.Last()
+		} else {
+			c.k, c.v = c.c.Prev()
+		}
+		var arena []byte
+		for ; c.k != nil && len(out) < limit; c.k, c.v = c.c.Prev() {
+			rec, err := c.record(&arena)
+			if err != nil {
+				return err
+			}
+			out = append(out, rec)
+		}
+		for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+			out[i], out[j] = out[j], out[i]
+		}
+		return ctx.Err()
+	})
+	return out, err
+}
+
+// Rooms implements Log.
+func (d *DB) Rooms(ctx context.Context) ([]Room, error) {
+	var out []Room
+	err := d.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRooms).ForEachBucket(func(name []byte) error {
+			rb := tx.Bucket(bucketRooms).Bucket(name)
+			r := Room{Name: string(name), Events: getCount(rb)}
+			if k, _ := rb.Bucket(bucketLog).Cursor().Last(); k != nil {
+				copy(r.LastID[:], k)
+			}
+			out = append(out, r)
+			return ctx.Err()
+		})
+	})
+	return out, err
+}
+
+// roomCursor walks one room's log inside a read transaction.
+type roomCursor struct {
+	room string
+	c    *bolt.Cursor
+	k, v []byte
+}
+
+func openCursor(tx *bolt.Tx, room string) *roomCursor {
+	rb := tx.Bucket(bucketRooms).Bucket([]byte(room))
+	if rb == nil {
+		return nil
+	}
+	return &roomCursor{room: room, c: rb.Bucket(bucketLog).Cursor()}
+}
+
+// seekAfter positions the cursor on the first key greater than after.
+func (c *roomCursor) seekAfter(after ulid.ULID) {
+	c.k, c.v = c.c.Seek(after[:])
+	if c.k != nil && bytes.Equal(c.k, after[:]) {
+		c.k, c.v = c.c.Next()
+	}
+}
+
+// record copies the current record out of the transaction into arena, which
+// it grows: one allocation per many records instead of one per record.
+func (c *roomCursor) record(arena *[]byte) (Record, error) {
+	typ, js, err := decodeValue(c.v)
+	if err != nil {
+		return Record{}, err
+	}
+	if cap(*arena)-len(*arena) < len(js) {
+		*arena = make([]byte, 0, max(64<<10, len(js)))
+	}
+	start := len(*arena)
+	*arena = append(*arena, js...)
+	rec := Record{Room: c.room, Type: typ, JSON: (*arena)[start:len(*arena):len(*arena)]}
+	copy(rec.ID[:], c.k)
+	return rec, nil
+}

@@ -1,0 +1,74 @@
+// Package store owns Parley's event log: the domain types it persists
+// (events and rooms), their validation, and the durable, ordered log behind
+// the Log interface. DB is the bbolt implementation.
+package store
+
+import (
+	"context"
+	"errors"
+
+	"github.com/oklog/ulid/v2"
+)
+
+// Log is the narrow interface the rest of Parley uses to reach the event log.
+// A second implementation (a cluster log, say) must keep the same promises:
+//
+//   - Append assigns ids that are strictly increasing across the whole log and
+//     returns only once the event is durable.
+//   - Subscribers see committed records in id order, and never a record that
+//     was not committed.
+//   - Reads after a cursor return records in id order.
+type Log interface {
+	// Append validates e, assigns its id and time, stores it durably and
+	// returns the stored record with created true. If e carries a ClientID
+	// already used in its room, nothing is stored and the original record is
+	// returned with created false. Errors: a *ValidationError (wrapping
+	// ErrInvalid) or ErrTooLarge for bad input, ErrClosed after Close.
+	Append(ctx context.Context, e Event) (rec Record, created bool, err error)
+
+	// ReadAfter returns up to limit records of the given rooms with ids
+	// greater than after, in ascending id order.
+	ReadAfter(ctx context.Context, rooms []string, after ulid.ULID, limit int) ([]Record, error)
+
+	// ReadBefore returns the limit records of room just before the id before
+	// (the newest ones if before is zero), in ascending id order.
+	ReadBefore(ctx context.Context, room string, before ulid.ULID, limit int) ([]Record, error)
+
+	// Rooms lists every room that has at least one event, by name.
+	Rooms(ctx context.Context) ([]Room, error)
+
+	// Subscribe registers fn to be called with each batch of committed
+	// records, in commit (= id) order, from a single goroutine. fn must not
+	// block: a slow fn delays every append. The returned func unregisters fn.
+	Subscribe(fn func([]Record)) (unsubscribe func())
+}
+
+// Sentinel errors returned by the store. Callers match them with errors.Is.
+var (
+	// ErrInvalid is returned (wrapped in a *ValidationError) when an event or
+	// a room name breaks the rules in Validate.
+	ErrInvalid = errors.New("invalid")
+
+	// ErrTooLarge is returned when an event's text is longer than the
+	// store's MaxTextBytes.
+	ErrTooLarge = errors.New("text too large")
+
+	// ErrNotFound is returned when a room or event does not exist.
+	ErrNotFound = errors.New("not found")
+
+	// ErrClosed is returned by every method after Close.
+	ErrClosed = errors.New("store closed")
+)
+
+// ValidationError says which rule an input broke. It wraps ErrInvalid.
+type ValidationError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }
+
+// Unwrap makes errors.Is(err, ErrInvalid) true.
+func (e *ValidationError) Unwrap() error { return ErrInvalid }
+
+func invalid(field, reason string) error { return &ValidationError{Field: field, Reason: reason} }
