@@ -1,0 +1,165 @@
+package stream
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/parleychat/parley/store"
+)
+
+// Request says what a stream carries.
+type Request struct {
+	// Rooms are the rooms whose events the stream carries.
+	Rooms []string
+	// Resume asks for every event after Cursor to be replayed before live
+	// events; without it the stream is live only.
+	Resume bool
+	Cursor ulid.ULID
+}
+
+// Result describes a stream that has ended.
+type Result struct {
+	Replayed int           // events sent from the log
+	Live     int           // events sent as they were published
+	Duration time.Duration // how long the stream was open
+	Reason   string        // why it ended
+}
+
+// Serve streams req's rooms to w as Server-Sent Events until the client goes
+// away, the hub closes, or the client falls too far behind (its stream is
+// closed; it resumes with Last-Event-ID and catches up from the log).
+// It returns an error, having written nothing, only if the hub is closed.
+func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, req Request) (Result, error) {
+	// Subscribe before reading the log: whatever is committed after this
+	// point is queued, whatever before is in the log. Ids at or below the
+	// last one sent are skipped, so the overlap is never sent twice.
+	sub, err := h.subscribe(req.Rooms)
+	if err != nil {
+		return Result{}, err
+	}
+	defer func() { h.unsubscribe(sub) }()
+
+	s := &sseWriter{w: w, rc: http.NewResponseController(w), timeout: h.WriteTimeout}
+	defer s.rc.SetWriteDeadline(time.Time{}) // the connection may be reused
+	var res Result
+	start := time.Now()
+	end := func(reason string) Result {
+		res.Reason, res.Duration = reason, time.Since(start)
+		return res
+	}
+
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("X-Accel-Buffering", "no") // nginx: do not buffer this response
+	w.WriteHeader(http.StatusOK)
+	s.buf = append(s.buf, "retry: "...)
+	s.buf = strconv.AppendInt(s.buf, h.Retry.Milliseconds(), 10)
+	s.buf = append(s.buf, "\n\n"...)
+	if err := s.flush(); err != nil {
+		return end("write: "+err.Error()), nil
+	}
+
+	last := req.Cursor
+	if req.Resume {
+		for {
+			recs, err := h.log.ReadAfter(r.Context(), req.Rooms, last, h.ReplayPage)
+			if err != nil {
+				if r.Context().Err() == nil {
+					h.Logger.Error("stream replay", "err", err)
+				}
+				return end("replay: "+err.Error()), nil
+			}
+			for _, rec := range recs {
+				s.buf = appendRecord(s.buf, rec)
+			}
+			if len(recs) > 0 {
+				last = recs[len(recs)-1].ID
+				res.Replayed += len(recs)
+				if err := s.flush(); err != nil {
+					return end("write: "+err.Error()), nil
+				}
+			}
+			if len(recs) == h.ReplayPage {
+				continue
+			}
+			// Caught up. If live records overflowed the queue meanwhile, they
+			// are in the log: subscribe afresh and keep reading.
+			if !sub.overflowed() {
+				break
+			}
+			h.unsubscribe(sub)
+			if sub, err = h.subscribe(req.Rooms); err != nil {
+				return end("hub closed"), nil
+			}
+		}
+	}
+
+	heartbeat := time.NewTimer(h.Heartbeat)
+	defer heartbeat.Stop()
+	var spare []store.Record
+	for {
+		select {
+		case <-r.Context().Done():
+			return end("client gone"), nil
+		case <-h.done:
+			return end("server closing"), nil
+		case <-heartbeat.C:
+			s.buf = append(s.buf, ":\n\n"...)
+		case <-sub.wake:
+			recs, overflow := sub.take(spare)
+			if overflow {
+				return end("slow consumer"), nil
+			}
+			for _, rec := range recs {
+				if rec.ID.Compare(last) <= 0 {
+					continue // already replayed
+				}
+				s.buf = appendRecord(s.buf, rec)
+				last = rec.ID
+				res.Live++
+			}
+			clear(recs)
+			spare = recs
+		}
+		if len(s.buf) == 0 {
+			continue
+		}
+		// One write and one flush per wake-up, however many records queued.
+		if err := s.flush(); err != nil {
+			return end("write: "+err.Error()), nil
+		}
+		heartbeat.Reset(h.Heartbeat)
+	}
+}
+
+// sseWriter batches frames and writes them with a deadline.
+type sseWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	buf     []byte
+}
+
+// flush writes the buffer and flushes it to the client. A client that takes
+// longer than the timeout to accept it is cut off.
+func (s *sseWriter) flush() error {
+	if s.timeout > 0 {
+		if err := s.rc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+	}
+	_, err := s.w.Write(s.buf)
+	if cap(s.buf) > 64<<10 {
+		s.buf = nil // don't keep a replay-sized buffer on an idle stream
+	} else {
+		s.buf = s.buf[:0]
+	}
+	if err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}

@@ -1,0 +1,302 @@
+package stream
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/parleychat/parley/store"
+)
+
+// mustStartHub starts a hub over a fresh log, served over loopback at
+// URL?rooms=a,b[&cursor=ID].
+func mustStartHub(tb testing.TB, configure func(*Hub)) (*store.DB, *Hub, string) {
+	tb.Helper()
+	db := store.NewDB(filepath.Join(tb.TempDir(), "parley.db"))
+	if err := db.Open(); err != nil {
+		tb.Fatal(err)
+	}
+	h := NewHub(db)
+	if configure != nil {
+		configure(h)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req := Request{Rooms: strings.Split(r.URL.Query().Get("rooms"), ",")}
+		if c := r.URL.Query().Get("cursor"); c != "" {
+			req.Resume, req.Cursor = true, ulid.MustParse(c)
+		}
+		if _, err := h.Serve(w, r, req); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		}
+	}))
+	tb.Cleanup(func() {
+		h.Close()
+		srv.Close()
+		db.Close()
+	})
+	return db, h, srv.URL
+}
+
+func appendN(tb testing.TB, db *store.DB, room string, n int, text string) []store.Record {
+	tb.Helper()
+	var recs []store.Record
+	for i := 0; i < n; i++ {
+		rec, _, err := db.Append(context.Background(), store.Event{Room: room, Type: store.TypeMessage, Author: "t", Text: fmt.Sprintf("%s %d", text, i)})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+	return recs
+}
+
+// appendConcurrently appends n events from 16 writers, so they share
+// commits, and returns them in id order.
+func appendConcurrently(tb testing.TB, db *store.DB, room string, n int, text string) []store.Record {
+	var (
+		mu   sync.Mutex
+		recs []store.Record
+		wg   sync.WaitGroup
+	)
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < n; i += 16 {
+				rec, _, err := db.Append(context.Background(), store.Event{Room: room, Type: store.TypeMessage, Author: "t", Text: fmt.Sprintf("%s %d", text, i)})
+				if err != nil {
+					tb.Error(err)
+					return
+				}
+				mu.Lock()
+				recs = append(recs, rec)
+				mu.Unlock()
+			}
+		}(w)
+	}
+	wg.Wait()
+	slices.SortFunc(recs, func(a, b store.Record) int { return a.ID.Compare(b.ID) })
+	return recs
+}
+
+// openStream connects and returns a reader positioned after the retry line.
+func openStream(tb testing.TB, url string) (*Reader, func()) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		tb.Fatalf("got %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	return NewReader(resp.Body, 1<<20), func() { cancel(); resp.Body.Close() }
+}
+
+// expect reads events until it has len(want) of them or times out.
+func expect(tb testing.TB, r *Reader, want []store.Record) {
+	tb.Helper()
+	got := make(chan error, 1)
+	go func() {
+		for i, w := range want {
+			e, err := r.Next()
+			if err != nil {
+				got <- fmt.Errorf("event %d: %w", i, err)
+				return
+			}
+			if e.ID != w.ID.String() || e.Type != w.Type || e.Data != string(w.JSON) {
+				got <- fmt.Errorf("event %d: got %+v, want id %s data %s", i, e, w.ID, w.JSON)
+				return
+			}
+		}
+		got <- nil
+	}()
+	select {
+	case err := <-got:
+		if err != nil {
+			tb.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		tb.Fatalf("timed out waiting for %d events", len(want))
+	}
+}
+
+func TestServeReplaysThenGoesLive(t *testing.T) {
+	db, h, url := mustStartHub(t, nil)
+	before := appendN(t, db, "a", 5, "old")
+	appendN(t, db, "other", 3, "not mine")
+	r, stop := openStream(t, url+"?rooms=a&cursor="+before[1].ID.String())
+	defer stop()
+	expect(t, r, before[2:])
+	waitFor(t, func() bool { return h.Streams() == 1 })
+	live := appendN(t, db, "a", 3, "new")
+	expect(t, r, live)
+	if r.Retry != 2000 {
+		t.Errorf("retry: got %d, want 2000", r.Retry)
+	}
+}
+
+func TestServeWithoutCursorIsLiveOnly(t *testing.T) {
+	db, h, url := mustStartHub(t, nil)
+	appendN(t, db, "a", 3, "old")
+	r, stop := openStream(t, url+"?rooms=a")
+	defer stop()
+	waitFor(t, func() bool { return h.Streams() == 1 })
+	live := appendN(t, db, "a", 2, "new")
+	expect(t, r, live)
+}
+
+// TestServeHandOffHasNoGapOrDuplicate opens streams at every cursor while a
+// writer keeps appending: each must see exactly the log after its cursor.
+func TestServeHandOffHasNoGapOrDuplicate(t *testing.T) {
+	db, _, url := mustStartHub(t, func(h *Hub) { h.ReplayPage = 7 })
+	first := appendN(t, db, "a", 50, "seed")
+	var wg sync.WaitGroup
+	writerDone := make(chan []store.Record)
+	go func() { writerDone <- appendN(t, db, "a", 300, "during") }()
+	for i := 0; i < 50; i += 5 {
+		wg.Add(1)
+		go func(cursor ulid.ULID) {
+			defer wg.Done()
+			r, stop := openStream(t, url+"?rooms=a&cursor="+cursor.String())
+			defer stop()
+			var last ulid.ULID = cursor
+			for n := 0; ; n++ {
+				e, err := r.Next()
+				if err != nil {
+					t.Errorf("read: %v", err)
+					return
+				}
+				id := ulid.MustParse(e.ID)
+				if id.Compare(last) <= 0 {
+					t.Errorf("id %s after %s: duplicate or out of order", id, last)
+					return
+				}
+				last = id
+				if strings.Contains(e.Data, `"during 299"`) {
+					return
+				}
+			}
+		}(first[i].ID)
+	}
+	all := append(first, <-writerDone...)
+	wg.Wait()
+	// Ordering alone does not prove no gap: count as well.
+	r, stop := openStream(t, url+"?rooms=a&cursor="+first[0].ID.String())
+	defer stop()
+	expect(t, r, all[1:])
+}
+
+func TestSlowConsumerIsCutOffWithoutBlockingOthers(t *testing.T) {
+	db, h, url := mustStartHub(t, func(h *Hub) { h.BufferEvents, h.BufferBytes = 64, 256 << 10 })
+
+	// A client that sends its request and then reads nothing.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /?rooms=a HTTP/1.1\r\nHost: x\r\n\r\n")
+
+	fast, stop := openStream(t, url+"?rooms=a")
+	defer stop()
+	waitFor(t, func() bool { return h.Streams() == 2 })
+
+	// Far more than the socket buffers and the subscriber's queue can hold.
+	const n = 3000
+	text := strings.Repeat("x", 8<<10)
+	fastGot := make(chan []string, 1)
+	go func() {
+		var ids []string
+		for len(ids) < n {
+			e, err := fast.Next()
+			if err != nil {
+				break
+			}
+			ids = append(ids, e.ID)
+		}
+		fastGot <- ids
+	}()
+	done := make(chan []store.Record)
+	go func() { done <- appendConcurrently(t, db, "a", n, text) }()
+	var recs []store.Record
+	select {
+	case recs = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("appends blocked behind a slow consumer")
+	}
+	ids := <-fastGot
+	if len(ids) != n {
+		t.Fatalf("fast consumer got %d events, want %d", len(ids), n)
+	}
+	for i := range ids {
+		if ids[i] != recs[i].ID.String() {
+			t.Fatalf("fast consumer event %d: got %s, want %s", i, ids[i], recs[i].ID)
+		}
+	}
+
+	// The slow client's stream has been ended by the server: reading drains
+	// what was in flight, then hits the end well before all n events.
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	got := strings.Count(readToEOF(t, conn), "\nevent: message\n")
+	if got >= n {
+		t.Fatalf("slow consumer got all %d events; want it cut off", got)
+	}
+	waitFor(t, func() bool { return h.Streams() == 1 })
+}
+
+// readToEOF reads a chunked HTTP response until the server ends it.
+func readToEOF(t *testing.T, conn net.Conn) string {
+	t.Helper()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("slow consumer's stream did not end cleanly: %v", err)
+	}
+	return string(b)
+}
+
+func TestHubCloseEndsStreams(t *testing.T) {
+	_, h, url := mustStartHub(t, nil)
+	r, stop := openStream(t, url+"?rooms=a")
+	defer stop()
+	waitFor(t, func() bool { return h.Streams() == 1 })
+	h.Close()
+	if _, err := r.Next(); err != io.EOF {
+		t.Fatalf("got %v, want the stream to end", err)
+	}
+	resp, err := http.Get(url + "?rooms=a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("after close: got %d, want 503", resp.StatusCode)
+	}
+}
+
+func waitFor(tb testing.TB, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatal("condition not met within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

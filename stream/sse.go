@@ -1,0 +1,186 @@
+package stream
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/parleychat/parley/store"
+)
+
+// Event is one Server-Sent Event as it travels on the wire.
+type Event struct {
+	ID   string
+	Type string
+	Data string
+}
+
+// ErrUnencodable is returned by AppendEvent for an event the SSE format
+// cannot carry: an id or type with a line break (or an id with NUL), or
+// empty data, which a client would never dispatch.
+var ErrUnencodable = errors.New("event cannot be encoded as SSE")
+
+// AppendEvent appends e in SSE framing to dst. Data is split at every CR,
+// LF or CRLF into data lines, so no text can break the framing; a client
+// sees the data with its line breaks turned into LF.
+func AppendEvent(dst []byte, e Event) ([]byte, error) {
+	if strings.ContainsAny(e.ID, "\r\n\x00") || strings.ContainsAny(e.Type, "\r\n") || e.Data == "" {
+		return dst, ErrUnencodable
+	}
+	dst = append(dst, "id: "...)
+	dst = append(dst, e.ID...)
+	if e.Type != "" {
+		dst = append(dst, "\nevent: "...)
+		dst = append(dst, e.Type...)
+	}
+	dst = append(dst, '\n')
+	return appendData(dst, e.Data), nil
+}
+
+// appendData writes data as data lines and ends the event.
+func appendData[T string | []byte](dst []byte, data T) []byte {
+	for {
+		i := indexLineBreak(data)
+		dst = append(dst, "data: "...)
+		if i < 0 {
+			dst = append(dst, data...)
+			return append(dst, '\n', '\n')
+		}
+		dst = append(dst, data[:i]...)
+		dst = append(dst, '\n')
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
+		}
+		data = data[i+1:]
+	}
+}
+
+func indexLineBreak[T string | []byte](s T) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\r' || s[i] == '\n' {
+			return i
+		}
+	}
+	return -1
+}
+
+// appendRecord frames a stored record: its id, its type as the event name
+// and its JSON (always one line) as data.
+func appendRecord(dst []byte, rec store.Record) []byte {
+	dst = append(dst, "id: "...)
+	dst = append(dst, rec.ID.String()...)
+	dst = append(dst, "\nevent: "...)
+	dst = append(dst, rec.Type...)
+	dst = append(dst, '\n')
+	return appendData(dst, rec.JSON)
+}
+
+// Reader parses an SSE stream by the rules of the HTML standard: lines end in
+// CR, LF or CRLF; comments are skipped; data lines are joined with LF; an
+// event without data is not dispatched; the last event id carries over.
+type Reader struct {
+	sc     *bufio.Scanner
+	lastID  string
+	started bool // past the first line, where a BOM may stand
+	// Retry is the last reconnection time the server sent, in ms (0: none).
+	Retry int
+}
+
+// NewReader returns a Reader of r that accepts lines up to maxLine bytes.
+func NewReader(r io.Reader, maxLine int) *Reader {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), maxLine)
+	sc.Split(scanLines)
+	return &Reader{sc: sc}
+}
+
+// Next returns the next dispatched event, or io.EOF (or the read error) when
+// the stream ends; an unfinished event at the end is discarded.
+func (r *Reader) Next() (Event, error) {
+	var (
+		typ     string
+		data    strings.Builder
+		hasData bool
+	)
+	for r.sc.Scan() {
+		line := r.sc.Bytes()
+		if !r.started {
+			line = bytes.TrimPrefix(line, []byte("\ufeff"))
+			r.started = true
+		}
+		if len(line) == 0 {
+			if !hasData {
+				typ = ""
+				continue
+			}
+			if typ == "" {
+				typ = "message"
+			}
+			d := data.String()
+			return Event{ID: r.lastID, Type: typ, Data: d[:len(d)-1]}, nil
+		}
+		if line[0] == ':' {
+			continue
+		}
+		field, value, _ := bytes.Cut(line, []byte(":"))
+		value = bytes.TrimPrefix(value, []byte(" "))
+		switch string(field) {
+		case "event":
+			typ = string(value)
+		case "data":
+			data.Write(value)
+			data.WriteByte('\n')
+			hasData = true
+		case "id":
+			if bytes.IndexByte(value, 0) < 0 {
+				r.lastID = string(value)
+			}
+		case "retry":
+			if n, err := strconv.Atoi(string(value)); err == nil && n >= 0 && isDigits(value) {
+				r.Retry = n
+			}
+		}
+	}
+	if err := r.sc.Err(); err != nil {
+		return Event{}, err
+	}
+	return Event{}, io.EOF
+}
+
+// LastID returns the last event id the stream set.
+func (r *Reader) LastID() string { return r.lastID }
+
+func isDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+// scanLines splits at CRLF, LF or CR.
+func scanLines(data []byte, atEOF bool) (int, []byte, error) {
+	i := indexLineBreak(data)
+	switch {
+	case i < 0:
+		if atEOF && len(data) > 0 {
+			// A last line without a line break is not a complete line.
+			return len(data), nil, nil
+		}
+		return 0, nil, nil
+	case data[i] == '\n':
+		return i + 1, data[:i], nil
+	case i+1 < len(data):
+		if data[i+1] == '\n' {
+			return i + 2, data[:i], nil
+		}
+		return i + 1, data[:i], nil
+	case atEOF:
+		return i + 1, data[:i], nil
+	}
+	return 0, nil, nil // a CR at the end: wait to see if LF follows
+}
