@@ -264,7 +264,7 @@ func (d *DB) Append(ctx context.Context, e Event) (Record, bool, error) {
 }
 
 // writeLoop is the single write path: it takes whatever appends are queued,
-// commits them in one transaction, answers them and then publishes them.
+// commits them in one transaction, publishes them and then answers them.
 func (d *DB) writeLoop() {
 	defer close(d.writerDone)
 	batch := make([]*appendReq, 0, d.MaxBatch)
@@ -372,13 +372,16 @@ func (d *DB) commit(batch []*appendReq) {
 	} else {
 		d.commits.Add(1)
 	}
-	for i, req := range batch {
-		req.done <- results[i]
-	}
+	// Publish before answering: once an append is acknowledged, every
+	// subscriber already has it queued, and a stream opened afterwards
+	// without a cursor does not see it.
 	if len(recs) > 0 {
 		for s := range *d.subs.Load() {
 			s.fn(recs)
 		}
+	}
+	for i, req := range batch {
+		req.done <- results[i]
 	}
 }
 

@@ -3,6 +3,7 @@ package stream
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -264,9 +265,11 @@ func readToEOF(t *testing.T, conn net.Conn) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Cut off by the queue bound, the stream ends cleanly; cut off by the
+	// write timeout (a slow machine), the connection is closed mid-chunk.
 	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("slow consumer's stream did not end cleanly: %v", err)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("slow consumer's stream did not end: %v", err)
 	}
 	return string(b)
 }
