@@ -62,19 +62,19 @@ func appendN(tb testing.TB, db *store.DB, room string, n int, text string) []sto
 	return recs
 }
 
-// appendConcurrently appends n events from 16 writers, so they share
+// appendConcurrently appends n events from several writers, so they share
 // commits, and returns them in id order.
-func appendConcurrently(tb testing.TB, db *store.DB, room string, n int, text string) []store.Record {
+func appendConcurrently(tb testing.TB, db *store.DB, writers int, room string, n int, text string) []store.Record {
 	var (
 		mu   sync.Mutex
 		recs []store.Record
 		wg   sync.WaitGroup
 	)
-	for w := 0; w < 16; w++ {
+	for w := 0; w < writers; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			for i := w; i < n; i += 16 {
+			for i := w; i < n; i += writers {
 				rec, _, err := db.Append(context.Background(), store.Event{Room: room, Type: store.TypeMessage, Author: "t", Text: fmt.Sprintf("%s %d", text, i)})
 				if err != nil {
 					tb.Error(err)
@@ -201,7 +201,7 @@ func TestServeHandOffHasNoGapOrDuplicate(t *testing.T) {
 }
 
 func TestSlowConsumerIsCutOffWithoutBlockingOthers(t *testing.T) {
-	db, h, url := mustStartHub(t, func(h *Hub) { h.BufferEvents, h.BufferBytes = 64, 256 << 10 })
+	db, h, url := mustStartHub(t, func(h *Hub) { h.BufferEvents, h.BufferBytes = 200, 2 << 20 })
 
 	// A client that sends its request and then reads nothing.
 	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
@@ -216,8 +216,8 @@ func TestSlowConsumerIsCutOffWithoutBlockingOthers(t *testing.T) {
 	waitFor(t, func() bool { return h.Streams() == 2 })
 
 	// Far more than the socket buffers and the subscriber's queue can hold.
-	const n = 3000
-	text := strings.Repeat("x", 8<<10)
+	const n = 2000
+	text := strings.Repeat("x", 15<<10)
 	fastGot := make(chan []string, 1)
 	go func() {
 		var ids []string
@@ -231,14 +231,19 @@ func TestSlowConsumerIsCutOffWithoutBlockingOthers(t *testing.T) {
 		fastGot <- ids
 	}()
 	done := make(chan []store.Record)
-	go func() { done <- appendConcurrently(t, db, "a", n, text) }()
+	go func() { done <- appendConcurrently(t, db, 4, "a", n, text) }()
 	var recs []store.Record
 	select {
 	case recs = <-done:
 	case <-time.After(60 * time.Second):
 		t.Fatal("appends blocked behind a slow consumer")
 	}
-	ids := <-fastGot
+	var ids []string
+	select {
+	case ids = <-fastGot:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("fast consumer stuck; hub has %d streams", h.Streams())
+	}
 	if len(ids) != n {
 		t.Fatalf("fast consumer got %d events, want %d", len(ids), n)
 	}
