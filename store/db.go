@@ -202,6 +202,16 @@ func (d *DB) LastID() (ulid.ULID, error) {
 	return id, err
 }
 
+// Ping implements Log.
+func (d *DB) Ping(ctx context.Context) error {
+	return d.view(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMeta).Get(keyVersion) == nil {
+			return errors.New("schema version missing")
+		}
+		return ctx.Err()
+	})
+}
+
 // view runs fn in a read transaction, failing with ErrClosed after Close.
 func (d *DB) view(fn func(*bolt.Tx) error) error {
 	d.mu.RLock()

@@ -41,6 +41,10 @@ type Log interface {
 	// records, in commit (= id) order, from a single goroutine. fn must not
 	// block: a slow fn delays every append. The returned func unregisters fn.
 	Subscribe(fn func([]Record)) (unsubscribe func())
+
+	// Ping reports whether the log can be read: nil when healthy, ErrClosed
+	// after Close.
+	Ping(ctx context.Context) error
 }
 
 // Sentinel errors returned by the store. Callers match them with errors.Is.

@@ -1,0 +1,75 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/stream"
+)
+
+// httpError is an error the API answers with a given status and message.
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func errorf(status int, format string, args ...any) error {
+	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// writeError is the one place an error becomes a response: a status from the
+// error's kind and a JSON body {"error": "..."}. Unexpected errors are logged
+// and answered with a generic 500, never their text.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var (
+		he     *httpError
+		ve     *store.ValidationError
+		mbe    *http.MaxBytesError
+		status = http.StatusInternalServerError
+		msg    = "internal error"
+	)
+	switch {
+	case errors.As(err, &he):
+		status, msg = he.status, he.msg
+	case errors.As(err, &ve):
+		status, msg = http.StatusBadRequest, ve.Error()
+	case errors.Is(err, store.ErrTooLarge):
+		status, msg = http.StatusRequestEntityTooLarge, err.Error()
+	case errors.As(err, &mbe):
+		status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", mbe.Limit)
+	case errors.Is(err, store.ErrNotFound):
+		status, msg = http.StatusNotFound, "not found"
+	case errors.Is(err, store.ErrClosed), errors.Is(err, stream.ErrClosed):
+		status, msg = http.StatusServiceUnavailable, "server is shutting down"
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		return // the client has gone; nobody to answer
+	default:
+		s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, status, struct {
+		Error string `json:"error"`
+	}{msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
+	}
+	writeRawJSON(w, status, b)
+}
+
+func writeRawJSON(w http.ResponseWriter, status int, b []byte) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}

@@ -1,0 +1,73 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/julienschmidt/httprouter"
+	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/stream"
+)
+
+// handleRoomEvents streams one room.
+func (s *Server) handleRoomEvents(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	room := ps.ByName("room")
+	if err := store.ValidateRoom(room); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.serveStream(w, r, []string{room})
+}
+
+// handleEvents streams several rooms, ?rooms=a,b,c, on one connection. Ids
+// are global, so one cursor resumes them all.
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	var rooms []string
+	seen := map[string]bool{}
+	for _, room := range strings.Split(r.URL.Query().Get("rooms"), ",") {
+		if room = strings.TrimSpace(room); room == "" || seen[room] {
+			continue
+		}
+		if err := store.ValidateRoom(room); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		seen[room] = true
+		rooms = append(rooms, room)
+	}
+	switch {
+	case len(rooms) == 0:
+		s.writeError(w, r, errorf(http.StatusBadRequest, "rooms: give at least one room, as ?rooms=a,b"))
+		return
+	case len(rooms) > s.MaxStreamRooms:
+		s.writeError(w, r, errorf(http.StatusBadRequest, "rooms: at most %d rooms per stream", s.MaxStreamRooms))
+		return
+	}
+	s.serveStream(w, r, rooms)
+}
+
+// serveStream serves an SSE stream of rooms. The cursor is the Last-Event-ID
+// header, else the last_event_id parameter: a browser reconnects to the URL
+// it first used and adds the header, which is newer.
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, rooms []string) {
+	req := stream.Request{Rooms: rooms}
+	cursor := r.Header.Get("Last-Event-ID")
+	if cursor == "" {
+		cursor = r.URL.Query().Get("last_event_id")
+	}
+	if cursor != "" {
+		id, err := parseID(cursor, "Last-Event-ID")
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		req.Resume, req.Cursor = true, id
+	}
+	res, err := s.hub.Serve(w, r, req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.Logger.Info("stream closed", "rooms", len(rooms), "resumed", req.Resume,
+		"replayed", res.Replayed, "live", res.Live, "duration", res.Duration.Round(1e6), "reason", res.Reason)
+}

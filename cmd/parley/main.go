@@ -1,0 +1,72 @@
+// Command parley is a self-hosted persistent chat server and its command-line
+// client. Run "parley help" for the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	m := &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	if err := m.Run(ctx, os.Args[1:]); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "parley:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+// Main runs one parley command with injected I/O, so tests drive it as the
+// binary would run.
+type Main struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+}
+
+const usage = `Parley: a self-hosted persistent chat server.
+
+Usage:
+  parley serve  [-addr 127.0.0.1:8080] [-db parley.db] ...   run the server
+  parley send   -room R -author A TEXT...                     post a message
+  parley tail   -room R [-since ID]                           follow a room as JSON lines
+  parley export -room R [-o FILE]                             download a room's history (jsonl)
+
+Every flag can also be set from the environment as PARLEY_<FLAG>, for example
+PARLEY_ADDR or PARLEY_MAX_MESSAGE_BYTES; a flag on the command line wins.
+Run "parley COMMAND -h" for a command's flags.
+`
+
+// Run runs the command named by args[0].
+func (m *Main) Run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(m.Stderr, usage)
+		return errors.New("no command given")
+	}
+	cmds := map[string]func(context.Context, []string) error{
+		"serve":  m.serve,
+		"send":   m.send,
+		"tail":   m.tail,
+		"export": m.export,
+	}
+	switch cmd, ok := cmds[args[0]]; {
+	case ok:
+		return cmd(ctx, args[1:])
+	case args[0] == "help" || args[0] == "-h" || args[0] == "--help":
+		fmt.Fprint(m.Stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(m.Stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}

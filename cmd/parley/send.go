@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// send posts one message. It retries network failures and 5xx answers with
+// the same client id, so a retry never stores the message twice.
+func (m *Main) send(ctx context.Context, args []string) error {
+	fs := m.newFlagSet("send", "TEXT... (or - to read the text from stdin)")
+	server := serverFlag(fs)
+	room := fs.String("room", "", "room to post to (required)")
+	author := fs.String("author", "", "author name (required)")
+	clientID := fs.String("client-id", "", "idempotency key (default: random)")
+	tries := fs.Int("tries", 5, "attempts before giving up")
+	if err := m.parse(fs, args); err != nil {
+		return err
+	}
+	text := strings.Join(fs.Args(), " ")
+	if text == "-" {
+		b, err := io.ReadAll(m.Stdin)
+		if err != nil {
+			return fmt.Errorf("read stdin: %w", err)
+		}
+		text = strings.TrimSuffix(string(b), "\n")
+	}
+	if *room == "" || *author == "" || text == "" {
+		fs.Usage()
+		return errors.New("send needs -room, -author and a text")
+	}
+	if *clientID == "" {
+		*clientID = rand.Text()
+	}
+	u, err := endpoint(*server, "/api/rooms/"+url.PathEscape(*room)+"/messages")
+	if err != nil {
+		return err
+	}
+	body, _ := json.Marshal(map[string]string{"author": *author, "text": text, "client_id": *clientID})
+	for attempt := 1; ; attempt++ {
+		err = m.postOnce(ctx, u, body)
+		if err == nil || !retryable(err) || attempt >= *tries || ctx.Err() != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stderr, "parley: send failed (%v), retrying\n", err)
+		select {
+		case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (m *Main) postOnce(ctx context.Context, u string, body []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+		return readError(resp)
+	}
+	_, err = io.Copy(m.Stdout, resp.Body)
+	return err
+}

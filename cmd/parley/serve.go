@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/parleychat/parley/api"
+	"github.com/parleychat/parley/store"
+)
+
+// serve runs the server until ctx ends (SIGINT or SIGTERM), then shuts down
+// in order: stop accepting and end streams, finish appends in flight, close
+// the db.
+func (m *Main) serve(ctx context.Context, args []string) error {
+	fs := m.newFlagSet("serve", "")
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+	dbPath := fs.String("db", "parley.db", "path of the database file (created if missing)")
+	maxMsg := fs.Int("max-message-bytes", 16<<10, "largest message text accepted, in bytes")
+	heartbeat := fs.Duration("heartbeat", 15*time.Second, "interval of keep-alive comments on idle streams")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	if err := m.parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	logger, err := m.newLogger(*logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+
+	db := store.NewDB(*dbPath)
+	db.MaxTextBytes, db.Logger = *maxMsg, logger
+	if err := db.Open(); err != nil {
+		return err
+	}
+	defer db.Close()
+
+	srv := api.NewServer(db)
+	srv.Addr, srv.MaxMessageBytes, srv.Heartbeat, srv.Logger = *addr, *maxMsg, *heartbeat, logger
+	if err := srv.Open(); err != nil {
+		return err
+	}
+	logger.Info("parley listening", "url", srv.URL(), "db", *dbPath)
+
+	<-ctx.Done()
+	logger.Info("shutting down")
+	err = srv.Close()
+	if cerr := db.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("close db: %w", cerr)
+	}
+	if err != nil {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func (m *Main) newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log-level: %v", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(m.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(m.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("log-format must be text or json, got %q", format)
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/parleychat/parley/stream"
+)
+
+// tail follows a room's stream and prints each event as a JSON line. When
+// the connection drops it reconnects with the last id it printed, so it
+// prints every event once, in order.
+func (m *Main) tail(ctx context.Context, args []string) error {
+	fs := m.newFlagSet("tail", "")
+	server := serverFlag(fs)
+	room := fs.String("room", "", "room to follow (required)")
+	since := fs.String("since", "", "print events after this id first (default: only new ones)")
+	if err := m.parse(fs, args); err != nil {
+		return err
+	}
+	if *room == "" {
+		fs.Usage()
+		return errors.New("tail needs -room")
+	}
+	u, err := endpoint(*server, "/api/rooms/"+url.PathEscape(*room)+"/events")
+	if err != nil {
+		return err
+	}
+	last := *since
+	backoff := 250 * time.Millisecond
+	for {
+		printed, err := m.tailOnce(ctx, u, &last)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil && !retryable(err) {
+			return err
+		}
+		if printed {
+			backoff = 250 * time.Millisecond
+		}
+		fmt.Fprintf(m.Stderr, "parley: stream ended (%v); reconnecting after id %q\n", err, last)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+// tailOnce follows one connection, advancing *last as it prints.
+func (m *Main) tailOnce(ctx context.Context, u string, last *string) (printed bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if *last != "" {
+		req.Header.Set("Last-Event-ID", *last)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false, readError(resp)
+	}
+	r := stream.NewReader(resp.Body, 1<<20)
+	for {
+		e, err := r.Next()
+		if err == io.EOF {
+			return printed, errors.New("server closed the stream")
+		}
+		if err != nil {
+			return printed, err
+		}
+		if _, err := fmt.Fprintln(m.Stdout, e.Data); err != nil {
+			return printed, err
+		}
+		*last, printed = e.ID, true
+	}
+}
