@@ -38,6 +38,10 @@ func (s *Server) handlePostMessage(w http.ResponseWriter, r *http.Request, ps ht
 		s.writeError(w, r, err)
 		return
 	}
+	if len(in.Text) > s.MaxMessageBytes {
+		s.writeError(w, r, errorf(http.StatusRequestEntityTooLarge, "text is %d bytes; the limit is %d", len(in.Text), s.MaxMessageBytes))
+		return
+	}
 	rec, created, err := s.log.Append(r.Context(), store.Event{
 		Room: room, Type: store.TypeMessage, Author: in.Author, Text: in.Text, ClientID: in.ClientID,
 	})
