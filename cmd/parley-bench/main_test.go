@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary stand in for the program when the all
+// scenario starts its no-op server as a child process.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "noop" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// mustStartNoop starts a no-op server on a free loopback port.
+func mustStartNoop(tb testing.TB, configure ...func(*NoopServer)) *NoopServer {
+	tb.Helper()
+	s := NewNoopServer()
+	s.Addr = "127.0.0.1:0"
+	for _, f := range configure {
+		f(s)
+	}
+	if err := s.Open(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// runMain runs the program with args and returns what it printed and its error.
+func runMain(tb testing.TB, args ...string) (string, error) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	m := &Main{Stdout: &out, Stderr: &errOut}
+	err := m.Run(ctx, args)
+	if errOut.Len() > 0 {
+		tb.Logf("stderr: %s", errOut.String())
+	}
+	return out.String(), err
+}
+
+// mustRunJSON runs a scenario with -json and decodes its report.
+func mustRunJSON(tb testing.TB, args ...string) jsonReport {
+	tb.Helper()
+	out, err := runMain(tb, append(args, "-json")...)
+	if err != nil {
+		tb.Fatalf("%v: %v\n%s", args, err, out)
+	}
+	var r jsonReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		tb.Fatalf("decode report: %v\n%s", err, out)
+	}
+	if !r.OK || len(r.Problems) > 0 {
+		tb.Fatalf("got problems %q, want none", r.Problems)
+	}
+	return r
+}
+
+func TestScenarios(t *testing.T) {
+	noop := mustStartNoop(t)
+	srv := noop.URL()
+
+	t.Run("append", func(t *testing.T) {
+		r := mustRunJSON(t, "append", "-server", srv, "-writers", "4", "-duration", "300ms")
+		if r.Counts["acked"] == 0 || r.Counts["acked"] != r.Counts["sent"] || r.Counts["errors"] != 0 {
+			t.Fatalf("got counts %v, want every append acknowledged", r.Counts)
+		}
+		if r.Rates["appends_per_s"] <= 0 || r.LatencyMS["post"].Count != uint64(r.Counts["acked"]) {
+			t.Fatalf("got rates %v latency %v", r.Rates, r.LatencyMS)
+		}
+	})
+	t.Run("fanout", func(t *testing.T) {
+		r := mustRunJSON(t, "fanout", "-server", srv, "-subscribers", "20", "-rate", "100", "-duration", "500ms")
+		acked := r.Counts["acked"]
+		if acked < 10 || r.Counts["deliveries"] != 20*acked || r.Counts["missing"] != 0 || r.Counts["duplicates"] != 0 {
+			t.Fatalf("got counts %v, want 20 deliveries of each acked message", r.Counts)
+		}
+		if got := r.LatencyMS["publish_to_receive"].Count; got != uint64(20*acked) {
+			t.Fatalf("got %d latency samples, want %d", got, 20*acked)
+		}
+	})
+	t.Run("rooms", func(t *testing.T) {
+		r := mustRunJSON(t, "rooms", "-server", srv, "-room", "r", "-rooms", "5", "-per-room", "2", "-rate", "100", "-duration", "500ms")
+		if acked := r.Counts["acked"]; acked < 10 || r.Counts["deliveries"] != 2*acked || r.Counts["subscribers"] != 10 {
+			t.Fatalf("got counts %v, want 2 deliveries of each acked message", r.Counts)
+		}
+	})
+	t.Run("reconnect", func(t *testing.T) {
+		r := mustRunJSON(t, "reconnect", "-server", srv, "-clients", "10", "-writers", "2", "-rate", "200",
+			"-duration", "1s", "-drop-min", "20ms", "-drop-max", "100ms")
+		acked := r.Counts["acked"]
+		if acked < 50 || r.Counts["history"] != acked || r.Counts["deliveries"] != 10*acked || r.Counts["drops"] == 0 {
+			t.Fatalf("got counts %v, want every client to get the whole history despite drops", r.Counts)
+		}
+	})
+	t.Run("replay", func(t *testing.T) {
+		r := mustRunJSON(t, "replay", "-server", srv, "-events", "500", "-writers", "4")
+		if r.Counts["acked"] != 500 || r.Counts["received"] != 500 || r.Rates["replay_events_per_s"] <= 0 {
+			t.Fatalf("got counts %v rates %v, want 500 events replayed", r.Counts, r.Rates)
+		}
+	})
+	for _, mode := range []string{"process", "inprocess"} {
+		t.Run("all "+mode, func(t *testing.T) {
+			out, err := runMain(t, "all", "-server", srv, "-noop", mode, "-writers", "4", "-subscribers", "10",
+				"-rate", "50", "-duration", "300ms", "-json")
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			var cmp struct {
+				NoopMode     string `json:"noop_mode"`
+				Noop, Server []jsonReport
+				Ratios       []ratio
+			}
+			if err := json.Unmarshal([]byte(out), &cmp); err != nil {
+				t.Fatal(err)
+			}
+			if cmp.NoopMode != mode || len(cmp.Noop) != 2 || len(cmp.Server) != 2 || len(cmp.Ratios) != 6 {
+				t.Fatalf("got mode %q, %d/%d reports and %d ratios, want %q, 2/2 and 6",
+					cmp.NoopMode, len(cmp.Noop), len(cmp.Server), len(cmp.Ratios), mode)
+			}
+			for _, r := range cmp.Ratios {
+				if r.Ratio <= 0 {
+					t.Errorf("got ratio %+v, want a positive one", r)
+				}
+			}
+		})
+	}
+	t.Run("table", func(t *testing.T) {
+		out, err := runMain(t, "append", "-server", srv, "-writers", "2", "-duration", "100ms")
+		if err != nil || !strings.Contains(out, "appends_per_s") || !strings.Contains(out, "verified: ok") {
+			t.Fatalf("got %v\n%s", err, out)
+		}
+	})
+}
+
+// A server that forgets events must fail the checks: they are not vacuous.
+func TestReconnectDetectsLoss(t *testing.T) {
+	noop := mustStartNoop(t, func(s *NoopServer) { s.Keep = 4 })
+	out, err := runMain(t, "reconnect", "-server", noop.URL(), "-clients", "5", "-writers", "2", "-rate", "200",
+		"-duration", "500ms", "-drop-min", "20ms", "-drop-max", "50ms", "-drain", "300ms", "-json")
+	if err == nil || !strings.Contains(err.Error(), "checks failed") {
+		t.Fatalf("got error %v, want failed checks", err)
+	}
+	var r jsonReport
+	if jerr := json.Unmarshal([]byte(out), &r); jerr != nil {
+		t.Fatal(jerr)
+	}
+	if r.OK || r.Counts["acked_not_in_history"] == 0 {
+		t.Fatalf("got ok %v counts %v, want acknowledged messages missing from the history", r.OK, r.Counts)
+	}
+}
+
+func TestBadArguments(t *testing.T) {
+	noop := mustStartNoop(t)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no scenario", nil, "help"},
+		{"unknown scenario", []string{"bogus"}, "unknown scenario"},
+		{"zero writers", []string{"append", "-writers", "0"}, "-writers"},
+		{"zero rate", []string{"fanout", "-rate", "0"}, "-rate"},
+		{"bad room", []string{"append", "-room", "Bad Room"}, "-room"},
+		{"long room prefix", []string{"rooms", "-room", strings.Repeat("a", 62)}, "-room"},
+		{"https", []string{"append", "-server", "https://127.0.0.1:1"}, "want http://host:port"},
+		{"path in url", []string{"append", "-server", noop.URL() + "/api"}, "want http://host:port"},
+		{"extra args", []string{"append", "more"}, "unexpected arguments"},
+		{"server down", []string{"append", "-server", "http://127.0.0.1:1"}, "not healthy"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := runMain(t, tt.args...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got error %v, want one mentioning %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+)
+
+// options holds every scenario's flags; register binds the ones a scenario uses.
+type options struct {
+	server      string
+	json        bool
+	timeout     time.Duration // per request
+	duration    time.Duration
+	drain       time.Duration
+	seed        uint64
+	room        string
+	writers     int
+	publishers  int
+	subscribers int
+	rooms       int
+	perRoom     int
+	clients     int
+	rate        float64
+	max         int
+	events      int
+	catchUp     time.Duration
+	dropMin     time.Duration
+	dropMax     time.Duration
+	noopAddr    string
+	noopMode    string
+}
+
+func (o *options) register(fs *flag.FlagSet, name string) {
+	fs.StringVar(&o.server, "server", "http://127.0.0.1:8080", "base `URL` of the server to load")
+	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "timeout of one request")
+	if name != "replay" {
+		fs.StringVar(&o.room, "room", "bench", "room (for rooms: name prefix)")
+	}
+	dur := func() { fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to publish") }
+	rate := func(def float64) { fs.Float64Var(&o.rate, "rate", def, "messages per second, in total") }
+	drain := func() {
+		fs.DurationVar(&o.drain, "drain", 10*time.Second, "how long to wait for deliveries after publishing")
+		fs.IntVar(&o.publishers, "publishers", 8, "concurrent publisher connections")
+	}
+	switch name {
+	case "append":
+		fs.IntVar(&o.writers, "writers", 64, "concurrent keep-alive writers")
+		fs.IntVar(&o.max, "max", 10_000_000, "appends at most")
+		dur()
+	case "fanout":
+		fs.IntVar(&o.subscribers, "subscribers", 1000, "subscribers in the room")
+		rate(200)
+		dur()
+		drain()
+	case "rooms":
+		fs.IntVar(&o.rooms, "rooms", 200, "rooms, named <room>-0, <room>-1, ...")
+		fs.IntVar(&o.perRoom, "per-room", 3, "subscribers per room")
+		rate(500)
+		dur()
+		drain()
+	case "reconnect":
+		fs.IntVar(&o.clients, "clients", 200, "clients dropping and resuming streams")
+		fs.IntVar(&o.writers, "writers", 8, "concurrent writers")
+		fs.DurationVar(&o.dropMin, "drop-min", 50*time.Millisecond, "shortest life of a stream before the client drops it")
+		fs.DurationVar(&o.dropMax, "drop-max", time.Second, "longest life of a stream before the client drops it")
+		fs.Uint64Var(&o.seed, "seed", 1, "seed for the drop times")
+		rate(200)
+		dur()
+		fs.DurationVar(&o.drain, "drain", 10*time.Second, "how long to wait for deliveries after publishing")
+	case "replay":
+		fs.StringVar(&o.room, "room", "", "room to seed; default a fresh replay-<run> room")
+		fs.IntVar(&o.events, "events", 100_000, "events to seed and replay")
+		fs.IntVar(&o.writers, "writers", 16, "concurrent writers while seeding")
+		fs.DurationVar(&o.catchUp, "catch-up-timeout", 2*time.Minute, "time limit for seeding, and again for catching up")
+	case "all":
+		fs.IntVar(&o.writers, "writers", 64, "append: concurrent keep-alive writers")
+		fs.IntVar(&o.max, "max", 10_000_000, "append: appends at most")
+		fs.IntVar(&o.subscribers, "subscribers", 1000, "fanout: subscribers in the room")
+		fs.StringVar(&o.noopAddr, "noop-addr", "127.0.0.1:0", "listen address of the no-op server")
+		fs.StringVar(&o.noopMode, "noop", "process", "run the no-op server as a child `process` or inprocess")
+		rate(200)
+		dur()
+		drain()
+	}
+}
+
+// need lists flag checks as name, ok pairs.
+type need struct {
+	flag string
+	ok   bool
+}
+
+func (o *options) validate(name string) error {
+	room := o.room
+	if name == "rooms" {
+		room = fmt.Sprintf("%s-%d", o.room, max(o.rooms-1, 0))
+	}
+	checks := []need{{"timeout", o.timeout > 0}, {"room", room == "" && name == "replay" || validRoom(room)}}
+	switch name {
+	case "append":
+		checks = append(checks, need{"writers", o.writers > 0}, need{"max", o.max > 0}, need{"duration", o.duration > 0})
+	case "fanout", "rooms", "reconnect", "all":
+		checks = append(checks, need{"rate", o.rate > 0}, need{"duration", o.duration > 0}, need{"drain", o.drain >= 0},
+			need{"rate", o.rate*o.duration.Seconds() < 1e8})
+	}
+	switch name {
+	case "fanout", "all":
+		checks = append(checks, need{"subscribers", o.subscribers > 0}, need{"publishers", o.publishers > 0})
+	case "rooms":
+		checks = append(checks, need{"rooms", o.rooms > 0}, need{"per-room", o.perRoom > 0}, need{"publishers", o.publishers > 0})
+	case "reconnect":
+		checks = append(checks, need{"clients", o.clients > 0}, need{"writers", o.writers > 0},
+			need{"drop-min", o.dropMin > 0}, need{"drop-max", o.dropMax >= o.dropMin})
+	case "replay":
+		checks = append(checks, need{"events", o.events > 0}, need{"writers", o.writers > 0}, need{"catch-up-timeout", o.catchUp > 0})
+	}
+	if name == "all" {
+		checks = append(checks, need{"writers", o.writers > 0}, need{"max", o.max > 0},
+			need{"noop", o.noopMode == "process" || o.noopMode == "inprocess"})
+	}
+	for _, c := range checks {
+		if !c.ok {
+			return fmt.Errorf("bad value for -%s", c.flag)
+		}
+	}
+	return nil
+}
+
+// fanout is the configuration of the fanout scenario.
+func (o *options) fanout() fanoutConfig {
+	return fanoutConfig{rooms: []string{o.room}, perRoom: o.subscribers, rate: o.rate,
+		duration: o.duration, publishers: o.publishers, drain: o.drain}
+}
+
+func (o *options) appendConfig() appendConfig {
+	return appendConfig{room: o.room, writers: o.writers, duration: o.duration, max: o.max}
+}
+
+// scenario returns the function that runs the named scenario.
+func (o *options) scenario(name string, m *Main) func(context.Context, *client) (any, error) {
+	// Results are returned as any so that a nil *Report stays a nil interface.
+	wrap := func(r *Report, err error) (any, error) {
+		if r == nil {
+			return nil, err
+		}
+		return r, err
+	}
+	switch name {
+	case "append":
+		return func(ctx context.Context, c *client) (any, error) { return wrap(runAppend(ctx, c, o.appendConfig())) }
+	case "fanout":
+		return func(ctx context.Context, c *client) (any, error) {
+			return wrap(runFanout(ctx, c, "fanout", o.fanout()))
+		}
+	case "rooms":
+		return func(ctx context.Context, c *client) (any, error) {
+			cfg := o.fanout()
+			cfg.rooms, cfg.perRoom = make([]string, o.rooms), o.perRoom
+			for i := range cfg.rooms {
+				cfg.rooms[i] = fmt.Sprintf("%s-%d", o.room, i)
+			}
+			return wrap(runFanout(ctx, c, "rooms", cfg))
+		}
+	case "reconnect":
+		return func(ctx context.Context, c *client) (any, error) {
+			return wrap(runReconnect(ctx, c, fanoutConfig{
+				rooms: []string{o.room}, perRoom: o.clients, rate: o.rate, duration: o.duration,
+				publishers: o.writers, drain: o.drain, seed: o.seed, dropMin: o.dropMin, dropMax: o.dropMax,
+			}))
+		}
+	case "replay":
+		return func(ctx context.Context, c *client) (any, error) {
+			room := o.room
+			if room == "" {
+				room = "replay-" + newRunTag().tag
+			}
+			return wrap(runReplay(ctx, c, replayConfig{room: room, events: o.events, writers: o.writers, timeout: o.catchUp}))
+		}
+	case "all":
+		return func(ctx context.Context, c *client) (any, error) {
+			cmp, err := runAll(ctx, c, o, m)
+			if cmp == nil {
+				return nil, err
+			}
+			return cmp, err
+		}
+	}
+	return func(context.Context, *client) (any, error) { return nil, errors.New("no such scenario") }
+}
