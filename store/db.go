@@ -55,6 +55,10 @@ type DB struct {
 	Now func() time.Time
 	// Logger receives background errors.
 	Logger *slog.Logger
+	// OnCommit, if set, is called after every successful commit with the
+	// number of events stored and the time the transaction took (fsync
+	// included). It runs on the writer goroutine: keep it cheap.
+	OnCommit func(events int, took time.Duration)
 
 	db    *bolt.DB
 	queue chan *appendReq
@@ -212,6 +216,13 @@ func (d *DB) Ping(ctx context.Context) error {
 	})
 }
 
+// Size returns the size of the db file in bytes.
+func (d *DB) Size() (int64, error) {
+	var n int64
+	err := d.view(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
+	return n, err
+}
+
 // view runs fn in a read transaction, failing with ErrClosed after Close.
 func (d *DB) view(fn func(*bolt.Tx) error) error {
 	d.mu.RLock()
@@ -303,6 +314,7 @@ func (d *DB) writeLoop() {
 func (d *DB) commit(batch []*appendReq) {
 	results := make([]appendResult, len(batch))
 	var recs []Record
+	start := time.Now()
 	err := d.db.Update(func(tx *bolt.Tx) error {
 		recs = recs[:0]
 		rooms := tx.Bucket(bucketRooms)
@@ -381,6 +393,9 @@ func (d *DB) commit(batch []*appendReq) {
 		recs = nil
 	} else {
 		d.commits.Add(1)
+		if d.OnCommit != nil {
+			d.OnCommit(len(recs), time.Since(start))
+		}
 	}
 	// Publish before answering: once an append is acknowledged, every
 	// subscriber already has it queued, and a stream opened afterwards

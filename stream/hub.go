@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parleychat/parley/store"
@@ -37,6 +38,7 @@ type Hub struct {
 
 	log   store.Log
 	unsub func()
+	stats hubStats
 
 	mu     sync.RWMutex // guards rooms and closed
 	rooms  map[string]map[*subscriber]struct{}
@@ -72,6 +74,28 @@ func (h *Hub) Close() {
 	h.closed = true
 	close(h.done)
 	h.unsub()
+}
+
+// Stats are counters of a hub's activity since it started.
+type Stats struct {
+	Open          int64 // streams open now
+	Opened        int64 // streams opened
+	Delivered     int64 // events written to clients, live and replayed
+	Replayed      int64 // events written from the log after a cursor
+	SlowConsumers int64 // streams closed because the client fell behind
+}
+
+// hubStats holds the counters behind Stats.
+type hubStats struct {
+	open, opened, delivered, replayed, slow atomic.Int64
+}
+
+// Stats returns the hub's counters. It is cheap and safe to call at any time.
+func (h *Hub) Stats() Stats {
+	return Stats{
+		Open: h.stats.open.Load(), Opened: h.stats.opened.Load(), Delivered: h.stats.delivered.Load(),
+		Replayed: h.stats.replayed.Load(), SlowConsumers: h.stats.slow.Load(),
+	}
 }
 
 // Streams returns the number of open subscriptions.

@@ -41,6 +41,9 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, req Request) (Result
 		return Result{}, err
 	}
 	defer func() { h.unsubscribe(sub) }()
+	h.stats.open.Add(1)
+	h.stats.opened.Add(1)
+	defer h.stats.open.Add(-1)
 
 	s := &sseWriter{w: w, rc: http.NewResponseController(w), timeout: h.WriteTimeout}
 	defer s.rc.SetWriteDeadline(time.Time{}) // the connection may be reused
@@ -79,6 +82,8 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, req Request) (Result
 			if len(recs) > 0 {
 				last = recs[len(recs)-1].ID
 				res.Replayed += len(recs)
+				h.stats.replayed.Add(int64(len(recs)))
+				h.stats.delivered.Add(int64(len(recs)))
 				if err := s.flush(); err != nil {
 					return end("write: "+err.Error()), nil
 				}
@@ -112,16 +117,20 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, req Request) (Result
 		case <-sub.wake:
 			recs, overflow := sub.take(spare)
 			if overflow {
+				h.stats.slow.Add(1)
 				return end("slow consumer"), nil
 			}
+			sent := 0
 			for _, rec := range recs {
 				if rec.ID.Compare(last) <= 0 {
 					continue // already replayed
 				}
 				s.buf = appendRecord(s.buf, rec)
 				last = rec.ID
-				res.Live++
+				sent++
 			}
+			res.Live += sent
+			h.stats.delivered.Add(int64(sent))
 			clear(recs)
 			spare = recs
 		}

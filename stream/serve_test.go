@@ -261,6 +261,9 @@ func TestSlowConsumerIsCutOffWithoutBlockingOthers(t *testing.T) {
 		t.Fatalf("slow consumer got all %d events; want it cut off", got)
 	}
 	waitFor(t, func() bool { return h.Streams() == 1 })
+	if st := h.Stats(); st.SlowConsumers != 1 || st.Open != 1 || st.Opened != 2 {
+		t.Fatalf("stats: got %+v, want one slow consumer, 1 open of 2", st)
+	}
 }
 
 // readToEOF reads a chunked HTTP response until the server ends it.
