@@ -355,3 +355,20 @@ func TestCloseIsIdempotentAndStopsAppends(t *testing.T) {
 		t.Fatalf("read after close: got %v, want ErrClosed", err)
 	}
 }
+
+// TestSplicedEncodingMatchesMarshal: the writer's spliced JSON is byte for
+// byte what MarshalJSON produces, escaping included.
+func TestSplicedEncodingMatchesMarshal(t *testing.T) {
+	id := ulid.MustParse("01M802EGKM2R908TN6558B93Q5")
+	for _, e := range []Event{
+		{Room: "a", Type: TypeMessage, Author: "alice", Text: "hello"},
+		{Room: "a-b_c", Type: TypeMessage, Author: "Zoë 🎉", Text: "<script>&\"\\\n\r\t\u2028 é", ClientID: "x-1"},
+	} {
+		got := e.encodeParts().assemble(id)
+		e.ID, e.Time = id, time.UnixMilli(int64(id.Time()))
+		want, err := e.MarshalJSON()
+		if err != nil || string(got) != string(want) {
+			t.Fatalf("got %s, want %s (%v)", got, want, err)
+		}
+	}
+}

@@ -71,6 +71,48 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// encodedEvent is an event's JSON without its id and time, which the writer
+// splices in: {"id":ID,<mid>,"time":TIME<tail>}.
+type encodedEvent struct {
+	mid  []byte // "room":..,"type":..,"author":..,"text":..
+	tail []byte // ,"client_id":".." or nothing
+}
+
+// encodeParts encodes e's fields in the order and escaping of MarshalJSON.
+func (e *Event) encodeParts() encodedEvent {
+	b := make([]byte, 0, 64+len(e.Room)+len(e.Author)+len(e.Text)+len(e.ClientID))
+	b = appendField(b, `"room":`, e.Room)
+	b = appendField(b, `,"type":`, e.Type)
+	b = appendField(b, `,"author":`, e.Author)
+	b = appendField(b, `,"text":`, e.Text)
+	var tail []byte
+	if e.ClientID != "" {
+		tail = appendField(nil, `,"client_id":`, e.ClientID)
+	}
+	return encodedEvent{mid: b, tail: tail}
+}
+
+// assemble returns the event's JSON with its id and the id's time.
+func (p encodedEvent) assemble(id ulid.ULID) []byte {
+	b := make([]byte, 0, 80+len(p.mid)+len(p.tail))
+	b = append(b, `{"id":"`...)
+	b = append(b, id.String()...)
+	b = append(b, `",`...)
+	b = append(b, p.mid...)
+	b = append(b, `,"time":"`...)
+	b = time.UnixMilli(int64(id.Time())).UTC().AppendFormat(b, TimeFormat)
+	b = append(b, '"')
+	b = append(b, p.tail...)
+	return append(b, '}')
+}
+
+// appendField appends a name and a string value escaped as encoding/json does.
+func appendField(b []byte, name, v string) []byte {
+	b = append(b, name...)
+	s, _ := json.Marshal(v) // a string always encodes
+	return append(b, s...)
+}
+
 // Record is an event as the log stores and streams it: the fields needed to
 // route it, and its JSON encoding, so replay and export copy bytes instead of
 // re-encoding. A Record's JSON is immutable once returned; share, don't modify.
