@@ -78,6 +78,11 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, req Request) (Result
 			}
 			for _, rec := range recs {
 				s.buf = appendRecord(s.buf, rec)
+				if len(s.buf) >= replayChunk {
+					if err := s.write(); err != nil {
+						return end("write: " + err.Error()), nil
+					}
+				}
 			}
 			if len(recs) > 0 {
 				last = recs[len(recs)-1].ID
@@ -145,6 +150,9 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, req Request) (Result
 	}
 }
 
+// replayChunk is how much replayed data is buffered before a write.
+const replayChunk = 64 << 10
+
 // sseWriter batches frames and writes them with a deadline.
 type sseWriter struct {
 	w       http.ResponseWriter
@@ -156,19 +164,23 @@ type sseWriter struct {
 // flush writes the buffer and flushes it to the client. A client that takes
 // longer than the timeout to accept it is cut off.
 func (s *sseWriter) flush() error {
+	if err := s.write(); err != nil {
+		return err
+	}
+	if cap(s.buf) > 2*replayChunk {
+		s.buf = nil // don't keep a large buffer on an idle stream
+	}
+	return s.rc.Flush()
+}
+
+// write hands the buffer to the ResponseWriter without flushing.
+func (s *sseWriter) write() error {
 	if s.timeout > 0 {
 		if err := s.rc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			return err
 		}
 	}
 	_, err := s.w.Write(s.buf)
-	if cap(s.buf) > 64<<10 {
-		s.buf = nil // don't keep a replay-sized buffer on an idle stream
-	} else {
-		s.buf = s.buf[:0]
-	}
-	if err != nil {
-		return err
-	}
-	return s.rc.Flush()
+	s.buf = s.buf[:0]
+	return err
 }
