@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -79,6 +80,7 @@ func (s *browserServer) start() {
 	}
 	srv := api.NewServer(db)
 	srv.Addr = s.addr
+	srv.Logger = slog.New(slog.DiscardHandler)
 	if err := srv.Open(); err != nil {
 		db.Close()
 		s.tb.Fatalf("open server on %s: %v", s.addr, err)

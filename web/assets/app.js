@@ -1,0 +1,487 @@
+// Parley's browser client: wires the room store, the event stream and the
+// views together, and owns routing (/r/:room), sending and read state.
+
+import * as api from './api.js';
+import { Announcer } from './announcer.js';
+import { loadSession, prefs, saveSession } from './cache.js';
+import { Composer } from './composer.js';
+import { NamePrompt } from './name.js';
+import { Sidebar, normalizeRoom, roomHref } from './sidebar.js';
+import { OutboxItem, Store } from './store.js';
+import { Stream } from './stream.js';
+import { Timeline } from './timeline.js';
+
+const $ = (id) => document.getElementById(id);
+
+const defaultRoom = 'general';
+const pageSize = 50;
+const sendTimeout = 10000;
+const roomsRefresh = 30000;
+const saveDelay = 1000;
+const batchDelay = 10; // gather a burst of stream events into one redraw
+// The smallest id: a stream that resumes after it replays everything.
+const zeroId = '00000000000000000000000000';
+const statusLabels = {
+  connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline',
+};
+
+const store = new Store();
+let me = prefs.name;
+let active = '';
+let cursorKnown = false;
+let serverRooms = [];
+
+const timeline = new Timeline({
+  scroller: $('scroller'),
+  list: $('messages'),
+  outbox: $('outbox'),
+  pill: $('new-pill'),
+  olderButton: $('load-older'),
+  historyStatus: $('history-status'),
+  me: () => me,
+  onNeedOlder: () => loadOlder(store.room(active)),
+});
+
+const sidebar = new Sidebar({
+  list: $('room-list'),
+  others: $('other-rooms'),
+  othersHeading: $('other-heading'),
+  form: $('room-form'),
+  input: $('room-input'),
+  error: $('room-error'),
+  suggestions: $('room-suggestions'),
+  onOpen: (name) => openRoom(name, { push: true, focus: true }),
+});
+
+const composer = new Composer({
+  form: $('composer'),
+  textarea: $('composer-text'),
+  button: $('send-button'),
+  hint: $('composer-hint'),
+  onSend: sendNew,
+  announce: (text) => announcer.say(text),
+});
+
+const namePrompt = new NamePrompt({
+  dialog: $('name-dialog'),
+  form: $('name-form'),
+  input: $('name-input'),
+  cancel: $('name-cancel'),
+  error: $('name-error'),
+  onChange: (name) => {
+    me = name;
+    showName();
+    timeline.rerender();
+    renderOutbox();
+    for (const room of store.rooms.values()) room.countUnread(me);
+    renderSidebar();
+    composer.focus();
+  },
+});
+
+const announcer = new Announcer($('announcer'));
+
+const stream = new Stream({
+  onEvent: queueEvent,
+  onStatus: showStatus,
+  onOpen: () => {
+    for (const room of store.rooms.values()) loadInitial(room);
+    refreshRooms();
+  },
+});
+
+// ---- Rooms -----------------------------------------------------------------
+
+function routeRoom() {
+  const match = location.pathname.match(/^\/r\/([^/]+)\/?$/);
+  if (!match) return '';
+  try {
+    return normalizeRoom(decodeURIComponent(match[1]));
+  } catch {
+    return '';
+  }
+}
+
+/** openRoom shows a room, following it first if it is new to the reader. */
+function openRoom(name, { push = false, focus = false } = {}) {
+  if (!store.rooms.has(name)) {
+    if (store.rooms.size >= api.maxStreamRooms) {
+      sidebar.showError(`You can follow at most ${api.maxStreamRooms} rooms. Leave one first.`);
+      return;
+    }
+    const room = store.room(name);
+    prefs.rooms = [...store.rooms.keys()];
+    if (cursorKnown) {
+      stream.follow([...store.rooms.keys()]);
+      loadInitial(room);
+    }
+  }
+  active = name;
+  prefs.lastRoom = name;
+  const href = roomHref(name);
+  if (location.pathname !== href) history[push ? 'pushState' : 'replaceState'](null, '', href);
+
+  const room = store.room(name);
+  $('room-title').textContent = name;
+  const exportLink = $('export-link');
+  exportLink.href = api.exportURL(name);
+  exportLink.download = `${name}.jsonl`;
+  const leave = $('leave-button');
+  leave.hidden = store.rooms.size <= 1;
+  leave.textContent = `Leave #${name}`;
+  composer.setRoom(name);
+  timeline.show(room, store.outboxFor(name));
+  markRead(room);
+  renderSidebar();
+  closeNav();
+  if (focus) composer.focus();
+}
+
+function leaveRoom() {
+  if (store.rooms.size <= 1) return;
+  store.remove(active);
+  prefs.rooms = [...store.rooms.keys()];
+  stream.follow([...store.rooms.keys()]);
+  openRoom(store.rooms.keys().next().value, { push: true, focus: true });
+  refreshRooms();
+  scheduleSave();
+}
+
+/** loadInitial fetches the newest page of a room that has none loaded. */
+async function loadInitial(room) {
+  if (room.loaded || room.loadingInitial) return;
+  room.loadingInitial = true;
+  try {
+    const events = await api.getMessages(room.name, { limit: pageSize });
+    if (store.rooms.get(room.name) !== room) return;
+    room.add(events);
+    room.hasMore = events.length >= pageSize;
+    room.loaded = true;
+    if (!room.readMark) room.readMark = prefs.readMarks[room.name] || room.lastId;
+    store.confirm(events);
+    if (room.name === active) {
+      timeline.show(room, store.outboxFor(room.name));
+      markRead(room);
+    }
+    room.countUnread(me);
+    renderSidebar();
+    scheduleSave();
+  } catch {
+    // The next connect of the stream tries again.
+  } finally {
+    room.loadingInitial = false;
+  }
+}
+
+/** loadOlder pages in the events just before the oldest one loaded. */
+async function loadOlder(room) {
+  if (room.loadingOlder || !room.hasMore || !room.loaded) return;
+  room.loadingOlder = true;
+  if (room.name === active) timeline.setLoading(true);
+  let failed = false;
+  try {
+    const events = await api.getMessages(room.name, { before: room.oldestId, limit: pageSize });
+    const added = room.add(events);
+    if (events.length < pageSize) room.hasMore = false;
+    if (room.name === active && timeline.room === room) timeline.prepended(added.length);
+  } catch {
+    failed = true;
+  } finally {
+    room.loadingOlder = false;
+  }
+  if (room.name !== active) return;
+  timeline.setLoading(false);
+  if (failed) {
+    $('history-status').textContent = 'Could not load older messages.';
+  } else {
+    timeline.fill();
+  }
+}
+
+async function refreshRooms() {
+  try {
+    serverRooms = await api.listRooms();
+  } catch {
+    return;
+  }
+  sidebar.renderOthers(serverRooms, new Set(store.rooms.keys()));
+}
+
+// ---- Stream events -----------------------------------------------------------
+
+let queue = [];
+let batchTimer = 0;
+
+function queueEvent(event) {
+  queue.push(event);
+  if (!batchTimer) batchTimer = setTimeout(flushEvents, batchDelay);
+}
+
+function flushEvents() {
+  batchTimer = 0;
+  const events = queue;
+  queue = [];
+  const byRoom = new Map();
+  for (const event of events) {
+    if (event.type !== 'message') continue; // other types are for later versions
+    const room = store.rooms.get(event.room);
+    if (!room) continue;
+    const added = room.add([event]);
+    if (!added.length) continue;
+    if (!byRoom.has(room)) byRoom.set(room, []);
+    byRoom.get(room).push(...added);
+  }
+  for (const [room, added] of byRoom) {
+    const own = store.confirm(added);
+    if (room.name === active) {
+      timeline.appended(added, { own });
+      if (own) renderOutbox();
+      for (const event of added) if (event.author !== me) announcer.message(room.name, event);
+    }
+    if (!markRead(room)) room.countUnread(me);
+  }
+  if (byRoom.size) {
+    renderSidebar();
+    scheduleSave();
+  }
+}
+
+// markRead moves the read mark of the open room while the page is seen.
+function markRead(room) {
+  if (room.name !== active || document.visibilityState !== 'visible' || !room.loaded) return false;
+  if (room.markRead()) prefs.saveReadMark(room.name, room.readMark);
+  room.unread = 0;
+  return true;
+}
+
+// ---- Sending -----------------------------------------------------------------
+
+function newClientId() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  // Plain http on a LAN address is not a secure context: no randomUUID.
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function sendNew(text) {
+  if (!me) {
+    namePrompt.open(() => composer.send());
+    return false;
+  }
+  const item = new OutboxItem({
+    clientId: newClientId(), room: active, author: me, text, time: new Date().toISOString(),
+  });
+  store.outbox.set(item.clientId, item);
+  deliver(item);
+  timeline.scrollToBottom();
+  return true;
+}
+
+/** deliver posts an outbox item; retries reuse its client_id. */
+async function deliver(item) {
+  item.state = 'pending';
+  item.error = '';
+  if (item.room === active) renderOutbox();
+  try {
+    const event = await api.postMessage(item.room, item, { timeout: sendTimeout });
+    if (store.outbox.get(item.clientId) === item) {
+      if (store.rooms.get(item.room)?.ids.has(event?.id)) {
+        store.outbox.delete(item.clientId);
+      } else {
+        item.state = 'sent'; // stored; shown as sent until the stream brings it
+        item.event = event;
+      }
+    }
+  } catch (err) {
+    if (store.outbox.get(item.clientId) === item) {
+      item.state = 'failed';
+      item.error = err instanceof api.ApiError ? err.message : 'Something went wrong.';
+    }
+  }
+  if (item.room === active) renderOutbox();
+  scheduleSave();
+}
+
+function renderOutbox() {
+  timeline.renderOutbox(store.outboxFor(active));
+}
+
+$('outbox').addEventListener('click', (e) => {
+  const button = e.target.closest('button[data-action]');
+  const li = button?.closest('li[data-client-id]');
+  const item = li && store.outbox.get(li.dataset.clientId);
+  if (!item) return;
+  if (button.dataset.action === 'retry') {
+    deliver(item);
+  } else {
+    store.outbox.delete(item.clientId);
+    renderOutbox();
+    scheduleSave();
+  }
+  composer.focus();
+});
+
+// ---- Chrome around the rooms -------------------------------------------------
+
+function renderSidebar() {
+  sidebar.render([...store.rooms.values()], active);
+  let unread = 0;
+  let elsewhere = 0;
+  for (const room of store.rooms.values()) {
+    if (room.name !== active) elsewhere += room.unread;
+    if (room.name !== active || document.hidden) unread += room.unread;
+  }
+  const title = active ? `#${active} · Parley` : 'Parley';
+  document.title = unread ? `(${unread}) ${title}` : title;
+  // On a phone the room list is folded away: flag unread rooms on its button.
+  const menu = $('menu-button');
+  menu.classList.toggle('has-unread', elsewhere > 0);
+  menu.setAttribute('aria-label', elsewhere ? `Rooms, ${elsewhere} unread` : 'Rooms');
+}
+
+function showStatus(state) {
+  const conn = $('conn');
+  conn.dataset.state = state;
+  $('conn-label').textContent = statusLabels[state] || state;
+}
+
+function showName() {
+  $('me-name').textContent = me || 'no name yet';
+}
+
+function openNav() {
+  $('app').classList.add('nav-open');
+  $('menu-button').setAttribute('aria-expanded', 'true');
+  ($('room-list').querySelector('[aria-current]') || $('room-input')).focus();
+}
+
+function closeNav() {
+  if (!$('app').classList.contains('nav-open')) return;
+  $('app').classList.remove('nav-open');
+  $('menu-button').setAttribute('aria-expanded', 'false');
+}
+
+$('menu-button').addEventListener('click', () => {
+  if ($('app').classList.contains('nav-open')) closeNav();
+  else openNav();
+});
+$('scrim').addEventListener('click', closeNav);
+$('leave-button').addEventListener('click', leaveRoom);
+$('change-name').addEventListener('click', () => namePrompt.open());
+
+document.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape' && $('app').classList.contains('nav-open')) {
+    closeNav();
+    $('menu-button').focus();
+  }
+  // Alt+↑ / Alt+↓ move between followed rooms.
+  if (e.altKey && (e.key === 'ArrowUp' || e.key === 'ArrowDown')) {
+    const names = [...store.rooms.keys()];
+    const next = names[names.indexOf(active) + (e.key === 'ArrowUp' ? -1 : 1)];
+    if (next) {
+      e.preventDefault();
+      openRoom(next, { push: true, focus: true });
+    }
+  }
+});
+
+window.addEventListener('popstate', () => {
+  const name = routeRoom();
+  if (name && name !== active) openRoom(name);
+});
+
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible') {
+    if (active) markRead(store.room(active));
+    refreshRooms();
+  } else {
+    save();
+  }
+  renderSidebar();
+});
+
+window.addEventListener('pagehide', save);
+
+window.addEventListener('storage', (e) => {
+  if (!prefs.isReadKey(e.key)) return;
+  const marks = prefs.readMarks;
+  for (const room of store.rooms.values()) {
+    if ((marks[room.name] || '') > room.readMark) {
+      room.readMark = marks[room.name];
+      room.countUnread(me);
+    }
+  }
+  renderSidebar();
+});
+
+// ---- Saving and start-up -------------------------------------------------------
+
+let saveTimer = 0;
+
+function scheduleSave() {
+  if (!saveTimer) saveTimer = setTimeout(save, saveDelay);
+}
+
+function save() {
+  clearTimeout(saveTimer);
+  saveTimer = 0;
+  saveSession(store, stream.cursor);
+}
+
+// initialCursor asks the server where its log ends, so the stream can start
+// there and miss nothing that happens while the page loads.
+async function initialCursor() {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const rooms = await api.listRooms();
+      serverRooms = rooms;
+      return rooms.reduce((max, r) => (typeof r.last_id === 'string' && r.last_id > max ? r.last_id : max), zeroId);
+    } catch {
+      showStatus(attempt < 5 ? 'reconnecting' : 'offline');
+      await new Promise((resolve) => setTimeout(resolve, Math.min(500 * 2 ** attempt, 15000)));
+    }
+  }
+}
+
+async function boot() {
+  showName();
+  showStatus('connecting');
+  api.getConfig().then((c) => composer.setLimit(c?.max_message_bytes)).catch(() => {});
+
+  const marks = prefs.readMarks;
+  for (const name of prefs.rooms) store.room(name);
+  const session = loadSession();
+  if (session) {
+    for (const [name, cached] of session.rooms) {
+      const room = store.rooms.get(name);
+      if (!room || !cached.events.length) continue;
+      room.add(cached.events);
+      room.hasMore = cached.hasMore;
+      room.loaded = true;
+    }
+    for (const item of session.outbox) {
+      if (store.rooms.has(item.room)) store.outbox.set(item.clientId, item);
+    }
+  }
+  for (const room of store.rooms.values()) {
+    room.readMark = marks[room.name] || room.lastId;
+    room.countUnread(me);
+  }
+  for (const room of store.rooms.values()) store.confirm(room.events);
+
+  openRoom(routeRoom() || prefs.lastRoom || store.rooms.keys().next().value || defaultRoom);
+  if (!me) namePrompt.open();
+
+  const cursor = session?.cursor || await initialCursor();
+  cursorKnown = true;
+  stream.follow([...store.rooms.keys()], cursor);
+  for (const room of store.rooms.values()) loadInitial(room);
+  sidebar.renderOthers(serverRooms, new Set(store.rooms.keys()));
+  // Messages that were in flight when the page unloaded go again, safely.
+  for (const item of store.outbox.values()) if (item.state === 'pending') deliver(item);
+  setInterval(() => {
+    if (document.visibilityState === 'visible') refreshRooms();
+  }, roomsRefresh);
+}
+
+boot();

@@ -1,0 +1,93 @@
+// The message box: Enter sends, Shift+Enter starts a new line, and text
+// over the server's limit is refused before it is sent.
+
+import { byteLength, formatNumber } from './format.js';
+
+// The byte counter appears once a message uses this share of the limit.
+const warnAt = 0.8;
+const maxHeight = 200; // pixels; then the box scrolls
+
+export class Composer {
+  constructor({ form, textarea, button, hint, onSend, announce }) {
+    Object.assign(this, { form, textarea, button, hint, onSend, announce });
+    this.over = false;
+    this.maxBytes = 16384;
+    this.autoSize = !CSS.supports('field-sizing', 'content');
+
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.send();
+    });
+    textarea.addEventListener('keydown', (e) => {
+      if (e.key !== 'Enter' || e.shiftKey || e.isComposing || e.keyCode === 229) return;
+      e.preventDefault();
+      this.enterSent = true;
+      this.send();
+    });
+    // Some input paths (synthetic keys, a few virtual keyboards) still insert
+    // the line break of an Enter whose keydown was cancelled.
+    textarea.addEventListener('beforeinput', (e) => {
+      if (this.enterSent && (e.inputType === 'insertLineBreak' || e.inputType === 'insertParagraph')) {
+        e.preventDefault();
+      }
+      this.enterSent = false;
+    });
+    textarea.addEventListener('keyup', () => {
+      this.enterSent = false;
+    });
+    textarea.addEventListener('input', () => this.update());
+  }
+
+  /** setLimit applies the server's limit on a message's UTF-8 bytes. */
+  setLimit(maxBytes) {
+    if (Number.isInteger(maxBytes) && maxBytes > 0) this.maxBytes = maxBytes;
+    this.update();
+  }
+
+  setRoom(name) {
+    this.textarea.placeholder = `Message #${name}`;
+    this.textarea.setAttribute('aria-label', `Message #${name}`);
+  }
+
+  send() {
+    const text = this.textarea.value;
+    if (!text.trim()) return;
+    if (byteLength(text) > this.maxBytes) {
+      this.update();
+      return;
+    }
+    if (this.onSend(text) === false) return;
+    this.textarea.value = '';
+    this.update();
+    this.textarea.focus();
+  }
+
+  // update shows the byte count near and over the limit, and blocks sending
+  // over it.
+  update() {
+    const text = this.textarea.value;
+    const bytes = byteLength(text);
+    const over = bytes > this.maxBytes;
+    this.button.disabled = over || !text.trim();
+    this.textarea.setAttribute('aria-invalid', over ? 'true' : 'false');
+    this.hint.classList.toggle('error', over);
+    if (over) {
+      this.hint.textContent = `Too long to send: ${formatNumber(bytes)} bytes; the server's limit is ${formatNumber(this.maxBytes)}.`;
+      if (!this.over) this.announce?.(this.hint.textContent);
+    } else if (bytes >= this.maxBytes * warnAt) {
+      this.hint.textContent = `${formatNumber(bytes)} of ${formatNumber(this.maxBytes)} bytes`;
+    } else {
+      this.hint.textContent = '';
+    }
+    this.hint.hidden = !this.hint.textContent;
+    this.over = over;
+    if (this.autoSize) {
+      this.textarea.style.height = 'auto';
+      this.textarea.style.height = `${Math.min(this.textarea.scrollHeight, maxHeight)}px`;
+    }
+  }
+
+  focus() {
+    this.textarea.focus({ preventScroll: true });
+  }
+}

@@ -1,0 +1,116 @@
+// The room list: followed rooms with unread counts, other rooms on the
+// server, and the form that opens or creates a room by name.
+
+import { roomPattern } from './api.js';
+import { formatNumber } from './format.js';
+
+/** roomHref is the shareable address of a room. */
+export function roomHref(name) {
+  return `/r/${encodeURIComponent(name)}`;
+}
+
+/**
+ * normalizeRoom turns what a person typed into a room name, or returns ''
+ * if it cannot be one: "#Team Chat" becomes "team-chat".
+ */
+export function normalizeRoom(input) {
+  const name = input.trim().replace(/^#/, '').toLowerCase().replace(/\s+/g, '-');
+  return roomPattern.test(name) ? name : '';
+}
+
+export class Sidebar {
+  constructor({ list, others, othersHeading, form, input, error, suggestions, onOpen }) {
+    Object.assign(this, { list, others, othersHeading, form, input, error, suggestions, onOpen });
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const name = normalizeRoom(input.value);
+      if (!name) {
+        this.showError('Room names use a–z, 0–9, "-" and "_", up to 64 characters.');
+        input.focus();
+        return;
+      }
+      this.showError('');
+      input.value = '';
+      onOpen(name);
+    });
+    input.addEventListener('input', () => this.showError(''));
+    // Room links are real links (middle-click opens a tab); a plain click
+    // switches rooms in place.
+    for (const ul of [list, others]) {
+      ul.addEventListener('click', (e) => {
+        const link = e.target.closest('a[data-room]');
+        if (!link || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+        e.preventDefault();
+        onOpen(link.dataset.room);
+      });
+    }
+  }
+
+  showError(message) {
+    this.error.textContent = message;
+    this.error.hidden = !message;
+    this.input.setAttribute('aria-invalid', message ? 'true' : 'false');
+  }
+
+  /** render draws the followed rooms; active is the open room's name. */
+  render(rooms, active) {
+    const fragment = document.createDocumentFragment();
+    for (const room of rooms) {
+      const li = document.createElement('li');
+      const link = roomLink(room.name);
+      if (room.name === active) link.setAttribute('aria-current', 'page');
+      if (room.unread > 0 && room.name !== active) {
+        const badge = document.createElement('span');
+        badge.className = 'badge';
+        const count = formatNumber(room.unread) + (room.unreadIsLowerBound ? '+' : '');
+        badge.textContent = count;
+        link.append(badge);
+        link.setAttribute('aria-label', `${room.name}, ${count} unread`);
+        link.classList.add('has-unread');
+      }
+      li.append(link);
+      fragment.append(li);
+    }
+    this.list.replaceChildren(fragment);
+  }
+
+  /** renderOthers lists server rooms the reader does not follow. */
+  renderOthers(serverRooms, followed) {
+    const others = serverRooms.filter((r) => !followed.has(r.name) && roomPattern.test(r.name));
+    const fragment = document.createDocumentFragment();
+    for (const room of others) {
+      const li = document.createElement('li');
+      const link = roomLink(room.name);
+      const count = document.createElement('span');
+      count.className = 'count';
+      count.textContent = formatNumber(room.events || 0);
+      count.title = `${formatNumber(room.events || 0)} messages`;
+      link.append(count);
+      li.append(link);
+      fragment.append(li);
+    }
+    this.others.replaceChildren(fragment);
+    this.others.hidden = others.length === 0;
+    this.othersHeading.hidden = others.length === 0;
+
+    const options = document.createDocumentFragment();
+    for (const room of serverRooms) {
+      const option = document.createElement('option');
+      option.value = room.name;
+      options.append(option);
+    }
+    this.suggestions.replaceChildren(options);
+  }
+}
+
+function roomLink(name) {
+  const link = document.createElement('a');
+  link.className = 'room-link';
+  link.href = roomHref(name);
+  link.dataset.room = name;
+  const label = document.createElement('span');
+  label.className = 'room-name';
+  label.textContent = name;
+  link.append(label);
+  return link;
+}
