@@ -21,6 +21,9 @@ import (
 //	meta/last_id              16-byte id of the newest event ever committed
 //	rooms/<room>/count        8-byte big-endian number of events
 //	rooms/<room>/log/<id>     stored record (see encodeValue)
+//	rooms/<room>/msgs/<id>    each message's state: empty while it equals
+//	                          the message event, else the Message JSON
+//	rooms/<room>/edits/<message id><edit id>   empty; finds edits to redact
 //	cids/<room>\x00<cid>      16-byte id of the event that used the client id
 //	cids_by_id/<id>           <room>\x00<cid>, so old client ids expire in id order
 var (
@@ -29,6 +32,8 @@ var (
 	bucketCIDs      = []byte("cids")
 	bucketCIDsByID  = []byte("cids_by_id")
 	bucketLog       = []byte("log")
+	bucketMsgs      = []byte("msgs")
+	bucketEdits     = []byte("edits")
 	keyVersion      = []byte("version")
 	keyLastID       = []byte("last_id")
 	keyCount        = []byte("count")
@@ -72,6 +77,9 @@ type DB struct {
 	stop       chan struct{} // closed by Close: stops the pruner
 	writerDone chan struct{}
 	prunerDone chan struct{}
+
+	scrubber sync.WaitGroup // scrubs in flight; Close waits for them
+	readers  readers        // open read transactions, for the scrubber
 
 	subsMu  sync.Mutex                             // serialises Subscribe and unsubscribe
 	subs    atomic.Pointer[map[*subscription]bool] // copy-on-write, read by the writer
@@ -169,6 +177,7 @@ func (d *DB) Close() error {
 	d.mu.Unlock()
 	<-d.writerDone
 	<-d.prunerDone
+	d.scrubber.Wait()
 	return d.db.Close()
 }
 
@@ -234,6 +243,9 @@ func (d *DB) view(fn func(*bolt.Tx) error) error {
 	if d.closed || d.db == nil {
 		return ErrClosed
 	}
+	seq := d.commits.Load()
+	d.readers.begin(seq)
+	defer d.readers.end(seq)
 	return d.db.View(fn)
 }
 
@@ -345,156 +357,4 @@ func (d *DB) drain(batch []*appendReq) []*appendReq {
 		}
 	}
 	return batch
-}
-
-// commit stores batch in one transaction. Ids are assigned inside it, in
-// queue order, so commit order, id order and publish order are one order.
-// If the commit fails every request gets the error and nothing is published;
-// the ids it drew are skipped, never reused, so ordering holds.
-func (d *DB) commit(batch []*appendReq) {
-	results := make([]appendResult, len(batch))
-	var recs []Record
-	start := time.Now()
-	err := d.db.Update(func(tx *bolt.Tx) error {
-		recs = recs[:0]
-		rooms := tx.Bucket(bucketRooms)
-		cids := tx.Bucket(bucketCIDs)
-		cidsByID := tx.Bucket(bucketCIDsByID)
-		touched := map[string]*roomDelta{}
-		for i, req := range batch {
-			results[i] = appendResult{}
-			if err := req.ctx.Err(); err != nil {
-				results[i].err = err
-				continue
-			}
-			e := req.ev
-			var cidKey []byte
-			if e.ClientID != "" {
-				cidKey = clientIDKey(e.Room, e.ClientID)
-				if v := cids.Get(cidKey); v != nil {
-					rec, err := getRecord(rooms, e.Room, v)
-					if err != nil {
-						return fmt.Errorf("client id %q: %w", e.ClientID, err)
-					}
-					results[i] = appendResult{rec: rec}
-					continue
-				}
-			}
-			e.ID = d.ids.next(d.Now())
-			js := req.enc.assemble(e.ID)
-			rd := touched[e.Room]
-			if rd == nil {
-				rb, err := roomBucket(rooms, e.Room)
-				if err != nil {
-					return err
-				}
-				rd = &roomDelta{room: rb, log: rb.Bucket(bucketLog)}
-				rd.log.FillPercent = 0.95 // keys only ever grow: pack pages full
-				touched[e.Room] = rd
-			}
-			key := e.ID.Bytes()
-			if err := rd.log.Put(key, encodeValue(e.Type, js)); err != nil {
-				return err
-			}
-			rd.added++
-			if cidKey != nil {
-				if err := cids.Put(cidKey, key); err != nil {
-					return err
-				}
-				if err := cidsByID.Put(key, cidKey); err != nil {
-					return err
-				}
-			}
-			rec := Record{ID: e.ID, Room: e.Room, Type: e.Type, JSON: js}
-			results[i] = appendResult{rec: rec, created: true}
-			recs = append(recs, rec)
-		}
-		for _, rd := range touched {
-			if err := putCount(rd.room, getCount(rd.room)+rd.added); err != nil {
-				return err
-			}
-		}
-		if len(recs) > 0 {
-			last := recs[len(recs)-1].ID
-			if err := tx.Bucket(bucketMeta).Put(keyLastID, last.Bytes()); err != nil {
-				return err
-			}
-		}
-		if d.beforeCommit != nil {
-			return d.beforeCommit(tx)
-		}
-		return nil
-	})
-	if err != nil {
-		d.Logger.Error("commit failed", "events", len(batch), "err", err)
-		for i := range results {
-			results[i] = appendResult{err: fmt.Errorf("commit: %w", err)}
-		}
-		recs = nil
-	} else {
-		d.commits.Add(1)
-		if d.OnCommit != nil {
-			d.OnCommit(len(recs), time.Since(start))
-		}
-	}
-	// Publish before answering: once an append is acknowledged, every
-	// subscriber already has it queued, and a stream opened afterwards
-	// without a cursor does not see it.
-	if len(recs) > 0 {
-		for s := range *d.subs.Load() {
-			s.fn(recs)
-		}
-	}
-	for i, req := range batch {
-		req.done <- results[i]
-	}
-}
-
-// roomDelta is what a batch adds to one room.
-type roomDelta struct {
-	room, log *bolt.Bucket
-	added     uint64
-}
-
-// roomBucket returns room's bucket, creating it and its log on first use.
-func roomBucket(rooms *bolt.Bucket, room string) (*bolt.Bucket, error) {
-	if b := rooms.Bucket([]byte(room)); b != nil {
-		return b, nil
-	}
-	b, err := rooms.CreateBucket([]byte(room))
-	if err != nil {
-		return nil, fmt.Errorf("create room %s: %w", room, err)
-	}
-	if _, err := b.CreateBucket(bucketLog); err != nil {
-		return nil, fmt.Errorf("create room %s: %w", room, err)
-	}
-	return b, nil
-}
-
-// getRecord reads the record with the given 16-byte id from room's log,
-// copying it out of the transaction.
-func getRecord(rooms *bolt.Bucket, room string, id []byte) (Record, error) {
-	rb := rooms.Bucket([]byte(room))
-	if rb == nil {
-		return Record{}, ErrNotFound
-	}
-	v := rb.Bucket(bucketLog).Get(id)
-	if v == nil {
-		return Record{}, ErrNotFound
-	}
-	typ, js, err := decodeValue(v)
-	if err != nil {
-		return Record{}, err
-	}
-	var rec Record
-	copy(rec.ID[:], id)
-	rec.Room, rec.Type, rec.JSON = room, typ, append([]byte(nil), js...)
-	return rec, nil
-}
-
-func clientIDKey(room, cid string) []byte {
-	k := make([]byte, 0, len(room)+1+len(cid))
-	k = append(k, room...)
-	k = append(k, 0)
-	return append(k, cid...)
 }

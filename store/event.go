@@ -11,15 +11,20 @@ import (
 	"github.com/oklog/ulid/v2"
 )
 
-// Event types.
+// Event types. A message is the only event that stands alone; the others
+// change a message (their Target) and are folded into its state.
 const (
-	TypeMessage = "message"
+	TypeMessage  = "message"
+	TypeEdit     = "edit"
+	TypeDelete   = "delete"
+	TypeReaction = "reaction"
 )
 
 // Limits on event fields other than text (whose limit is DB.MaxTextBytes).
 const (
 	MaxAuthorLen   = 64 // runes
 	MaxClientIDLen = 64 // bytes of [A-Za-z0-9_-]
+	MaxEmojiBytes  = 32
 )
 
 // TimeFormat is how an event's time appears in its JSON: UTC, milliseconds.
@@ -33,9 +38,16 @@ type Event struct {
 	Room     string
 	Type     string
 	Author   string
-	Text     string
+	Text     string // message and edit; removed when redacted
 	Time     time.Time
 	ClientID string
+	ReplyTo  ulid.ULID // message: the message it answers, in the same room
+	Target   ulid.ULID // edit, delete, reaction: the message changed
+	Emoji    string    // reaction
+	Remove   bool      // reaction: take it back
+	// Redacted marks a message or edit whose text was removed because the
+	// message was deleted: the only change the log ever makes in place.
+	Redacted bool
 }
 
 // eventJSON fixes the field order and the time format of the wire shape.
@@ -44,9 +56,30 @@ type eventJSON struct {
 	Room     string    `json:"room"`
 	Type     string    `json:"type"`
 	Author   string    `json:"author"`
-	Text     string    `json:"text"`
+	Text     string    `json:"text,omitempty"`
 	Time     string    `json:"time"`
 	ClientID string    `json:"client_id,omitempty"`
+	ReplyTo  string    `json:"reply_to,omitempty"`
+	Target   string    `json:"target,omitempty"`
+	Emoji    string    `json:"emoji,omitempty"`
+	Remove   bool      `json:"remove,omitempty"`
+	Redacted bool      `json:"redacted,omitempty"`
+}
+
+// idString is id's text, or "" for the zero id.
+func idString(id ulid.ULID) string {
+	if id == (ulid.ULID{}) {
+		return ""
+	}
+	return id.String()
+}
+
+// parseOptionalID parses an id field that may be empty.
+func parseOptionalID(s string) (ulid.ULID, error) {
+	if s == "" {
+		return ulid.ULID{}, nil
+	}
+	return ulid.ParseStrict(s)
 }
 
 // MarshalJSON encodes e in Parley's wire shape.
@@ -54,6 +87,8 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	return json.Marshal(eventJSON{
 		ID: e.ID, Room: e.Room, Type: e.Type, Author: e.Author, Text: e.Text,
 		Time: e.Time.UTC().Format(TimeFormat), ClientID: e.ClientID,
+		ReplyTo: idString(e.ReplyTo), Target: idString(e.Target), Emoji: e.Emoji,
+		Remove: e.Remove, Redacted: e.Redacted,
 	})
 }
 
@@ -67,27 +102,51 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	if err != nil && j.Time != "" {
 		return fmt.Errorf("event time: %w", err)
 	}
-	*e = Event{ID: j.ID, Room: j.Room, Type: j.Type, Author: j.Author, Text: j.Text, Time: t, ClientID: j.ClientID}
+	replyTo, err := parseOptionalID(j.ReplyTo)
+	if err != nil {
+		return fmt.Errorf("reply_to: %w", err)
+	}
+	target, err := parseOptionalID(j.Target)
+	if err != nil {
+		return fmt.Errorf("target: %w", err)
+	}
+	*e = Event{
+		ID: j.ID, Room: j.Room, Type: j.Type, Author: j.Author, Text: j.Text, Time: t, ClientID: j.ClientID,
+		ReplyTo: replyTo, Target: target, Emoji: j.Emoji, Remove: j.Remove, Redacted: j.Redacted,
+	}
 	return nil
 }
 
 // encodedEvent is an event's JSON without its id and time, which the writer
 // splices in: {"id":ID,<mid>,"time":TIME<tail>}.
 type encodedEvent struct {
-	mid  []byte // "room":..,"type":..,"author":..,"text":..
-	tail []byte // ,"client_id":".." or nothing
+	mid  []byte // "room":..,"type":..,"author":..[,"text":..]
+	tail []byte // the optional fields after time, each with its comma
 }
 
 // encodeParts encodes e's fields in the order and escaping of MarshalJSON.
 func (e *Event) encodeParts() encodedEvent {
-	b := make([]byte, 0, 64+len(e.Room)+len(e.Author)+len(e.Text)+len(e.ClientID))
+	b := make([]byte, 0, 64+len(e.Room)+len(e.Author)+len(e.Text))
 	b = appendField(b, `"room":`, e.Room)
 	b = appendField(b, `,"type":`, e.Type)
 	b = appendField(b, `,"author":`, e.Author)
-	b = appendField(b, `,"text":`, e.Text)
+	if e.Text != "" {
+		b = appendField(b, `,"text":`, e.Text)
+	}
 	var tail []byte
-	if e.ClientID != "" {
-		tail = appendField(nil, `,"client_id":`, e.ClientID)
+	for _, f := range []struct{ name, v string }{
+		{`,"client_id":`, e.ClientID}, {`,"reply_to":`, idString(e.ReplyTo)},
+		{`,"target":`, idString(e.Target)}, {`,"emoji":`, e.Emoji},
+	} {
+		if f.v != "" {
+			tail = appendField(tail, f.name, f.v)
+		}
+	}
+	if e.Remove {
+		tail = append(tail, `,"remove":true`...)
+	}
+	if e.Redacted {
+		tail = append(tail, `,"redacted":true`...)
 	}
 	return encodedEvent{mid: b, tail: tail}
 }
@@ -148,22 +207,74 @@ func ValidateRoom(name string) error {
 	return nil
 }
 
-// validate checks e as a client submitted it. maxText is the text limit in
-// bytes (0: unlimited).
+// validate checks e as a client submitted it, as far as e alone can tell;
+// rules that depend on the log (the target exists, belongs to the author)
+// are checked when it is stored. maxText is the text limit in bytes (0: none).
 func (e *Event) validate(maxText int) error {
 	if err := ValidateRoom(e.Room); err != nil {
 		return err
 	}
-	if e.Type != TypeMessage {
-		return invalid("type", fmt.Sprintf("unknown event type %q", e.Type))
-	}
 	if err := validateAuthor(e.Author); err != nil {
 		return err
 	}
-	if err := validateText(e.Text, maxText); err != nil {
+	if err := validateClientID(e.ClientID); err != nil {
 		return err
 	}
-	return validateClientID(e.ClientID)
+	if e.Redacted {
+		return invalid("redacted", "is set only by the log")
+	}
+	hasTarget := e.Target != (ulid.ULID{})
+	switch e.Type {
+	case TypeMessage:
+		if hasTarget || e.Emoji != "" || e.Remove {
+			return invalid("type", "a message has no target, emoji or remove")
+		}
+		return validateText(e.Text, maxText)
+	case TypeEdit:
+		if !hasTarget {
+			return invalid("target", "is required")
+		}
+		if e.ReplyTo != (ulid.ULID{}) || e.Emoji != "" || e.Remove {
+			return invalid("type", "an edit has only a target and a text")
+		}
+		return validateText(e.Text, maxText)
+	case TypeDelete:
+		if !hasTarget {
+			return invalid("target", "is required")
+		}
+		if e.Text != "" || e.ReplyTo != (ulid.ULID{}) || e.Emoji != "" || e.Remove {
+			return invalid("type", "a delete has only a target")
+		}
+	case TypeReaction:
+		if !hasTarget {
+			return invalid("target", "is required")
+		}
+		if e.Text != "" || e.ReplyTo != (ulid.ULID{}) {
+			return invalid("type", "a reaction has only a target, an emoji and remove")
+		}
+		return ValidateEmoji(e.Emoji)
+	default:
+		return invalid("type", fmt.Sprintf("unknown event type %q", e.Type))
+	}
+	return nil
+}
+
+// ValidateEmoji reports whether s can be a reaction: 1 to MaxEmojiBytes of
+// UTF-8 with no letters, digits, spaces or control characters.
+func ValidateEmoji(s string) error {
+	switch {
+	case s == "":
+		return invalid("emoji", "is required")
+	case len(s) > MaxEmojiBytes:
+		return invalid("emoji", fmt.Sprintf("is longer than %d bytes", MaxEmojiBytes))
+	case !utf8.ValidString(s):
+		return invalid("emoji", "is not valid UTF-8")
+	case strings.IndexFunc(s, func(r rune) bool {
+		return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsSpace(r) || unicode.IsControl(r)
+	}) >= 0:
+		return invalid("emoji", "must be an emoji, not letters, digits or spaces")
+	}
+	return nil
 }
 
 func validateAuthor(a string) error {
@@ -235,6 +346,12 @@ func internType(b []byte) string {
 	switch string(b) {
 	case TypeMessage:
 		return TypeMessage
+	case TypeEdit:
+		return TypeEdit
+	case TypeDelete:
+		return TypeDelete
+	case TypeReaction:
+		return TypeReaction
 	}
 	return string(b)
 }

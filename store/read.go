@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"slices"
 
 	"github.com/oklog/ulid/v2"
 	bolt "go.etcd.io/bbolt"
@@ -147,4 +148,69 @@ func (c *roomCursor) record(arena *[]byte) (Record, error) {
 	rec := Record{Room: c.room, Type: typ, JSON: (*arena)[start:len(*arena):len(*arena)]}
 	copy(rec.ID[:], c.k)
 	return rec, nil
+}
+
+// Page selects a page of a room's messages by id: the Limit messages after
+// After when Forward, else the Limit messages just before Before (the newest
+// ones if Before is zero).
+type Page struct {
+	After, Before ulid.ULID
+	Forward       bool
+	Limit         int
+}
+
+// Messages implements Log. It reads the message index, not the log, so a
+// page costs the same however many events the room has.
+func (d *DB) Messages(ctx context.Context, room string, p Page) ([]Record, error) {
+	if p.Limit <= 0 {
+		return nil, nil
+	}
+	var out []Record
+	err := d.view(func(tx *bolt.Tx) error {
+		rb := tx.Bucket(bucketRooms).Bucket([]byte(room))
+		if rb == nil || rb.Bucket(bucketMsgs) == nil {
+			return nil
+		}
+		log, c := rb.Bucket(bucketLog), rb.Bucket(bucketMsgs).Cursor()
+		var k, v []byte
+		step := c.Prev
+		switch {
+		case p.Forward:
+			step = c.Next
+			if k, v = c.Seek(p.After[:]); k != nil && bytes.Equal(k, p.After[:]) {
+				k, v = c.Next()
+			}
+		case p.Before == (ulid.ULID{}):
+			k, v = c.Last()
+		default:
+			if k, v = c.Seek(p.Before[:]); k == nil {
+				k, v = c.Last()
+			} else {
+				k, v = c.Prev()
+			}
+		}
+		var arena []byte
+		for ; k != nil && len(out) < p.Limit; k, v = step() {
+			js := v
+			if len(v) == 0 { // unchanged: the message event is the state
+				var err error
+				if _, js, err = decodeValue(log.Get(k)); err != nil {
+					return err
+				}
+			}
+			if cap(arena)-len(arena) < len(js) {
+				arena = make([]byte, 0, max(64<<10, len(js)))
+			}
+			start := len(arena)
+			arena = append(arena, js...)
+			rec := Record{Room: room, Type: TypeMessage, JSON: arena[start:len(arena):len(arena)]}
+			copy(rec.ID[:], k)
+			out = append(out, rec)
+		}
+		if !p.Forward {
+			slices.Reverse(out)
+		}
+		return ctx.Err()
+	})
+	return out, err
 }

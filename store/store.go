@@ -20,10 +20,15 @@ import (
 //   - Reads after a cursor return records in id order.
 type Log interface {
 	// Append validates e, assigns its id and time, stores it durably and
-	// returns the stored record with created true. If e carries a ClientID
-	// already used in its room, nothing is stored and the original record is
-	// returned with created false. Errors: a *ValidationError (wrapping
-	// ErrInvalid) or ErrTooLarge for bad input, ErrClosed after Close.
+	// returns the stored record with created true. Nothing is stored, and
+	// created is false, when e carries a ClientID already used in its room
+	// (rec is the original event) or when e is a change that would change
+	// nothing (rec is the target message's current state, as Messages
+	// returns it). Errors: a *ValidationError (wrapping ErrInvalid) or
+	// ErrTooLarge for bad input; ErrNotFound for a target not in the room;
+	// ErrForbidden for an edit or delete by another author; ErrConflict for
+	// an edit or reaction to a deleted message; ErrClosed after Close. A
+	// delete returns once the deleted text is gone from the file.
 	Append(ctx context.Context, e Event) (rec Record, created bool, err error)
 
 	// ReadAfter returns up to limit records of the given rooms with ids
@@ -33,6 +38,10 @@ type Log interface {
 	// ReadBefore returns the limit records of room just before the id before
 	// (the newest ones if before is zero), in ascending id order.
 	ReadBefore(ctx context.Context, room string, before ulid.ULID, limit int) ([]Record, error)
+
+	// Messages returns a page of room's messages in their current state
+	// (edits, deletes and reactions folded in), in ascending id order.
+	Messages(ctx context.Context, room string, p Page) ([]Record, error)
 
 	// Rooms lists every room that has at least one event, by name.
 	Rooms(ctx context.Context) ([]Room, error)
@@ -62,6 +71,13 @@ var (
 
 	// ErrClosed is returned by every method after Close.
 	ErrClosed = errors.New("store closed")
+
+	// ErrForbidden is returned when an author changes someone else's message.
+	ErrForbidden = errors.New("only the author may change this message")
+
+	// ErrConflict is returned when a change cannot apply to the message's
+	// current state, such as editing or reacting to a deleted message.
+	ErrConflict = errors.New("the message was deleted")
 )
 
 // ValidationError says which rule an input broke. It wraps ErrInvalid.

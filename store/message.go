@@ -1,0 +1,191 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+)
+
+// Message is the current state of a message: its message event with every
+// edit, delete and reaction that targets it folded in. History pages are
+// read from an index of these, updated in the transaction of each change,
+// so a page never folds the log.
+type Message struct {
+	ID        ulid.ULID
+	Room      string
+	Author    string
+	Text      string
+	Time      time.Time
+	ClientID  string
+	ReplyTo   ulid.ULID
+	EditedAt  time.Time // the last edit's time
+	DeletedAt time.Time
+	Redacted  bool // deleted: text removed
+	Reactions []Reaction
+}
+
+// Reaction is one emoji on a message, in the order authors added it.
+type Reaction struct {
+	Emoji   string   `json:"emoji"`
+	Count   int      `json:"count"`
+	Authors []string `json:"authors"`
+}
+
+// messageJSON is a Message's wire shape: a message event's fields, in the
+// same order, then the folded ones.
+type messageJSON struct {
+	ID        ulid.ULID  `json:"id"`
+	Room      string     `json:"room"`
+	Type      string     `json:"type"`
+	Author    string     `json:"author"`
+	Text      string     `json:"text,omitempty"`
+	Time      string     `json:"time"`
+	ClientID  string     `json:"client_id,omitempty"`
+	ReplyTo   string     `json:"reply_to,omitempty"`
+	EditedAt  string     `json:"edited_at,omitempty"`
+	DeletedAt string     `json:"deleted_at,omitempty"`
+	Redacted  bool       `json:"redacted,omitempty"`
+	Reactions []Reaction `json:"reactions,omitempty"`
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(TimeFormat)
+}
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+// MarshalJSON encodes m's wire shape. An unchanged message encodes exactly
+// as its message event.
+func (m Message) MarshalJSON() ([]byte, error) {
+	return json.Marshal(messageJSON{
+		ID: m.ID, Room: m.Room, Type: TypeMessage, Author: m.Author, Text: m.Text,
+		Time: formatTime(m.Time), ClientID: m.ClientID, ReplyTo: idString(m.ReplyTo),
+		EditedAt: formatTime(m.EditedAt), DeletedAt: formatTime(m.DeletedAt),
+		Redacted: m.Redacted, Reactions: m.Reactions,
+	})
+}
+
+// UnmarshalJSON decodes m's wire shape (or a message event's).
+func (m *Message) UnmarshalJSON(b []byte) error {
+	var j messageJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	var err error
+	*m = Message{ID: j.ID, Room: j.Room, Author: j.Author, Text: j.Text, ClientID: j.ClientID, Redacted: j.Redacted, Reactions: j.Reactions}
+	if m.Time, err = parseTime(j.Time); err != nil {
+		return err
+	}
+	if m.EditedAt, err = parseTime(j.EditedAt); err != nil {
+		return err
+	}
+	if m.DeletedAt, err = parseTime(j.DeletedAt); err != nil {
+		return err
+	}
+	m.ReplyTo, err = parseOptionalID(j.ReplyTo)
+	return err
+}
+
+// newMessage is the state of a message event before any change.
+func newMessage(e Event) Message {
+	return Message{
+		ID: e.ID, Room: e.Room, Author: e.Author, Text: e.Text, Time: e.Time,
+		ClientID: e.ClientID, ReplyTo: e.ReplyTo, Redacted: e.Redacted,
+	}
+}
+
+// apply folds a change (edit, delete or reaction of m) into m and reports
+// whether it changed anything. It checks no permission: the log does that
+// before storing a change, and a stored change always applies this way.
+func (m *Message) apply(e Event) bool {
+	switch e.Type {
+	case TypeEdit:
+		if m.Redacted || e.Redacted || e.Text == m.Text {
+			return false
+		}
+		m.Text, m.EditedAt = e.Text, e.Time
+	case TypeDelete:
+		if !m.DeletedAt.IsZero() {
+			return false
+		}
+		m.Text, m.Redacted, m.DeletedAt, m.EditedAt, m.Reactions = "", true, e.Time, time.Time{}, nil
+	case TypeReaction:
+		if m.Redacted {
+			return false
+		}
+		i := slices.IndexFunc(m.Reactions, func(r Reaction) bool { return r.Emoji == e.Emoji })
+		switch {
+		case e.Remove && i < 0:
+			return false
+		case e.Remove:
+			r := &m.Reactions[i]
+			j := slices.Index(r.Authors, e.Author)
+			if j < 0 {
+				return false
+			}
+			r.Authors = slices.Delete(slices.Clone(r.Authors), j, j+1)
+			r.Count = len(r.Authors)
+			if r.Count == 0 {
+				m.Reactions = slices.Delete(slices.Clone(m.Reactions), i, i+1)
+			}
+		case i < 0:
+			m.Reactions = append(slices.Clone(m.Reactions), Reaction{Emoji: e.Emoji, Count: 1, Authors: []string{e.Author}})
+		default:
+			r := &m.Reactions[i]
+			if slices.Contains(r.Authors, e.Author) {
+				return false
+			}
+			r.Authors = append(slices.Clone(r.Authors), e.Author)
+			r.Count = len(r.Authors)
+		}
+	default:
+		return false
+	}
+	if len(m.Reactions) == 0 {
+		m.Reactions = nil
+	}
+	return true
+}
+
+// clone returns a copy of m that shares nothing mutable with it.
+func (m Message) clone() Message {
+	m.Reactions = slices.Clone(m.Reactions)
+	for i := range m.Reactions {
+		m.Reactions[i].Authors = slices.Clone(m.Reactions[i].Authors)
+	}
+	return m
+}
+
+// Fold computes the state of every message from a room's events in id
+// order, from scratch. The log keeps the same states incrementally; Fold is
+// the reference they must equal.
+func Fold(events []Event) ([]Message, error) {
+	var (
+		out   []Message
+		index = map[ulid.ULID]int{}
+	)
+	for _, e := range events {
+		if e.Type == TypeMessage {
+			index[e.ID] = len(out)
+			out = append(out, newMessage(e))
+			continue
+		}
+		i, ok := index[e.Target]
+		if !ok {
+			return nil, fmt.Errorf("event %s: target %s: %w", e.ID, e.Target, ErrNotFound)
+		}
+		out[i].apply(e)
+	}
+	return out, nil
+}

@@ -1,0 +1,315 @@
+package store
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	bolt "go.etcd.io/bbolt"
+)
+
+// commit stores batch in one transaction. Ids are assigned inside it, in
+// queue order, so commit order, id order and publish order are one order.
+// A request that breaks a rule of the log (unknown target, not the author)
+// fails alone; if the commit fails every request gets the error and nothing
+// is published. Ids drawn by a failed commit are skipped, never reused.
+func (d *DB) commit(batch []*appendReq) {
+	results := make([]appendResult, len(batch))
+	var (
+		recs     []Record
+		redacted []ulid.ULID // ids whose stale copies must be scrubbed
+	)
+	start := time.Now()
+	err := d.db.Update(func(tx *bolt.Tx) error {
+		w := &batchWriter{d: d, tx: tx, rooms: tx.Bucket(bucketRooms), touched: map[string]*roomBuckets{}}
+		recs, redacted = recs[:0], redacted[:0]
+		for i, req := range batch {
+			results[i] = appendResult{}
+			if err := req.ctx.Err(); err != nil {
+				results[i].err = err
+				continue
+			}
+			res, err := w.store(req)
+			if err != nil {
+				return err
+			}
+			results[i] = res
+			if res.created {
+				recs = append(recs, res.rec)
+			}
+		}
+		redacted = w.redacted
+		if err := w.finish(); err != nil {
+			return err
+		}
+		if len(recs) > 0 {
+			last := recs[len(recs)-1].ID
+			if err := tx.Bucket(bucketMeta).Put(keyLastID, last.Bytes()); err != nil {
+				return err
+			}
+		}
+		if d.beforeCommit != nil {
+			return d.beforeCommit(tx)
+		}
+		return nil
+	})
+	if err != nil {
+		d.Logger.Error("commit failed", "events", len(batch), "err", err)
+		for i := range results {
+			results[i] = appendResult{err: fmt.Errorf("commit: %w", err)}
+		}
+		recs, redacted = nil, nil
+	} else {
+		d.commits.Add(1)
+		if d.OnCommit != nil {
+			d.OnCommit(len(recs), time.Since(start))
+		}
+	}
+	// Publish before answering: once an append is acknowledged, every
+	// subscriber already has it queued, and a stream opened afterwards
+	// without a cursor does not see it.
+	if len(recs) > 0 {
+		for s := range *d.subs.Load() {
+			s.fn(recs)
+		}
+	}
+	if len(redacted) > 0 {
+		// Deletes are answered once the deleted text is gone from the file.
+		d.scrubber.Add(1)
+		go d.scrub(redacted, d.commits.Load(), batch, results)
+		return
+	}
+	for i, req := range batch {
+		req.done <- results[i]
+	}
+}
+
+// batchWriter stores the requests of one transaction.
+type batchWriter struct {
+	d        *DB
+	tx       *bolt.Tx
+	rooms    *bolt.Bucket
+	touched  map[string]*roomBuckets
+	redacted []ulid.ULID
+}
+
+// roomBuckets are one room's buckets and what the batch added to it.
+type roomBuckets struct {
+	room, log, msgs, edits *bolt.Bucket
+	added                  uint64
+}
+
+// room returns a room's buckets, creating the room only if create is set.
+func (w *batchWriter) room(name string, create bool) (*roomBuckets, error) {
+	if rb := w.touched[name]; rb != nil {
+		return rb, nil
+	}
+	b := w.rooms.Bucket([]byte(name))
+	if b == nil {
+		if !create {
+			return nil, nil
+		}
+		var err error
+		if b, err = w.rooms.CreateBucket([]byte(name)); err != nil {
+			return nil, fmt.Errorf("create room %s: %w", name, err)
+		}
+	}
+	rb := &roomBuckets{room: b}
+	for _, sub := range []struct {
+		dst  **bolt.Bucket
+		name []byte
+	}{{&rb.log, bucketLog}, {&rb.msgs, bucketMsgs}, {&rb.edits, bucketEdits}} {
+		bb, err := b.CreateBucketIfNotExists(sub.name)
+		if err != nil {
+			return nil, fmt.Errorf("room %s: %w", name, err)
+		}
+		bb.FillPercent = 0.95 // keys only ever grow: pack pages full
+		*sub.dst = bb
+	}
+	w.touched[name] = rb
+	return rb, nil
+}
+
+// store appends one request's event, or answers without appending. Errors
+// it returns abort the transaction; a request's own failure is in the result.
+func (w *batchWriter) store(req *appendReq) (appendResult, error) {
+	e := req.ev
+	cids := w.tx.Bucket(bucketCIDs)
+	var cidKey []byte
+	if e.ClientID != "" {
+		cidKey = clientIDKey(e.Room, e.ClientID)
+		if v := cids.Get(cidKey); v != nil {
+			rec, err := getRecord(w.rooms, e.Room, v)
+			if err != nil {
+				return appendResult{}, fmt.Errorf("client id %q: %w", e.ClientID, err)
+			}
+			return appendResult{rec: rec}, nil
+		}
+	}
+	rb, err := w.room(e.Room, e.Type == TypeMessage)
+	if err != nil {
+		return appendResult{}, err
+	}
+	var state *Message // the target's next state, for changes
+	if e.Type == TypeMessage {
+		if e.ReplyTo != (ulid.ULID{}) && rb.msgs.Get(e.ReplyTo[:]) == nil {
+			return appendResult{err: invalid("reply_to", "no such message in this room")}, nil
+		}
+	} else {
+		if rb == nil {
+			return appendResult{err: ErrNotFound}, nil
+		}
+		m, err := w.message(rb, e.Target)
+		if err != nil {
+			return appendResult{err: err}, nil
+		}
+		switch {
+		case (e.Type == TypeEdit || e.Type == TypeDelete) && e.Author != m.Author:
+			return appendResult{err: ErrForbidden}, nil
+		case (e.Type == TypeEdit || e.Type == TypeReaction) && m.Redacted:
+			return appendResult{err: ErrConflict}, nil
+		}
+		next := m.clone()
+		if !next.apply(e) {
+			// Nothing would change: answer with the current state.
+			js, err := m.MarshalJSON()
+			if err != nil {
+				return appendResult{}, err
+			}
+			return appendResult{rec: Record{ID: m.ID, Room: m.Room, Type: TypeMessage, JSON: js}}, nil
+		}
+		state = &m
+	}
+
+	e.ID = w.d.ids.next(w.d.Now())
+	e.Time = time.UnixMilli(int64(e.ID.Time())).UTC()
+	js := req.enc.assemble(e.ID)
+	key := e.ID.Bytes()
+	if err := rb.log.Put(key, encodeValue(e.Type, js)); err != nil {
+		return appendResult{}, err
+	}
+	rb.added++
+	switch e.Type {
+	case TypeMessage:
+		err = rb.msgs.Put(key, []byte{})
+	case TypeDelete:
+		err = w.redact(rb, e.Target)
+	case TypeEdit:
+		err = rb.edits.Put(append(e.Target.Bytes(), key...), []byte{})
+	}
+	if err != nil {
+		return appendResult{}, err
+	}
+	if state != nil {
+		state.apply(e)
+		sj, err := state.MarshalJSON()
+		if err != nil {
+			return appendResult{}, err
+		}
+		if err := rb.msgs.Put(e.Target.Bytes(), sj); err != nil {
+			return appendResult{}, err
+		}
+	}
+	if cidKey != nil {
+		if err := cids.Put(cidKey, key); err != nil {
+			return appendResult{}, err
+		}
+		if err := w.tx.Bucket(bucketCIDsByID).Put(key, cidKey); err != nil {
+			return appendResult{}, err
+		}
+	}
+	return appendResult{rec: Record{ID: e.ID, Room: e.Room, Type: e.Type, JSON: js}, created: true}, nil
+}
+
+// message returns the current state of message id in rb, or ErrNotFound.
+func (w *batchWriter) message(rb *roomBuckets, id ulid.ULID) (Message, error) {
+	v := rb.msgs.Get(id[:])
+	if v == nil {
+		return Message{}, ErrNotFound
+	}
+	var m Message
+	if len(v) == 0 { // unchanged: the state is the message event
+		typ, js, err := decodeValue(rb.log.Get(id[:]))
+		if err != nil || typ != TypeMessage {
+			return m, fmt.Errorf("message %s: index and log disagree (%v)", id, err)
+		}
+		v = js
+	}
+	if err := m.UnmarshalJSON(v); err != nil {
+		return m, fmt.Errorf("message %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// redact removes the text of message id and of its edits, in place: the one
+// change the log ever makes to a stored event. The stale copies bbolt leaves
+// in freed pages are scrubbed after the commit.
+func (w *batchWriter) redact(rb *roomBuckets, id ulid.ULID) error {
+	ids := []ulid.ULID{id}
+	c := rb.edits.Cursor()
+	for k, _ := c.Seek(id[:]); k != nil && len(k) == 32 && string(k[:16]) == string(id[:]); k, _ = c.Next() {
+		var edit ulid.ULID
+		copy(edit[:], k[16:])
+		ids = append(ids, edit)
+	}
+	for _, rid := range ids {
+		typ, js, err := decodeValue(rb.log.Get(rid[:]))
+		if err != nil {
+			return fmt.Errorf("redact %s: %w", rid, err)
+		}
+		var e Event
+		if err := e.UnmarshalJSON(js); err != nil {
+			return fmt.Errorf("redact %s: %w", rid, err)
+		}
+		e.Text, e.Redacted = "", true
+		red, err := e.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		if err := rb.log.Put(rid.Bytes(), encodeValue(typ, red)); err != nil {
+			return err
+		}
+	}
+	w.redacted = append(w.redacted, ids...)
+	return nil
+}
+
+// finish updates the counts of the rooms the batch added to.
+func (w *batchWriter) finish() error {
+	for _, rb := range w.touched {
+		if rb.added > 0 {
+			if err := putCount(rb.room, getCount(rb.room)+rb.added); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// getRecord reads the record with the given 16-byte id from room's log,
+// copying it out of the transaction.
+func getRecord(rooms *bolt.Bucket, room string, id []byte) (Record, error) {
+	rb := rooms.Bucket([]byte(room))
+	if rb == nil {
+		return Record{}, ErrNotFound
+	}
+	v := rb.Bucket(bucketLog).Get(id)
+	if v == nil {
+		return Record{}, ErrNotFound
+	}
+	typ, js, err := decodeValue(v)
+	if err != nil {
+		return Record{}, err
+	}
+	var rec Record
+	copy(rec.ID[:], id)
+	rec.Room, rec.Type, rec.JSON = room, typ, append([]byte(nil), js...)
+	return rec, nil
+}
+
+func clientIDKey(room, cid string) []byte {
+	k := make([]byte, 0, len(room)+1+len(cid))
+	k = append(k, room...)
+	k = append(k, 0)
+	return append(k, cid...)
+}
