@@ -44,7 +44,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &mbe):
 		status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", mbe.Limit)
 	case errors.Is(err, store.ErrNotFound):
-		status, msg = http.StatusNotFound, "not found"
+		status, msg = http.StatusNotFound, "no such message in this room"
+	case errors.Is(err, store.ErrForbidden):
+		status, msg = http.StatusForbidden, err.Error()
+	case errors.Is(err, store.ErrConflict):
+		status, msg = http.StatusConflict, err.Error()
 	case errors.Is(err, store.ErrClosed), errors.Is(err, stream.ErrClosed):
 		status, msg = http.StatusServiceUnavailable, "server is shutting down"
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:

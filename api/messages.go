@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -17,11 +18,24 @@ import (
 	"github.com/parleychat/parley/store"
 )
 
-// messageInput is what a client sends to post a message.
-type messageInput struct {
+// input is what a client sends to post or change a message; each endpoint
+// takes some of the fields and refuses the others.
+type input struct {
 	Author   string `json:"author"`
 	Text     string `json:"text"`
 	ClientID string `json:"client_id"`
+	ReplyTo  string `json:"reply_to"`
+	Emoji    string `json:"emoji"`
+}
+
+// only fails if a field other than the named ones was given.
+func (in input) only(fields ...string) error {
+	for name, v := range map[string]string{"author": in.Author, "text": in.Text, "client_id": in.ClientID, "reply_to": in.ReplyTo, "emoji": in.Emoji} {
+		if v != "" && !slices.Contains(fields, name) {
+			return errorf(http.StatusBadRequest, "field %s does not apply here", name)
+		}
+	}
+	return nil
 }
 
 // handlePostMessage appends a message and answers, once it is durable, with
@@ -33,18 +47,39 @@ func (s *Server) handlePostMessage(w http.ResponseWriter, r *http.Request, ps ht
 		s.writeError(w, r, err)
 		return
 	}
-	in, err := s.decodeMessage(w, r)
+	in, err := s.decodeInput(w, r)
+	if err == nil {
+		err = in.only("author", "text", "client_id", "reply_to")
+	}
+	if err == nil {
+		err = s.checkText(in.Text)
+	}
+	var replyTo ulid.ULID
+	if err == nil {
+		replyTo, err = parseID(in.ReplyTo, "reply_to")
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if len(in.Text) > s.MaxMessageBytes {
-		s.writeError(w, r, errorf(http.StatusRequestEntityTooLarge, "text is %d bytes; the limit is %d", len(in.Text), s.MaxMessageBytes))
-		return
-	}
-	rec, created, err := s.log.Append(r.Context(), store.Event{
-		Room: room, Type: store.TypeMessage, Author: in.Author, Text: in.Text, ClientID: in.ClientID,
+	s.appendAndAnswer(w, r, store.Event{
+		Room: room, Type: store.TypeMessage, Author: in.Author, Text: in.Text, ClientID: in.ClientID, ReplyTo: replyTo,
 	})
+}
+
+// checkText enforces -max-message-bytes.
+func (s *Server) checkText(text string) error {
+	if len(text) > s.MaxMessageBytes {
+		return errorf(http.StatusRequestEntityTooLarge, "text is %d bytes; the limit is %d", len(text), s.MaxMessageBytes)
+	}
+	return nil
+}
+
+// appendAndAnswer appends e and answers 201 with the stored event, or 200
+// with what the log returned when it stored nothing (the original event of
+// a retried client id, or the state of a message a change left unchanged).
+func (s *Server) appendAndAnswer(w http.ResponseWriter, r *http.Request, e store.Event) {
+	rec, created, err := s.log.Append(r.Context(), e)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -56,9 +91,9 @@ func (s *Server) handlePostMessage(w http.ResponseWriter, r *http.Request, ps ht
 	writeRawJSON(w, status, rec.JSON)
 }
 
-// decodeMessage reads a JSON or form-encoded message body.
-func (s *Server) decodeMessage(w http.ResponseWriter, r *http.Request) (messageInput, error) {
-	var in messageInput
+// decodeInput reads a JSON or form-encoded body.
+func (s *Server) decodeInput(w http.ResponseWriter, r *http.Request) (input, error) {
+	var in input
 	media := r.Header.Get("Content-Type")
 	if media != "application/json" { // the common case needs no parsing
 		m, params, err := mime.ParseMediaType(media)
@@ -93,7 +128,7 @@ func (s *Server) decodeMessage(w http.ResponseWriter, r *http.Request) (messageI
 	if err != nil {
 		return in, errorf(http.StatusBadRequest, "malformed form body: %v", err)
 	}
-	in = messageInput{Author: form.Get("author"), Text: form.Get("text"), ClientID: form.Get("client_id")}
+	in = input{Author: form.Get("author"), Text: form.Get("text"), ClientID: form.Get("client_id"), ReplyTo: form.Get("reply_to"), Emoji: form.Get("emoji")}
 	return in, nil
 }
 
@@ -144,7 +179,9 @@ const (
 
 // handleListMessages answers {"events":[...]} in ascending id order: the
 // newest page by default, the page after ?after=ID, or the page just before
-// ?before=ID. A room without events has an empty history.
+// ?before=ID. Each message is in its current state (edits, deletes and
+// reactions folded in); ?view=events pages through the raw events instead.
+// A room without events has an empty history.
 func (s *Server) handleListMessages(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 	room := ps.ByName("room")
 	if err := store.ValidateRoom(room); err != nil {
@@ -152,33 +189,40 @@ func (s *Server) handleListMessages(w http.ResponseWriter, r *http.Request, ps h
 		return
 	}
 	q := r.URL.Query()
-	limit := defaultPage
+	p := store.Page{Limit: defaultPage, Forward: q.Has("after")}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxPage {
 			s.writeError(w, r, errorf(http.StatusBadRequest, "limit must be a number from 1 to %d", maxPage))
 			return
 		}
-		limit = n
+		p.Limit = n
 	}
-	before, err := parseID(q.Get("before"), "before")
-	if err != nil {
+	var err error
+	if p.Before, err = parseID(q.Get("before"), "before"); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	after, err := parseID(q.Get("after"), "after")
-	if err != nil {
+	if p.After, err = parseID(q.Get("after"), "after"); err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if q.Has("before") && q.Has("after") {
+		s.writeError(w, r, errorf(http.StatusBadRequest, "use either before or after, not both"))
 		return
 	}
 	var recs []store.Record
-	switch {
-	case q.Has("before") && q.Has("after"):
-		err = errorf(http.StatusBadRequest, "use either before or after, not both")
-	case q.Has("after"):
-		recs, err = s.log.ReadAfter(r.Context(), []string{room}, after, limit)
+	switch view := q.Get("view"); view {
+	case "", "messages":
+		recs, err = s.log.Messages(r.Context(), room, p)
+	case "events":
+		if p.Forward {
+			recs, err = s.log.ReadAfter(r.Context(), []string{room}, p.After, p.Limit)
+		} else {
+			recs, err = s.log.ReadBefore(r.Context(), room, p.Before, p.Limit)
+		}
 	default:
-		recs, err = s.log.ReadBefore(r.Context(), room, before, limit)
+		err = errorf(http.StatusBadRequest, "view must be messages or events, not %q", view)
 	}
 	if err != nil {
 		s.writeError(w, r, err)
