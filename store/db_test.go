@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -371,4 +373,17 @@ func TestSplicedEncodingMatchesMarshal(t *testing.T) {
 			t.Fatalf("got %s, want %s (%v)", got, want, err)
 		}
 	}
+}
+
+// BenchmarkAppend measures fsynced appends per second through the group
+// commit from 64 concurrent writers, without HTTP.
+func BenchmarkAppend(b *testing.B) {
+	d := mustOpenDB(b, "", func(d *DB) { d.Logger = slog.New(slog.NewTextHandler(io.Discard, nil)) })
+	var commits, events atomic.Int64
+	d.OnCommit = func(n int, _ time.Duration) { commits.Add(1); events.Add(int64(n)) }
+	b.ResetTimer()
+	start := time.Now()
+	seedRoom(b, d, "bench", b.N)
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "appends/s")
+	b.ReportMetric(float64(events.Load())/float64(max(1, commits.Load())), "events/commit")
 }
