@@ -12,7 +12,6 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Layout of the bbolt file:
@@ -113,21 +112,46 @@ func (d *DB) Open() error {
 	if d.MaxBatch <= 0 || d.Now == nil || d.Logger == nil || d.Path == "" {
 		return errors.New("store: Path, MaxBatch, Now and Logger must be set")
 	}
-	db, err := bolt.Open(d.Path, 0o600, &bolt.Options{
-		Timeout: d.LockTimeout,
-		// The freelist is rebuilt at open instead of written at every commit:
-		// fewer pages per fsync, same durability.
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
-	})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return fmt.Errorf("open db %s: locked by another process (is another parley running?)", d.Path)
-	}
+	db, err := openBolt(d.Path, false, d.LockTimeout)
 	if err != nil {
 		return fmt.Errorf("open db %s: %w", d.Path, err)
 	}
 	var last ulid.ULID
-	err = db.Update(func(tx *bolt.Tx) error {
+	err = db.View(func(tx *bolt.Tx) error {
+		// A file with buckets but not ours is not written to.
+		if k, _ := tx.Cursor().First(); tx.Bucket(bucketMeta) == nil && k != nil {
+			return errors.New("not a parley database")
+		}
+		return nil
+	})
+	if err == nil {
+		err = initSchema(db, &last)
+	}
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("open db %s: %w", d.Path, err)
+	}
+	d.db = db
+	d.ids.last = last
+	d.queue = make(chan *appendReq, 4*d.MaxBatch)
+	d.stop = make(chan struct{})
+	d.writerDone = make(chan struct{})
+	d.prunerDone = make(chan struct{})
+	d.subs.Store(&map[*subscription]bool{})
+	go d.writeLoop()
+	go d.pruneLoop()
+	return nil
+}
+
+// initSchema creates the buckets of a new file, checks the schema version of
+// an existing one and reads the last id.
+func initSchema(db *bolt.DB, last *ulid.ULID) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
+		}
+	}()
+	return db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketMeta, bucketRooms, bucketCIDs, bucketCIDsByID} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
@@ -147,20 +171,6 @@ func (d *DB) Open() error {
 		}
 		return nil
 	})
-	if err != nil {
-		db.Close()
-		return fmt.Errorf("open db %s: %w", d.Path, err)
-	}
-	d.db = db
-	d.ids.last = last
-	d.queue = make(chan *appendReq, 4*d.MaxBatch)
-	d.stop = make(chan struct{})
-	d.writerDone = make(chan struct{})
-	d.prunerDone = make(chan struct{})
-	d.subs.Store(&map[*subscription]bool{})
-	go d.writeLoop()
-	go d.pruneLoop()
-	return nil
 }
 
 // Close stops accepting appends, commits those already queued, and closes
@@ -267,13 +277,15 @@ type appendReq struct {
 	ctx  context.Context
 	ev   Event
 	enc  encodedEvent // ev's JSON but for id and time, encoded by the caller
+	imp  []Event      // instead of ev: checked events to import, ids set
 	done chan appendResult
 }
 
 type appendResult struct {
-	rec     Record
-	created bool
-	err     error
+	rec      Record
+	created  bool
+	imported ImportReport
+	err      error
 }
 
 // Append implements Log. Appends from many goroutines are committed together,

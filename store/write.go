@@ -29,7 +29,13 @@ func (d *DB) commit(batch []*appendReq) {
 				results[i].err = err
 				continue
 			}
-			res, err := w.store(req)
+			var res appendResult
+			var err error
+			if req.imp != nil {
+				res, err = w.importEvents(req.imp)
+			} else {
+				res, err = w.store(req)
+			}
 			if err != nil {
 				return err
 			}
@@ -42,9 +48,10 @@ func (d *DB) commit(batch []*appendReq) {
 		if err := w.finish(); err != nil {
 			return err
 		}
-		if len(recs) > 0 {
-			last := recs[len(recs)-1].ID
-			if err := tx.Bucket(bucketMeta).Put(keyLastID, last.Bytes()); err != nil {
+		// Imports may store ids below the last one: only ever raise it.
+		meta := tx.Bucket(bucketMeta)
+		if last := meta.Get(keyLastID); w.lastID != (ulid.ULID{}) && (len(last) != 16 || w.lastID.Compare(ulid.ULID(last)) > 0) {
+			if err := meta.Put(keyLastID, w.lastID.Bytes()); err != nil {
 				return err
 			}
 		}
@@ -91,6 +98,7 @@ type batchWriter struct {
 	rooms    *bolt.Bucket
 	touched  map[string]*roomBuckets
 	redacted []ulid.ULID
+	lastID   ulid.ULID // the highest id stored
 }
 
 // roomBuckets are one room's buckets and what the batch added to it.
@@ -150,7 +158,6 @@ func (w *batchWriter) store(req *appendReq) (appendResult, error) {
 	if err != nil {
 		return appendResult{}, err
 	}
-	var state *Message // the target's next state, for changes
 	if e.Type == TypeMessage {
 		if e.ReplyTo != (ulid.ULID{}) && rb.msgs.Get(e.ReplyTo[:]) == nil {
 			return appendResult{err: invalid("reply_to", "no such message in this room")}, nil
@@ -169,8 +176,8 @@ func (w *batchWriter) store(req *appendReq) (appendResult, error) {
 		case (e.Type == TypeEdit || e.Type == TypeReaction) && m.Redacted:
 			return appendResult{err: ErrConflict}, nil
 		}
-		next := m.clone()
-		if !next.apply(e) {
+		e.Time = w.d.Now() // for the dry run; the id's time is set below
+		if next := m.clone(); !next.apply(e) {
 			// Nothing would change: answer with the current state.
 			js, err := m.MarshalJSON()
 			if err != nil {
@@ -178,7 +185,6 @@ func (w *batchWriter) store(req *appendReq) (appendResult, error) {
 			}
 			return appendResult{rec: Record{ID: m.ID, Room: m.Room, Type: TypeMessage, JSON: js}}, nil
 		}
-		state = &m
 	}
 
 	e.ID = w.d.ids.next(w.d.Now())
@@ -189,26 +195,9 @@ func (w *batchWriter) store(req *appendReq) (appendResult, error) {
 		return appendResult{}, err
 	}
 	rb.added++
-	switch e.Type {
-	case TypeMessage:
-		err = rb.msgs.Put(key, []byte{})
-	case TypeDelete:
-		err = w.redact(rb, e.Target)
-	case TypeEdit:
-		err = rb.edits.Put(append(e.Target.Bytes(), key...), []byte{})
-	}
-	if err != nil {
+	w.lastID = e.ID
+	if err := w.index(rb, e); err != nil {
 		return appendResult{}, err
-	}
-	if state != nil {
-		state.apply(e)
-		sj, err := state.MarshalJSON()
-		if err != nil {
-			return appendResult{}, err
-		}
-		if err := rb.msgs.Put(e.Target.Bytes(), sj); err != nil {
-			return appendResult{}, err
-		}
 	}
 	if cidKey != nil {
 		if err := cids.Put(cidKey, key); err != nil {
@@ -219,6 +208,34 @@ func (w *batchWriter) store(req *appendReq) (appendResult, error) {
 		}
 	}
 	return appendResult{rec: Record{ID: e.ID, Room: e.Room, Type: e.Type, JSON: js}, created: true}, nil
+}
+
+// index folds a stored event into the room's message index: a new message
+// gets an entry, a change updates its target's state, a delete redacts.
+func (w *batchWriter) index(rb *roomBuckets, e Event) error {
+	key := e.ID.Bytes()
+	if e.Type == TypeMessage {
+		return rb.msgs.Put(key, []byte{})
+	}
+	m, err := w.message(rb, e.Target)
+	if err != nil {
+		return fmt.Errorf("index %s: %w", e.ID, err)
+	}
+	switch e.Type {
+	case TypeEdit:
+		err = rb.edits.Put(append(e.Target.Bytes(), key...), []byte{})
+	case TypeDelete:
+		err = w.redact(rb, e.Target)
+	}
+	if err != nil {
+		return err
+	}
+	m.apply(e)
+	js, err := m.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	return rb.msgs.Put(e.Target.Bytes(), js)
 }
 
 // message returns the current state of message id in rb, or ErrNotFound.

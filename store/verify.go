@@ -1,0 +1,176 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	bolt "go.etcd.io/bbolt"
+)
+
+// defaultLockTimeout is how long offline tools wait for a file's lock.
+const defaultLockTimeout = 2 * time.Second
+
+// Report is what Verify found.
+type Report struct {
+	Rooms    int      `json:"rooms"`
+	Events   int      `json:"events"`
+	Problems []string `json:"problems"`
+}
+
+// OK reports whether no problem was found.
+func (r *Report) OK() bool { return len(r.Problems) == 0 }
+
+func (r *Report) problem(format string, args ...any) {
+	if len(r.Problems) < 1000 {
+		r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
+	}
+}
+
+// Verify checks the db file at path without changing it: bbolt's own
+// consistency check, then Parley's invariants (every event decodes and
+// matches its key, room and id time; ids never exceed the recorded last id;
+// counts, the message index, the edit index and client ids agree with the
+// log; every message's indexed state equals Fold of its room). An error
+// means the file could not be checked at all; problems are in the report.
+func Verify(path string) (*Report, error) {
+	db, err := openBolt(path, true, defaultLockTimeout)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	rep := &Report{}
+	err = db.View(func(tx *bolt.Tx) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("%w: %v", ErrCorrupt, r)
+			}
+		}()
+		for e := range tx.Check() {
+			rep.problem("bbolt: %v", e)
+		}
+		if !rep.OK() {
+			return nil // the structure is broken: reading further may crash
+		}
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || !bytes.Equal(meta.Get(keyVersion), schemaVersion) {
+			return errors.New("not a parley database (or an unsupported schema version)")
+		}
+		var last ulid.ULID
+		copy(last[:], meta.Get(keyLastID))
+		rooms := tx.Bucket(bucketRooms)
+		if err := rooms.ForEachBucket(func(name []byte) error {
+			rep.Rooms++
+			verifyRoom(rep, string(name), rooms.Bucket(name), last)
+			return nil
+		}); err != nil {
+			return err
+		}
+		verifyClientIDs(rep, tx)
+		return nil
+	})
+	return rep, err
+}
+
+func verifyRoom(rep *Report, room string, rb *bolt.Bucket, last ulid.ULID) {
+	logB, msgs, edits := rb.Bucket(bucketLog), rb.Bucket(bucketMsgs), rb.Bucket(bucketEdits)
+	if logB == nil || msgs == nil || edits == nil {
+		rep.problem("room %s: missing buckets", room)
+		return
+	}
+	var (
+		events []Event
+		n      uint64
+	)
+	logB.ForEach(func(k, v []byte) error {
+		n++
+		var id ulid.ULID
+		copy(id[:], k)
+		typ, js, err := decodeValue(v)
+		if err != nil {
+			rep.problem("room %s, event %s: %v", room, id, err)
+			return nil
+		}
+		var e Event
+		if err := e.UnmarshalJSON(js); err != nil {
+			rep.problem("room %s, event %s: %v", room, id, err)
+			return nil
+		}
+		switch {
+		case len(k) != 16 || e.ID != id:
+			rep.problem("room %s: key %x holds event %s", room, k, e.ID)
+		case e.Room != room || e.Type != typ:
+			rep.problem("room %s, event %s: says room %q type %q (stored as %q)", room, id, e.Room, e.Type, typ)
+		case !e.Time.Equal(time.UnixMilli(int64(id.Time()))):
+			rep.problem("room %s, event %s: time %s is not the id's", room, id, e.Time)
+		case id.Compare(last) > 0:
+			rep.problem("room %s, event %s: above the recorded last id %s, so new ids could repeat it", room, id, last)
+		}
+		events = append(events, e)
+		return nil
+	})
+	rep.Events += int(n)
+	if c := getCount(rb); c != n {
+		rep.problem("room %s: count says %d events, the log has %d", room, c, n)
+	}
+	want, err := Fold(events)
+	if err != nil {
+		rep.problem("room %s: %v", room, err)
+		return
+	}
+	indexed := 0
+	msgs.ForEach(func(k, v []byte) error { indexed++; return nil })
+	if indexed != len(want) {
+		rep.problem("room %s: message index has %d entries, the log %d messages", room, indexed, len(want))
+	}
+	for _, m := range want {
+		v := msgs.Get(m.ID[:])
+		if v == nil {
+			rep.problem("room %s: message %s is not indexed", room, m.ID)
+			continue
+		}
+		if len(v) == 0 {
+			_, v, _ = decodeValue(logB.Get(m.ID[:]))
+		}
+		if wj, _ := m.MarshalJSON(); !bytes.Equal(v, wj) {
+			rep.problem("room %s: message %s: indexed state %s, the log folds to %s", room, m.ID, v, wj)
+		}
+	}
+	edits.ForEach(func(k, _ []byte) error {
+		if len(k) != 32 {
+			rep.problem("room %s: edit index key %x", room, k)
+			return nil
+		}
+		typ, js, err := decodeValue(logB.Get(k[16:]))
+		var e Event
+		if err == nil {
+			err = e.UnmarshalJSON(js)
+		}
+		if err != nil || typ != TypeEdit || !bytes.Equal(e.Target[:], k[:16]) {
+			rep.problem("room %s: edit index entry %x does not match the log", room, k)
+		}
+		return nil
+	})
+}
+
+func verifyClientIDs(rep *Report, tx *bolt.Tx) {
+	rooms := tx.Bucket(bucketRooms)
+	tx.Bucket(bucketCIDs).ForEach(func(k, v []byte) error {
+		room, cid, ok := bytes.Cut(k, []byte{0})
+		if !ok {
+			rep.problem("client id key %q has no room", k)
+			return nil
+		}
+		rec, err := getRecord(rooms, string(room), v)
+		var e Event
+		if err == nil {
+			err = e.UnmarshalJSON(rec.JSON)
+		}
+		if err != nil || e.ClientID != string(cid) {
+			rep.problem("client id %q of room %s points to %x, which is not its event", cid, room, v)
+		}
+		return nil
+	})
+}
