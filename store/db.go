@@ -23,6 +23,8 @@ import (
 //	rooms/<room>/msgs/<id>    each message's state: empty while it equals
 //	                          the message event, else the Message JSON
 //	rooms/<room>/edits/<message id><edit id>   empty; finds edits to redact
+//	rooms/<room>/settings     the room's own Retention, JSON
+//	rooms/<room>/pruned       id of the newest event retention deleted
 //	cids/<room>\x00<cid>      16-byte id of the event that used the client id
 //	cids_by_id/<id>           <room>\x00<cid>, so old client ids expire in id order
 var (
@@ -55,9 +57,14 @@ type DB struct {
 	// when the previous commit held several (0: never waits). Alone, an
 	// append never waits.
 	Linger time.Duration
-	// DedupWindow is how long a client id is remembered (at least; expired
-	// ones are pruned hourly).
+	// DedupWindow is how long a client id is remembered (at least).
 	DedupWindow time.Duration
+	// Retention is what rooms without their own retention keep (the zero
+	// value keeps everything).
+	Retention Retention
+	// PruneEvery is the interval of background pruning: retention and
+	// expired client ids, in small transactions.
+	PruneEvery time.Duration
 	// Now is the clock that stamps ids.
 	Now func() time.Time
 	// Logger receives background errors.
@@ -101,6 +108,7 @@ func NewDB(path string) *DB {
 		MaxBatch:     1000,
 		Linger:       300 * time.Microsecond,
 		DedupWindow:  72 * time.Hour,
+		PruneEvery:   time.Minute,
 		Now:          time.Now,
 		Logger:       slog.Default(),
 	}
@@ -109,8 +117,11 @@ func NewDB(path string) *DB {
 // Open opens (or creates) the file, checks it, and starts the writer. It
 // fails within LockTimeout if another process has the file open.
 func (d *DB) Open() error {
-	if d.MaxBatch <= 0 || d.Now == nil || d.Logger == nil || d.Path == "" {
-		return errors.New("store: Path, MaxBatch, Now and Logger must be set")
+	if d.MaxBatch <= 0 || d.Now == nil || d.Logger == nil || d.Path == "" || d.PruneEvery <= 0 {
+		return errors.New("store: Path, MaxBatch, PruneEvery, Now and Logger must be set")
+	}
+	if err := d.Retention.Validate(); err != nil {
+		return fmt.Errorf("retention: %w", err)
 	}
 	db, err := openBolt(d.Path, false, d.LockTimeout)
 	if err != nil {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/json"
-	"fmt"
 	"slices"
 	"time"
 
@@ -168,9 +167,10 @@ func (m Message) clone() Message {
 }
 
 // Fold computes the state of every message from a room's events in id
-// order, from scratch. The log keeps the same states incrementally; Fold is
+// order, from scratch; changes to messages not among the events are
+// skipped (retention may have deleted them). The log keeps the same states incrementally; Fold is
 // the reference they must equal.
-func Fold(events []Event) ([]Message, error) {
+func Fold(events []Event) []Message {
 	var (
 		out   []Message
 		index = map[ulid.ULID]int{}
@@ -181,11 +181,10 @@ func Fold(events []Event) ([]Message, error) {
 			out = append(out, newMessage(e))
 			continue
 		}
-		i, ok := index[e.Target]
-		if !ok {
-			return nil, fmt.Errorf("event %s: target %s: %w", e.ID, e.Target, ErrNotFound)
+		// A change whose message retention deleted has nothing to change.
+		if i, ok := index[e.Target]; ok {
+			out[i].apply(e)
 		}
-		out[i].apply(e)
 	}
-	return out, nil
+	return out
 }

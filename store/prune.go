@@ -11,17 +11,23 @@ import (
 // lock for long.
 const pruneChunk = 1000
 
-// pruneLoop forgets client ids older than DedupWindow, hourly.
+// pruneLoop applies retention and forgets client ids older than
+// DedupWindow, every PruneEvery.
 func (d *DB) pruneLoop() {
 	defer close(d.prunerDone)
-	if d.DedupWindow <= 0 {
-		return
-	}
-	t := time.NewTicker(time.Hour)
+	t := time.NewTicker(d.PruneEvery)
 	defer t.Stop()
 	for {
-		if _, err := d.pruneClientIDs(d.Now().Add(-d.DedupWindow)); err != nil {
-			d.Logger.Error("prune client ids", "err", err)
+		now := d.Now()
+		if d.DedupWindow > 0 {
+			if _, err := d.pruneClientIDs(now.Add(-d.DedupWindow)); err != nil {
+				d.Logger.Error("prune client ids", "err", err)
+			}
+		}
+		if n, err := d.pruneRooms(now); err != nil {
+			d.Logger.Error("apply retention", "err", err)
+		} else if n > 0 {
+			d.Logger.Info("retention pruned events", "events", n)
 		}
 		select {
 		case <-d.stop:

@@ -43,6 +43,11 @@ type Log interface {
 	// (edits, deletes and reactions folded in), in ascending id order.
 	Messages(ctx context.Context, room string, p Page) ([]Record, error)
 
+	// Horizon returns the id of the newest event of room that retention
+	// deleted (zero if none) and of the oldest event it still has, so a
+	// stream can tell a client that asked for older events what is gone.
+	Horizon(ctx context.Context, room string) (pruned, oldest ulid.ULID, err error)
+
 	// Rooms lists every room that has at least one event, by name.
 	Rooms(ctx context.Context) ([]Room, error)
 

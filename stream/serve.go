@@ -68,6 +68,16 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, req Request) (Result
 
 	last := req.Cursor
 	if req.Resume {
+		// Say so first if retention deleted events the client asked for.
+		for _, room := range req.Rooms {
+			pruned, oldest, err := h.log.Horizon(r.Context(), room)
+			if err != nil {
+				return end("horizon: " + err.Error()), nil
+			}
+			if pruned != (ulid.ULID{}) && req.Cursor.Compare(pruned) < 0 {
+				s.buf = appendReset(s.buf, room, req.Cursor, oldest)
+			}
+		}
 		for {
 			recs, err := h.log.ReadAfter(r.Context(), req.Rooms, last, h.ReplayPage)
 			if err != nil {

@@ -321,3 +321,44 @@ func waitFor(tb testing.TB, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestResetWhenRetentionDeletedWhatWasAsked: a cursor older than what
+// retention kept gets a reset first, then what remains, then live events.
+func TestResetWhenRetentionDeletedWhatWasAsked(t *testing.T) {
+	db := store.NewDB(filepath.Join(t.TempDir(), "parley.db"))
+	db.Retention, db.PruneEvery = store.Retention{Events: 3}, 10*time.Millisecond
+	if err := db.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	h := NewHub(db)
+	defer h.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.Serve(w, r, Request{Rooms: []string{"a"}, Resume: true, Cursor: ulid.MustParse(r.URL.Query().Get("cursor"))})
+	}))
+	defer srv.Close()
+
+	recs := appendN(t, db, "a", 8, "m")
+	waitFor(t, func() bool {
+		pruned, _, _ := db.Horizon(context.Background(), "a")
+		return pruned == recs[4].ID
+	})
+	r, stop := openStream(t, srv.URL+"?cursor="+recs[1].ID.String())
+	defer stop()
+	e, err := r.Next()
+	if err != nil || e.Type != "reset" {
+		t.Fatalf("first event: %+v %v, want a reset", e, err)
+	}
+	want := fmt.Sprintf(`{"room":"a","requested":"%s","oldest":"%s"}`, recs[1].ID, recs[5].ID)
+	if e.Data != want {
+		t.Fatalf("reset: got %s, want %s", e.Data, want)
+	}
+	expect(t, r, recs[5:])
+	waitFor(t, func() bool { return h.Streams() == 1 })
+	expect(t, r, appendN(t, db, "a", 1, "live"))
+
+	// A cursor inside what is kept gets no reset.
+	r2, stop2 := openStream(t, srv.URL+"?cursor="+recs[5].ID.String())
+	defer stop2()
+	expect(t, r2, recs[6:])
+}

@@ -87,6 +87,20 @@ func appendRecord(dst []byte, rec store.Record) []byte {
 	return appendData(dst, rec.JSON)
 }
 
+// appendReset frames a reset: events of room after requested were deleted
+// by retention, and oldest is the oldest left (zero: none). It carries no
+// id, so the client's last event id stays where it was.
+func appendReset(dst []byte, room string, requested, oldest ulid.ULID) []byte {
+	dst = append(dst, "event: reset\n"...)
+	var o string
+	if oldest != (ulid.ULID{}) {
+		o = `"` + oldest.String() + `"`
+	} else {
+		o = "null"
+	}
+	return appendData(dst, `{"room":"`+room+`","requested":"`+requested.String()+`","oldest":`+o+`}`)
+}
+
 // Reader parses an SSE stream by the rules of the HTML standard: lines end in
 // CR, LF or CRLF; comments are skipped; data lines are joined with LF; an
 // event without data is not dispatched; the last event id carries over.
