@@ -195,4 +195,3 @@ func TestDeletedTextIsGone(t *testing.T) {
 		t.Error("the db file still holds the deleted text")
 	}
 }
-

@@ -30,6 +30,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var (
 		he     *httpError
 		ve     *store.ValidationError
+		ie     *store.ImportError
 		mbe    *http.MaxBytesError
 		status = http.StatusInternalServerError
 		msg    = "internal error"
@@ -39,6 +40,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = he.status, he.msg
 	case errors.As(err, &ve):
 		status, msg = http.StatusBadRequest, ve.Error()
+	case errors.As(err, &ie):
+		status, msg = http.StatusBadRequest, ie.Error()
 	case errors.Is(err, store.ErrTooLarge):
 		status, msg = http.StatusRequestEntityTooLarge, err.Error()
 	case errors.As(err, &mbe):

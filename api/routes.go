@@ -20,6 +20,10 @@ func (s *Server) routes() http.Handler {
 	r.DELETE("/api/rooms/:room/messages/:id/reactions/:emoji", s.handleRemoveReaction)
 	r.GET("/api/rooms/:room/events", s.handleRoomEvents)
 	r.GET("/api/rooms/:room/export", s.handleExport)
+	r.POST("/api/rooms/:room/import", s.handleImport)
+	r.GET("/api/rooms/:room/settings", s.handleGetSettings)
+	r.PUT("/api/rooms/:room/settings", s.handlePutSettings)
+	r.GET("/api/admin/backup", s.handleBackup)
 	r.GET("/api/events", s.handleEvents)
 
 	for _, method := range []string{http.MethodGet, http.MethodHead} {

@@ -30,6 +30,11 @@ type Server struct {
 	Retry time.Duration
 	// MaxStreamRooms caps the rooms of one multi-room stream.
 	MaxStreamRooms int
+	// MaxImportBytes caps the body of an import.
+	MaxImportBytes int64
+	// DefaultRetention is shown with room settings: what rooms without their
+	// own retention keep (the log applies it; set both alike).
+	DefaultRetention store.Retention
 	// ShutdownTimeout bounds how long Close waits for requests in flight.
 	ShutdownTimeout time.Duration
 	// Logger receives request errors and stream summaries.
@@ -56,6 +61,7 @@ func NewServer(log store.Log) *Server {
 		Heartbeat:       15 * time.Second,
 		Retry:           2 * time.Second,
 		MaxStreamRooms:  100,
+		MaxImportBytes:  1 << 30,
 		ShutdownTimeout: 10 * time.Second,
 		Logger:          slog.Default(),
 		Now:             time.Now,

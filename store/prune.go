@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -20,11 +21,11 @@ func (d *DB) pruneLoop() {
 	for {
 		now := d.Now()
 		if d.DedupWindow > 0 {
-			if _, err := d.pruneClientIDs(now.Add(-d.DedupWindow)); err != nil {
+			if _, err := d.pruneClientIDs(now.Add(-d.DedupWindow)); err != nil && !errors.Is(err, ErrClosed) {
 				d.Logger.Error("prune client ids", "err", err)
 			}
 		}
-		if n, err := d.pruneRooms(now); err != nil {
+		if n, err := d.pruneRooms(now); err != nil && !errors.Is(err, ErrClosed) {
 			d.Logger.Error("apply retention", "err", err)
 		} else if n > 0 {
 			d.Logger.Info("retention pruned events", "events", n)

@@ -63,7 +63,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, req Request) (Result
 	s.buf = strconv.AppendInt(s.buf, h.Retry.Milliseconds(), 10)
 	s.buf = append(s.buf, "\n\n"...)
 	if err := s.flush(); err != nil {
-		return end("write: "+err.Error()), nil
+		return end("write: " + err.Error()), nil
 	}
 
 	last := req.Cursor
@@ -84,7 +84,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, req Request) (Result
 				if r.Context().Err() == nil {
 					h.Logger.Error("stream replay", "err", err)
 				}
-				return end("replay: "+err.Error()), nil
+				return end("replay: " + err.Error()), nil
 			}
 			for _, rec := range recs {
 				s.buf = appendRecord(s.buf, rec)
@@ -100,7 +100,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, req Request) (Result
 				h.stats.replayed.Add(int64(len(recs)))
 				h.stats.delivered.Add(int64(len(recs)))
 				if err := s.flush(); err != nil {
-					return end("write: "+err.Error()), nil
+					return end("write: " + err.Error()), nil
 				}
 			}
 			if len(recs) == h.ReplayPage {
@@ -154,7 +154,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, req Request) (Result
 		}
 		// One write and one flush per wake-up, however many records queued.
 		if err := s.flush(); err != nil {
-			return end("write: "+err.Error()), nil
+			return end("write: " + err.Error()), nil
 		}
 		heartbeat.Reset(h.Heartbeat)
 	}

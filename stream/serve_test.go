@@ -201,7 +201,7 @@ func TestServeHandOffHasNoGapOrDuplicate(t *testing.T) {
 }
 
 func TestSlowConsumerIsCutOffWithoutBlockingOthers(t *testing.T) {
-	db, h, url := mustStartHub(t, func(h *Hub) { h.BufferEvents, h.BufferBytes = 200, 2 << 20 })
+	db, h, url := mustStartHub(t, func(h *Hub) { h.BufferEvents, h.BufferBytes = 200, 2<<20 })
 
 	// A client that sends its request and then reads nothing.
 	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))

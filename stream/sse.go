@@ -105,7 +105,7 @@ func appendReset(dst []byte, room string, requested, oldest ulid.ULID) []byte {
 // CR, LF or CRLF; comments are skipped; data lines are joined with LF; an
 // event without data is not dispatched; the last event id carries over.
 type Reader struct {
-	sc     *bufio.Scanner
+	sc      *bufio.Scanner
 	lastID  string
 	started bool // past the first line, where a BOM may stand
 	// Retry is the last reconnection time the server sent, in ms (0: none).

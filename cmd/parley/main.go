@@ -41,6 +41,10 @@ Usage:
   parley send   -room R -author A TEXT...                     post a message
   parley tail   -room R [-since ID]                           follow a room as JSON lines
   parley export -room R [-o FILE]                             download a room's history (jsonl)
+  parley import -room R FILE.jsonl                            load an export into a room
+  parley backup -o FILE.db                                    hot copy of a running server's db
+  parley verify -db FILE.db                                   check a db file (offline)
+  parley compact -db FILE.db -o NEW.db                        shrink a stopped server's db
 
 Every flag can also be set from the environment as PARLEY_<FLAG>, for example
 PARLEY_ADDR or PARLEY_MAX_MESSAGE_BYTES; a flag on the command line wins.
@@ -54,10 +58,14 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return errors.New("no command given")
 	}
 	cmds := map[string]func(context.Context, []string) error{
-		"serve":  m.serve,
-		"send":   m.send,
-		"tail":   m.tail,
-		"export": m.export,
+		"serve":   m.serve,
+		"send":    m.send,
+		"tail":    m.tail,
+		"export":  m.export,
+		"import":  m.importCmd,
+		"backup":  m.backup,
+		"verify":  m.verify,
+		"compact": m.compact,
 	}
 	switch cmd, ok := cmds[args[0]]; {
 	case ok:

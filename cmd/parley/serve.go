@@ -21,6 +21,9 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	heartbeat := fs.Duration("heartbeat", 15*time.Second, "interval of keep-alive comments on idle streams")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	retainEvents := fs.Int("retain-events", 0, "rooms without their own retention keep at most this many newest events (0: all)")
+	retainFor := fs.Duration("retain-for", 0, "rooms without their own retention keep events younger than this, like 720h (0: forever)")
+	maxImport := fs.Int64("max-import-bytes", 1<<30, "largest import body accepted, in bytes")
 	if err := m.parse(fs, args); err != nil {
 		return err
 	}
@@ -34,6 +37,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 
 	db := store.NewDB(*dbPath)
 	db.MaxTextBytes, db.Logger = *maxMsg, logger
+	db.Retention = store.Retention{Events: *retainEvents, For: store.Duration(*retainFor)}
 	if err := db.Open(); err != nil {
 		return err
 	}
@@ -41,6 +45,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 
 	srv := api.NewServer(db)
 	srv.Addr, srv.MaxMessageBytes, srv.Heartbeat, srv.Logger = *addr, *maxMsg, *heartbeat, logger
+	srv.DefaultRetention, srv.MaxImportBytes = db.Retention, *maxImport
 	if err := srv.Open(); err != nil {
 		return err
 	}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+
+	"github.com/parleychat/parley/store"
+)
+
+// importCmd uploads a JSON-lines export into a room of a running server.
+func (m *Main) importCmd(ctx context.Context, args []string) error {
+	fs := m.newFlagSet("import", "FILE.jsonl (or - for stdin)")
+	server := serverFlag(fs)
+	room := fs.String("room", "", "room to import into (required)")
+	if err := m.parse(fs, args); err != nil {
+		return err
+	}
+	if *room == "" || fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("import needs -room and one file")
+	}
+	var body io.Reader = m.Stdin
+	if name := fs.Arg(0); name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		body = f
+	}
+	u, err := endpoint(*server, "/api/rooms/"+url.PathEscape(*room)+"/import")
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/jsonl")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return readError(resp)
+	}
+	var rep store.ImportReport
+	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "imported %d events, %d already there, from %d lines\n", rep.Imported, rep.Skipped, rep.Lines)
+	return nil
+}
+
+// backup downloads a consistent copy of a running server's db.
+func (m *Main) backup(ctx context.Context, args []string) error {
+	fs := m.newFlagSet("backup", "")
+	server := serverFlag(fs)
+	out := fs.String("o", "", "file to write (required; must not exist)")
+	if err := m.parse(fs, args); err != nil {
+		return err
+	}
+	if *out == "" {
+		fs.Usage()
+		return errors.New("backup needs -o FILE")
+	}
+	u, err := endpoint(*server, "/api/admin/backup")
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return readError(resp)
+	}
+	// Write next to the target and rename, so a cut download never looks
+	// like a backup.
+	f, err := os.OpenFile(*out+".partial", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	n, err := io.Copy(f, resp.Body)
+	if err == nil && resp.ContentLength >= 0 && n != resp.ContentLength {
+		err = fmt.Errorf("got %d of %d bytes", n, resp.ContentLength)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	if _, err := os.Stat(*out); err == nil {
+		return fmt.Errorf("backup: %s already exists", *out)
+	}
+	if err := os.Rename(f.Name(), *out); err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "wrote %s (%d bytes)\n", *out, n)
+	return nil
+}
+
+// verify checks a db file offline and fails if anything is wrong.
+func (m *Main) verify(_ context.Context, args []string) error {
+	fs := m.newFlagSet("verify", "")
+	db := fs.String("db", "parley.db", "database file to check (stop the server first, or check a backup)")
+	if err := m.parse(fs, args); err != nil {
+		return err
+	}
+	rep, err := store.Verify(*db)
+	if err != nil {
+		return fmt.Errorf("verify %s: %w", *db, err)
+	}
+	for _, p := range rep.Problems {
+		fmt.Fprintln(m.Stdout, "problem:", p)
+	}
+	if !rep.OK() {
+		return fmt.Errorf("verify %s: %d problems in %d rooms, %d events", *db, len(rep.Problems), rep.Rooms, rep.Events)
+	}
+	fmt.Fprintf(m.Stdout, "%s: ok, %d rooms, %d events\n", *db, rep.Rooms, rep.Events)
+	return nil
+}
+
+// compact copies a stopped server's db into a new, minimal file.
+func (m *Main) compact(_ context.Context, args []string) error {
+	fs := m.newFlagSet("compact", "")
+	db := fs.String("db", "parley.db", "database file to compact (the server must be stopped)")
+	out := fs.String("o", "", "new file to write (required; must not exist)")
+	if err := m.parse(fs, args); err != nil {
+		return err
+	}
+	if *out == "" {
+		fs.Usage()
+		return errors.New("compact needs -o FILE")
+	}
+	before, err := os.Stat(*db)
+	if err != nil {
+		return err
+	}
+	if err := store.Compact(*db, *out); err != nil {
+		return err
+	}
+	after, err := os.Stat(*out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "wrote %s: %d bytes, was %d\n", *out, after.Size(), before.Size())
+	return nil
+}
