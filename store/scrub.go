@@ -66,8 +66,8 @@ func (r *readers) waitBefore(seq int64) {
 }
 
 // scrub removes stale copies of ids' redacted content from the file, then
-// answers the batch that redacted them.
-func (d *DB) scrub(ids []ulid.ULID, seq int64, batch []*appendReq, results []appendResult) {
+// answers the deletes that redacted them.
+func (d *DB) scrub(ids []ulid.ULID, seq int64, deletes []*appendReq, results []appendResult) {
 	defer d.scrubber.Done()
 	d.readers.waitBefore(seq)
 	if err := d.scrubFile(ids); err != nil {
@@ -75,7 +75,7 @@ func (d *DB) scrub(ids []ulid.ULID, seq int64, batch []*appendReq, results []app
 		// of old pages failed. Say so loudly, but do not fail the delete.
 		d.Logger.Error("scrub deleted text from free pages", "err", err)
 	}
-	for i, req := range batch {
+	for i, req := range deletes {
 		req.done <- results[i]
 	}
 }

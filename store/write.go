@@ -80,14 +80,20 @@ func (d *DB) commit(batch []*appendReq) {
 			s.fn(recs)
 		}
 	}
-	if len(redacted) > 0 {
-		// Deletes are answered once the deleted text is gone from the file.
-		d.scrubber.Add(1)
-		go d.scrub(redacted, d.commits.Load(), batch, results)
-		return
-	}
+	// Deletes are answered once the deleted text is gone from the file;
+	// everything else at once.
+	var later []*appendReq
+	var laterResults []appendResult
 	for i, req := range batch {
+		if len(redacted) > 0 && results[i].created && results[i].rec.Type == TypeDelete {
+			later, laterResults = append(later, req), append(laterResults, results[i])
+			continue
+		}
 		req.done <- results[i]
+	}
+	if len(redacted) > 0 {
+		d.scrubber.Add(1)
+		go d.scrub(redacted, d.commits.Load(), later, laterResults)
 	}
 }
 
