@@ -63,11 +63,13 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, rooms []str
 		}
 		req.Resume, req.Cursor = true, id
 	}
+	s.Logger.Info("stream opened", "remote", r.RemoteAddr, "rooms", len(rooms), "resumed", req.Resume)
 	res, err := s.hub.Serve(w, r, req)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.Logger.Info("stream closed", "rooms", len(rooms), "resumed", req.Resume,
-		"replayed", res.Replayed, "live", res.Live, "duration", res.Duration.Round(1e6), "reason", res.Reason)
+	s.Logger.Info("stream closed", "remote", r.RemoteAddr, "rooms", len(rooms), "resumed", req.Resume,
+		"sent", res.Replayed+res.Live, "replayed", res.Replayed, "live", res.Live,
+		"duration", res.Duration.Round(1e6), "reason", res.Reason)
 }

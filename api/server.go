@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parleychat/parley/store"
@@ -42,11 +43,13 @@ type Server struct {
 	// Now is the server's clock (export file names).
 	Now func() time.Time
 
-	log    store.Log
-	hub    *stream.Hub
-	assets *assets
-	ln     net.Listener
-	srv    *http.Server
+	log      store.Log
+	hub      *stream.Hub
+	metrics  *metrics
+	assets   *assets
+	ln       net.Listener
+	srv      *http.Server
+	draining atomic.Bool // set by Drain: /readyz answers 503
 
 	closeOnce sync.Once
 	closeErr  error
@@ -55,7 +58,7 @@ type Server struct {
 
 // NewServer returns a server for log with default settings.
 func NewServer(log store.Log) *Server {
-	return &Server{
+	s := &Server{
 		Addr:            "127.0.0.1:8080",
 		MaxMessageBytes: 16 << 10,
 		Heartbeat:       15 * time.Second,
@@ -68,6 +71,8 @@ func NewServer(log store.Log) *Server {
 		log:             log,
 		hub:             stream.NewHub(log),
 	}
+	s.metrics = newMetrics(s)
+	return s
 }
 
 // Open listens on Addr and serves in the background. A bad or busy address
@@ -110,10 +115,12 @@ func (s *Server) URL() string {
 	return "http://" + s.ln.Addr().String()
 }
 
-// Close stops accepting connections, ends every stream, waits up to
-// ShutdownTimeout for other requests (appends in flight among them) and
-// returns. It does not close the log. It is safe to call twice.
+// Close marks the server not ready (see Drain), stops accepting connections,
+// ends every stream, waits up to ShutdownTimeout for other requests (appends
+// in flight among them) and returns. It does not close the log. It is safe
+// to call twice.
 func (s *Server) Close() error {
+	s.Drain()
 	s.closeOnce.Do(func() {
 		defer s.hub.Close()
 		if s.srv == nil {

@@ -9,6 +9,9 @@
 //	parley-bench rooms -rooms 200 -per-room 3 -rate 500 -duration 10s
 //	parley-bench reconnect -clients 200 -writers 8 -duration 10s
 //	parley-bench replay -events 100000
+//	parley-bench idle -streams 10000 -pprof http://127.0.0.1:6060
+//	parley-bench storm -clients 10000 -events 100
+//	parley-bench export -events 1000000
 //	parley-bench all
 //
 // Every scenario takes -server (default http://127.0.0.1:8080, the only host
@@ -24,6 +27,15 @@
 //     message, and every client must have received exactly that history.
 //   - replay: one client resuming from 00000000000000000000000000 receives
 //     all seeded events, once each, in order.
+//   - storm: every client, reconnecting at the same moment after the same
+//     cursor, receives every event posted meanwhile, once each, in order.
+//   - idle: no idle stream is closed by the server, and the server counts
+//     them all in parley_streams_open.
+//   - export: the export has at least every acknowledged event.
+//
+// idle and export read the server's memory from its /metrics, so they need
+// Parley rather than noop. With -pprof, idle asks the server's profiler for
+// a garbage collection before each reading.
 //
 // Latencies: post is a POST until its acknowledgement; publish_to_receive
 // runs from the start of the POST to a subscriber reading the event; connect
@@ -81,6 +93,9 @@ scenarios:
   rooms      many rooms with a few subscribers each
   reconnect  clients dropping and resuming streams while writers post
   replay     one client catching up on a seeded room
+  idle       many idle streams: the server's memory per stream (Parley only)
+  storm      many clients reconnecting at once with the same Last-Event-ID
+  export     seed a room and download it as JSON lines, watching the heap
   all        append and fanout against noop and the server, with ratios
 
 run "parley-bench <scenario> -h" for its flags`
@@ -102,7 +117,7 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	switch name {
 	case "noop":
 		return m.runNoop(ctx, fs, args)
-	case "append", "fanout", "rooms", "reconnect", "replay", "all":
+	case "append", "fanout", "rooms", "reconnect", "replay", "idle", "storm", "export", "all":
 		o.register(fs, name)
 		run = o.scenario(name, m)
 	default:

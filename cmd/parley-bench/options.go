@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -31,13 +33,21 @@ type options struct {
 	dropMax     time.Duration
 	noopAddr    string
 	noopMode    string
+	streams     int
+	hold        time.Duration
+	pprof       string
+	sample      time.Duration
 }
 
 func (o *options) register(fs *flag.FlagSet, name string) {
 	fs.StringVar(&o.server, "server", "http://127.0.0.1:8080", "base `URL` of the server to load")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "timeout of one request")
-	if name != "replay" {
+	switch name {
+	case "replay", "storm", "export":
+	case "idle":
+		fs.StringVar(&o.room, "room", "idle", "room the streams follow")
+	default:
 		fs.StringVar(&o.room, "room", "bench", "room (for rooms: name prefix)")
 	}
 	dur := func() { fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to publish") }
@@ -76,6 +86,22 @@ func (o *options) register(fs *flag.FlagSet, name string) {
 		fs.IntVar(&o.events, "events", 100_000, "events to seed and replay")
 		fs.IntVar(&o.writers, "writers", 16, "concurrent writers while seeding")
 		fs.DurationVar(&o.catchUp, "catch-up-timeout", 2*time.Minute, "time limit for seeding, and again for catching up")
+	case "idle":
+		fs.IntVar(&o.streams, "streams", 10_000, "idle streams to open")
+		fs.DurationVar(&o.hold, "hold", 5*time.Second, "how long to hold them open before reading the server's memory again")
+		fs.StringVar(&o.pprof, "pprof", "", "the server's -pprof-addr as a `URL` (http://127.0.0.1:6060), to force a GC before each reading")
+	case "storm":
+		fs.StringVar(&o.room, "room", "", "room; default a fresh storm-<run> room")
+		fs.IntVar(&o.clients, "clients", 10_000, "clients reconnecting at once")
+		fs.IntVar(&o.events, "events", 100, "events posted while they are away")
+		fs.IntVar(&o.writers, "writers", 16, "concurrent writers while seeding")
+		fs.DurationVar(&o.catchUp, "catch-up-timeout", time.Minute, "time limit for seeding, and again for catching up")
+	case "export":
+		fs.StringVar(&o.room, "room", "", "room; default a fresh export-<run> room")
+		fs.IntVar(&o.events, "events", 1_000_000, "events to seed first (0: export -room as it is)")
+		fs.IntVar(&o.writers, "writers", 64, "concurrent writers while seeding")
+		fs.DurationVar(&o.catchUp, "catch-up-timeout", 10*time.Minute, "time limit for seeding, and again for the export")
+		fs.DurationVar(&o.sample, "sample", 100*time.Millisecond, "how often to read the server's heap during the export")
 	case "all":
 		fs.IntVar(&o.writers, "writers", 64, "append: concurrent keep-alive writers")
 		fs.IntVar(&o.max, "max", 10_000_000, "append: appends at most")
@@ -99,7 +125,8 @@ func (o *options) validate(name string) error {
 	if name == "rooms" {
 		room = fmt.Sprintf("%s-%d", o.room, max(o.rooms-1, 0))
 	}
-	checks := []need{{"timeout", o.timeout > 0}, {"room", room == "" && name == "replay" || validRoom(room)}}
+	freshRoom := name == "replay" || name == "storm" || name == "export" && o.events > 0
+	checks := []need{{"timeout", o.timeout > 0}, {"room", room == "" && freshRoom || validRoom(room)}}
 	switch name {
 	case "append":
 		checks = append(checks, need{"writers", o.writers > 0}, need{"max", o.max > 0}, need{"duration", o.duration > 0})
@@ -117,6 +144,15 @@ func (o *options) validate(name string) error {
 			need{"drop-min", o.dropMin > 0}, need{"drop-max", o.dropMax >= o.dropMin})
 	case "replay":
 		checks = append(checks, need{"events", o.events > 0}, need{"writers", o.writers > 0}, need{"catch-up-timeout", o.catchUp > 0})
+	case "idle":
+		checks = append(checks, need{"streams", o.streams > 0}, need{"hold", o.hold >= 0},
+			need{"pprof", o.pprof == "" || sameHost(o.pprof, o.server)})
+	case "storm":
+		checks = append(checks, need{"clients", o.clients > 0}, need{"events", o.events > 0},
+			need{"writers", o.writers > 0}, need{"catch-up-timeout", o.catchUp > 0})
+	case "export":
+		checks = append(checks, need{"events", o.events >= 0}, need{"writers", o.writers > 0},
+			need{"catch-up-timeout", o.catchUp > 0}, need{"sample", o.sample > 0})
 	}
 	if name == "all" {
 		checks = append(checks, need{"writers", o.writers > 0}, need{"max", o.max > 0},
@@ -180,6 +216,26 @@ func (o *options) scenario(name string, m *Main) func(context.Context, *client) 
 			}
 			return wrap(runReplay(ctx, c, replayConfig{room: room, events: o.events, writers: o.writers, timeout: o.catchUp}))
 		}
+	case "idle":
+		return func(ctx context.Context, c *client) (any, error) {
+			return wrap(runIdle(ctx, c, idleConfig{room: o.room, streams: o.streams, hold: o.hold, pprof: strings.TrimSuffix(o.pprof, "/")}))
+		}
+	case "storm":
+		return func(ctx context.Context, c *client) (any, error) {
+			room := o.room
+			if room == "" {
+				room = "storm-" + newRunTag().tag
+			}
+			return wrap(runStorm(ctx, c, stormConfig{room: room, clients: o.clients, events: o.events, writers: o.writers, timeout: o.catchUp}))
+		}
+	case "export":
+		return func(ctx context.Context, c *client) (any, error) {
+			room := o.room
+			if room == "" {
+				room = "export-" + newRunTag().tag
+			}
+			return wrap(runExport(ctx, c, exportConfig{room: room, events: o.events, writers: o.writers, timeout: o.catchUp, sample: o.sample}))
+		}
 	case "all":
 		return func(ctx context.Context, c *client) (any, error) {
 			cmp, err := runAll(ctx, c, o, m)
@@ -190,4 +246,15 @@ func (o *options) scenario(name string, m *Main) func(context.Context, *client) 
 		}
 	}
 	return func(context.Context, *client) (any, error) { return nil, errors.New("no such scenario") }
+}
+
+// sameHost reports whether u is an http URL on the same host as server (the
+// port may differ): the load tool talks to no other machine.
+func sameHost(u, server string) bool {
+	a, err := url.Parse(u)
+	if err != nil || a.Scheme != "http" || a.Hostname() == "" {
+		return false
+	}
+	b, err := url.Parse(server)
+	return err == nil && a.Hostname() == b.Hostname()
 }

@@ -17,6 +17,7 @@ type Report struct {
 	Elapsed  time.Duration
 	Counts   []Count
 	Rates    []Rate
+	Gauges   []Gauge
 	Latency  []Latency
 	Problems []string // verification failures; empty means the run checked out
 	Notes    []string // things worth knowing that are not failures
@@ -35,6 +36,13 @@ type Count struct {
 type Rate struct {
 	Name   string
 	PerSec float64
+}
+
+// Gauge is a figure that is neither a count nor a rate, such as the memory
+// one stream costs.
+type Gauge struct {
+	Name  string
+	Value float64
 }
 
 // Latency is a named latency distribution.
@@ -117,6 +125,7 @@ type jsonReport struct {
 	ElapsedS  float64                `json:"elapsed_s"`
 	Counts    map[string]int64       `json:"counts"`
 	Rates     map[string]float64     `json:"rates"`
+	Gauges    map[string]float64     `json:"gauges,omitempty"`
 	LatencyMS map[string]jsonLatency `json:"latency_ms"`
 	Problems  []string               `json:"problems"`
 	Notes     []string               `json:"notes,omitempty"`
@@ -140,6 +149,12 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 	}
 	for _, c := range r.Rates {
 		j.Rates[c.Name] = c.PerSec
+	}
+	if len(r.Gauges) > 0 {
+		j.Gauges = map[string]float64{}
+		for _, g := range r.Gauges {
+			j.Gauges[g.Name] = g.Value
+		}
 	}
 	for _, l := range r.Latency {
 		j.LatencyMS[l.Name] = jsonLatency{l.Count, ms(l.P50), ms(l.P90), ms(l.P99), ms(l.Max)}
@@ -165,6 +180,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(&b, " %s %.1f", c.Name, c.PerSec)
 	}
 	b.WriteString("\n")
+	if len(r.Gauges) > 0 {
+		b.WriteString(" ")
+		for _, g := range r.Gauges {
+			fmt.Fprintf(&b, " %s %.2f", g.Name, g.Value)
+		}
+		b.WriteString("\n")
+	}
 	width := len("latency (ms)")
 	for _, l := range r.Latency {
 		width = max(width, len(l.Name))

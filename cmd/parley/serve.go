@@ -24,6 +24,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	retainEvents := fs.Int("retain-events", 0, "rooms without their own retention keep at most this many newest events (0: all)")
 	retainFor := fs.Duration("retain-for", 0, "rooms without their own retention keep events younger than this, like 720h (0: forever)")
 	maxImport := fs.Int64("max-import-bytes", 1<<30, "largest import body accepted, in bytes")
+	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof on this loopback address, like 127.0.0.1:6060 (default off)")
+	shutdownDelay := fs.Duration("shutdown-delay", 0, "on SIGTERM, keep serving this long with /readyz answering 503 before shutting down")
 	if err := m.parse(fs, args); err != nil {
 		return err
 	}
@@ -46,12 +48,27 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	srv := api.NewServer(db)
 	srv.Addr, srv.MaxMessageBytes, srv.Heartbeat, srv.Logger = *addr, *maxMsg, *heartbeat, logger
 	srv.DefaultRetention, srv.MaxImportBytes = db.Retention, *maxImport
+	// Nothing is appended before the server opens, so the writer sees this.
+	db.OnCommit = srv.ObserveCommit
+	if *pprofAddr != "" {
+		p, err := startPprof(*pprofAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		logger.Info("pprof listening", "url", p.URL())
+	}
 	if err := srv.Open(); err != nil {
 		return err
 	}
 	logger.Info("parley listening", "url", srv.URL(), "db", *dbPath)
 
 	<-ctx.Done()
+	if *shutdownDelay > 0 {
+		logger.Info("draining", "delay", *shutdownDelay)
+		srv.Drain()
+		time.Sleep(*shutdownDelay)
+	}
 	logger.Info("shutting down")
 	err = srv.Close()
 	if cerr := db.Close(); cerr != nil && err == nil {
