@@ -2,309 +2,25 @@ package api_test
 
 // Browser tests: the web client in web/ driven in real headless Chromium
 // against a real server and bbolt file. They need /usr/bin/chromium; without
-// it they skip, unless CI=true, where they fail.
+// it they skip, unless CI=true, where they fail. Helpers are in
+// browser_helpers_test.go; edits, deletes, reactions and replies are tested
+// in browser_lifecycle_test.go.
 //
 // PARLEY_SCREENSHOTS=1 also writes docs/ui-*.png.
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
-	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
-
-	"github.com/parleychat/parley/api"
-	"github.com/parleychat/parley/store"
 )
-
-const browserChromiumPath = "/usr/bin/chromium"
-
-// browserWaitLong bounds waits that involve reconnects and page loads;
-// browserDelivery is how fast a message must reach every open page.
-const (
-	browserWaitLong = 15 * time.Second
-	browserDelivery = time.Second
-)
-
-// browserEvent is an event as the HTTP API returns it.
-type browserEvent struct {
-	ID       string `json:"id"`
-	Room     string `json:"room"`
-	Type     string `json:"type"`
-	Author   string `json:"author"`
-	Text     string `json:"text"`
-	Time     string `json:"time"`
-	ClientID string `json:"client_id,omitempty"`
-}
-
-// browserServer is a real server on a real bbolt file that a test can stop
-// and start again on the same address and file.
-type browserServer struct {
-	tb   testing.TB
-	path string
-	addr string
-	URL  string
-	db   *store.DB
-	srv  *api.Server
-}
-
-func browserStartServer(tb testing.TB) *browserServer {
-	tb.Helper()
-	s := &browserServer{tb: tb, path: filepath.Join(tb.TempDir(), "parley.db"), addr: "127.0.0.1:0"}
-	s.start()
-	tb.Cleanup(s.stop)
-	return s
-}
-
-// start opens the db and serves on the server's address (the first start
-// picks a free port, later starts reuse it).
-func (s *browserServer) start() {
-	s.tb.Helper()
-	db := store.NewDB(s.path)
-	if err := db.Open(); err != nil {
-		s.tb.Fatalf("open db: %v", err)
-	}
-	srv := api.NewServer(db)
-	srv.Addr = s.addr
-	srv.Logger = slog.New(slog.DiscardHandler)
-	if err := srv.Open(); err != nil {
-		db.Close()
-		s.tb.Fatalf("open server on %s: %v", s.addr, err)
-	}
-	s.db, s.srv = db, srv
-	s.URL = srv.URL()
-	s.addr = strings.TrimPrefix(s.URL, "http://")
-}
-
-func (s *browserServer) stop() {
-	if s.srv != nil {
-		s.srv.Close()
-	}
-	if s.db != nil {
-		s.db.Close()
-	}
-}
-
-// post stores a message through the API, as another client would.
-func (s *browserServer) post(room, author, text, clientID string) browserEvent {
-	s.tb.Helper()
-	body, _ := json.Marshal(map[string]string{"author": author, "text": text, "client_id": clientID})
-	resp, err := http.Post(s.URL+"/api/rooms/"+room+"/messages", "application/json", bytes.NewReader(body))
-	if err != nil {
-		s.tb.Fatalf("post to %s: %v", room, err)
-	}
-	defer resp.Body.Close()
-	var ev browserEvent
-	if err := json.NewDecoder(resp.Body).Decode(&ev); err != nil {
-		s.tb.Fatalf("post to %s: decode: %v", room, err)
-	}
-	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-		s.tb.Fatalf("post to %s: got status %d, want 201 or 200", room, resp.StatusCode)
-	}
-	return ev
-}
-
-// messages returns a room's stored events, oldest first.
-func (s *browserServer) messages(room string) []browserEvent {
-	s.tb.Helper()
-	var out struct {
-		Events []browserEvent `json:"events"`
-	}
-	s.getJSON("/api/rooms/"+room+"/messages?limit=1000", &out)
-	return out.Events
-}
-
-func (s *browserServer) getJSON(path string, v any) {
-	s.tb.Helper()
-	resp, err := http.Get(s.URL + path)
-	if err != nil {
-		s.tb.Fatalf("get %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		s.tb.Fatalf("get %s: got status %d, want 200", path, resp.StatusCode)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		s.tb.Fatalf("get %s: decode: %v", path, err)
-	}
-}
-
-// browserStart launches headless Chromium with a fresh profile and returns
-// a context whose children are tabs of it.
-func browserStart(tb testing.TB) context.Context {
-	tb.Helper()
-	if _, err := os.Stat(browserChromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("browser tests need %s: %v", browserChromiumPath, err)
-		}
-		tb.Skipf("skipping browser test: %s not found (install the chromium package; with CI=true this fails)", browserChromiumPath)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(browserChromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		// Every page of a test is visible; none may be throttled as a
-		// background tab.
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("mute-audio", true),
-		chromedp.UserDataDir(tb.TempDir()),
-		chromedp.WindowSize(1280, 800),
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	tb.Cleanup(func() {
-		cancel()
-		cancelAlloc()
-	})
-	if err := chromedp.Do(ctx); err != nil {
-		tb.Fatalf("start %s: %v", browserChromiumPath, err)
-	}
-	return ctx
-}
-
-// browserPage is one tab with its own cookies and storage, so two pages in
-// one test are two different people.
-type browserPage struct {
-	tb  testing.TB
-	ctx context.Context
-}
-
-func browserNewPage(tb testing.TB, browser context.Context) *browserPage {
-	tb.Helper()
-	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-	tb.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil {
-		tb.Fatalf("open tab: %v", err)
-	}
-	// Record what the Content-Security-Policy blocks and any script that a
-	// message managed to run.
-	_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
-		Source: `window.parleyCSP = [];
-document.addEventListener('securitypolicyviolation', (e) => window.parleyCSP.push(e.violatedDirective + ' ' + e.blockedURI));`,
-	})
-	if err != nil {
-		tb.Fatalf("add init script: %v", err)
-	}
-	return &browserPage{tb: tb, ctx: ctx}
-}
-
-// open loads url, answers the first-visit name prompt with name, and waits
-// until the stream is live and the room's messages are loaded.
-func (p *browserPage) open(url, name string) {
-	p.tb.Helper()
-	p.do(chromedp.Navigate(url))
-	p.wait("the name prompt", `document.getElementById('name-dialog').open`, browserWaitLong)
-	p.do(chromedp.SendKeys(chromedp.ID("name-input"), name+"\n"))
-	p.wait("the prompt to close", `!document.getElementById('name-dialog').open`, browserWaitLong)
-	p.waitReady()
-}
-
-func (p *browserPage) waitReady() {
-	p.tb.Helper()
-	p.wait("the page to be live and loaded",
-		`document.getElementById('conn').dataset.state === 'live' &&
-		 document.getElementById('scroller').getAttribute('aria-busy') === 'false'`, browserWaitLong)
-}
-
-func (p *browserPage) do(actions ...chromedp.Action[chromedp.Void]) {
-	p.tb.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, browserWaitLong)
-	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		p.tb.Fatalf("browser: %v", err)
-	}
-}
-
-// wait polls the page until the JavaScript expression is truthy.
-func (p *browserPage) wait(what, expr string, timeout time.Duration) {
-	p.tb.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, timeout+5*time.Second)
-	defer cancel()
-	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
-		chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(timeout)))
-	if err != nil {
-		p.tb.Fatalf("waiting %v for %s: %v; the page shows %q (connection %s)", timeout, what, err, p.texts(), p.state())
-	}
-}
-
-// browserEval evaluates expr in the page and decodes its value.
-func browserEval[T any](p *browserPage, expr string) T {
-	p.tb.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, browserWaitLong)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
-	if err != nil {
-		p.tb.Fatalf("evaluate %s: %v", expr, err)
-	}
-	return v
-}
-
-// texts is the text of every stored message the page shows, in order.
-func (p *browserPage) texts() []string {
-	return browserEval[[]string](p, `[...document.querySelectorAll('#messages .msg .msg-text')].map((e) => e.textContent)`)
-}
-
-// ids is the id of every stored message the page shows, in order.
-func (p *browserPage) ids() []string {
-	return browserEval[[]string](p, `[...document.querySelectorAll('#messages .msg')].map((e) => e.dataset.id)`)
-}
-
-func (p *browserPage) state() string {
-	return browserEval[string](p, `document.getElementById('conn').dataset.state`)
-}
-
-// waitTexts waits until the page shows exactly want, in order.
-func (p *browserPage) waitTexts(what string, want []string, timeout time.Duration) {
-	p.tb.Helper()
-	js, _ := json.Marshal(want)
-	p.wait(what, fmt.Sprintf(`JSON.stringify([...document.querySelectorAll('#messages .msg .msg-text')].map((e) => e.textContent)) === JSON.stringify(%s)`, js), timeout)
-}
-
-// send types text into the composer and presses Enter.
-func (p *browserPage) send(text string) {
-	p.tb.Helper()
-	p.do(chromedp.SendKeys(chromedp.ID("composer-text"), text+"\n"))
-}
-
-// checkClean fails if the page broke its Content-Security-Policy.
-func (p *browserPage) checkClean() {
-	p.tb.Helper()
-	if v := browserEval[[]string](p, `window.parleyCSP`); len(v) != 0 {
-		p.tb.Errorf("CSP violations: got %q, want none", v)
-	}
-}
-
-func browserCheckAscending(tb testing.TB, ids []string) {
-	tb.Helper()
-	for i := 1; i < len(ids); i++ {
-		if ids[i] <= ids[i-1] {
-			tb.Fatalf("ids out of order at %d: %s after %s", i, ids[i], ids[i-1])
-		}
-	}
-}
 
 func TestBrowserTwoPagesChat(t *testing.T) {
 	srv := browserStartServer(t)
@@ -390,7 +106,7 @@ func TestBrowserTwoPagesChat(t *testing.T) {
 	want = append(want, "posted around the reload")
 	bob.waitReady()
 	bob.waitTexts("the messages after a reload", want, browserWaitLong)
-	if n := browserEval[int](bob, `performance.getEntriesByType('resource').filter((e) => e.name.includes('/messages')).length`); n != 0 {
+	if n := browserEval[int](bob, `performance.getEntriesByType('resource').filter((e) => /\/api\/rooms\/[^/]+\/messages/.test(e.name)).length`); n != 0 {
 		t.Errorf("message fetches after a reload: got %d, want 0", n)
 	}
 	alice.checkClean()
@@ -474,29 +190,6 @@ func TestBrowserServerRestart(t *testing.T) {
 }
 
 // setOnline emulates the browser losing or regaining its network: requests
-// fail and navigator.onLine follows, as when Wi-Fi drops.
-func (p *browserPage) setOnline(online bool) {
-	p.tb.Helper()
-	p.do(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		if _, err := cdp.Call(ctx, t, network.Enable, network.EnableParams{}); err != nil {
-			return err
-		}
-		conditions := []*network.Conditions{}
-		if !online {
-			conditions = append(conditions, &network.Conditions{Offline: true, DownloadThroughput: -1, UploadThroughput: -1})
-		}
-		if _, err := cdp.Call(ctx, t, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
-			MatchedNetworkConditions: conditions,
-		}); err != nil {
-			return err
-		}
-		_, err := cdp.Call(ctx, t, network.OverrideNetworkState, network.OverrideNetworkStateParams{
-			Offline: !online, DownloadThroughput: -1, UploadThroughput: -1,
-		})
-		return err
-	}))
-}
-
 func TestBrowserNetworkDrop(t *testing.T) {
 	srv := browserStartServer(t)
 	browser := browserStart(t)
@@ -602,8 +295,8 @@ func TestBrowserRetryAfterOutage(t *testing.T) {
 	// The first message reached the server; only its answer was lost. The
 	// retry must not store it twice.
 	srv.post("retry", "erin", "lost answer", clientIDs[0])
-	p.do(chromedp.Click(chromedp.CSS(`#outbox li[data-client-id="` + clientIDs[0] + `"] button[data-action="retry"]`)))
-	p.do(chromedp.Click(chromedp.CSS(`#outbox li[data-client-id="` + clientIDs[1] + `"] button[data-action="retry"]`)))
+	p.click(`#outbox li[data-client-id="` + clientIDs[0] + `"] button[data-action="retry"]`)
+	p.click(`#outbox li[data-client-id="` + clientIDs[1] + `"] button[data-action="retry"]`)
 	p.waitTexts("each message once", []string{"lost answer", "never arrived"}, browserWaitLong)
 	p.wait("the outbox to empty", `document.querySelectorAll('#outbox li').length === 0`, browserWaitLong)
 
@@ -627,17 +320,19 @@ func TestBrowserScreenshots(t *testing.T) {
 	}
 	srv := browserStartServer(t)
 	browser := browserStart(t)
-	for _, m := range []struct{ room, author, text string }{
-		{"design", "noor", "First pass at the new settings screen is up for review."},
-		{"random", "sam", "Anyone up for lunch at 12:30?"},
-		{"general", "maria", "Morning all! The staging deploy finished overnight."},
-		{"general", "maria", "Release notes draft: https://example.com/notes/2026-11"},
-		{"general", "tom", "Thanks! I'll go through the migration steps before standup."},
-		{"general", "tom", "One question: does the export keep message ids?"},
-		{"general", "maria", "Yes, every line is the stored event, ids included."},
-	} {
-		srv.post(m.room, m.author, m.text, "")
-	}
+	srv.post("design", "noor", "First pass at the new settings screen is up for review.", "")
+	srv.post("random", "sam", "Anyone up for lunch at 12:30?", "")
+	morning := srv.post("general", "maria", "Morning all! The staging deploy finished overnight.", "")
+	notes := srv.post("general", "maria", "Release notes draft: https://example.com/notes/2026-11", "")
+	thanks := srv.post("general", "tom", "Thanks! I'll go through the migration steps before standup.", "")
+	question := srv.post("general", "tom", "One question: does the export keep message ids?", "")
+	answer := srv.reply("general", "maria", "Yes, every line is the stored event, ids included.", question.ID)
+	srv.edit("general", thanks.ID, "tom", "Thanks! I'll go through the migration steps before standup tomorrow.")
+	srv.react("general", morning.ID, "tom", "🎉")
+	srv.react("general", morning.ID, "ada", "🎉")
+	srv.react("general", morning.ID, "lee", "👍")
+	srv.react("general", notes.ID, "tom", "👀")
+	srv.react("general", answer.ID, "tom", "🙏")
 	p := browserNewPage(t, browser)
 	p.open(srv.URL+"/r/general", "ada")
 	p.do(chromedp.Navigate(srv.URL + "/r/design"))
@@ -649,9 +344,13 @@ func TestBrowserScreenshots(t *testing.T) {
 	srv.post("design", "noor", "Updated the mockups with your notes.", "")
 	srv.post("design", "lee", "Looks great, ship it.", "")
 	srv.post("random", "sam", "12:30 it is.", "")
+	p.do(chromedp.Focus(chromedp.CSS(`#messages li.msg[data-id="`+answer.ID+`"] [data-action="reply"]`)), chromedp.KeyEvent(kb.Enter))
+	p.wait("reply mode", `!document.getElementById('reply-bar').hidden`, browserWaitLong)
 	p.send("Great, thanks Maria! I'll post the checklist here after the call.")
 	p.wait("the unread badges", `document.querySelectorAll('#room-list .badge').length === 2`, browserWaitLong)
-	p.wait("the sent message", `document.querySelectorAll('#outbox li').length === 0 && document.querySelectorAll('#messages .msg').length === 6`, browserWaitLong)
+	p.wait("the sent message", `document.querySelectorAll('#outbox li').length === 0 && document.querySelectorAll('#messages .msg').length === 6 &&
+		document.querySelectorAll('#messages .msg-quote').length === 2 && document.querySelectorAll('#messages .reaction').length === 4`, browserWaitLong)
+	p.do(chromedp.Blur(chromedp.ID("composer-text")))
 
 	shoot := func(name string, width, height int64, scale float64, mobile bool, settled string) {
 		t.Helper()
@@ -675,7 +374,14 @@ func TestBrowserScreenshots(t *testing.T) {
 		}
 	}
 	sidebarRight := `document.getElementById('sidebar').getBoundingClientRect().right`
+	// The desktop shot shows one message's actions.
+	p.do(chromedp.EmulateViewport(1280, 800, chromedp.EmulateScale(1)))
+	p.mouseClick(`#messages li.msg[data-id="` + question.ID + `"] .msg-text`)
 	shoot("ui-desktop.png", 1280, 800, 1, false, sidebarRight+` === 272`)
+	// Headless Chromium has no hover: the click selected the message as a
+	// tap would, and a second one unselects it.
+	p.mouseClick(`#messages li.msg[data-id="` + question.ID + `"] .msg-text`)
+	p.wait("no message selected", `!document.querySelector('#messages li.msg.selected')`, browserWaitLong)
 	shoot("ui-phone.png", 390, 844, 2, true, sidebarRight+` <= 0`)
 	p.do(chromedp.Click(chromedp.ID("menu-button")))
 	shoot("ui-phone-rooms.png", 390, 844, 2, true, sidebarRight+` > 300`)

@@ -39,6 +39,8 @@ func TestChangesRulesAndErrors(t *testing.T) {
 		{"emoji field on an edit", "PATCH", msg, `{"author":"alice","text":"x","emoji":"👍"}`, 400},
 		{"unknown field", "PATCH", msg, `{"author":"alice","text":"x","pin":true}`, 400},
 		{"invalid emoji", "POST", msg + "/reactions", `{"author":"bob","emoji":"lol"}`, 400},
+		{"markup as emoji", "POST", msg + "/reactions", `{"author":"bob","emoji":"\"><"}`, 400},
+		{"slash in emoji", "POST", msg + "/reactions", `{"author":"bob","emoji":"👍/"}`, 400},
 		{"emoji too long", "POST", msg + "/reactions", `{"author":"bob","emoji":"` + strings.Repeat("👍", 9) + `"}`, 400},
 		{"reaction without author", "POST", msg + "/reactions", `{"emoji":"👍"}`, 400},
 		{"delete without author", "DELETE", msg, ``, 400},

@@ -260,7 +260,9 @@ func (e *Event) validate(maxText int) error {
 }
 
 // ValidateEmoji reports whether s can be a reaction: 1 to MaxEmojiBytes of
-// UTF-8 with no letters, digits, spaces or control characters.
+// UTF-8 with no letters, digits, spaces or control characters, and no ASCII
+// but '#' and '*' (of keycap emoji). Refusing '/' and the like also keeps
+// every emoji usable as a path segment.
 func ValidateEmoji(s string) error {
 	switch {
 	case s == "":
@@ -270,7 +272,8 @@ func ValidateEmoji(s string) error {
 	case !utf8.ValidString(s):
 		return invalid("emoji", "is not valid UTF-8")
 	case strings.IndexFunc(s, func(r rune) bool {
-		return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsSpace(r) || unicode.IsControl(r)
+		return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsSpace(r) || unicode.IsControl(r) ||
+			r < utf8.RuneSelf && r != '#' && r != '*'
 	}) >= 0:
 		return invalid("emoji", "must be an emoji, not letters, digits or spaces")
 	}

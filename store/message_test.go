@@ -51,6 +51,8 @@ func TestChangeRules(t *testing.T) {
 		{"edit without target", Event{Room: "a", Type: TypeEdit, Author: "alice", Text: "x"}, ErrInvalid},
 		{"empty edit", Event{Room: "a", Type: TypeEdit, Author: "alice", Target: msg.ID}, ErrInvalid},
 		{"emoji with letters", Event{Room: "a", Type: TypeReaction, Author: "bob", Target: msg.ID, Emoji: "ok"}, ErrInvalid},
+		{"emoji with a slash", Event{Room: "a", Type: TypeReaction, Author: "bob", Target: msg.ID, Emoji: "👍/"}, ErrInvalid},
+		{"emoji of punctuation", Event{Room: "a", Type: TypeReaction, Author: "bob", Target: msg.ID, Emoji: "?%"}, ErrInvalid},
 		{"emoji too long", Event{Room: "a", Type: TypeReaction, Author: "bob", Target: msg.ID, Emoji: strings.Repeat("👍", 9)}, ErrInvalid},
 		{"empty emoji", Event{Room: "a", Type: TypeReaction, Author: "bob", Target: msg.ID}, ErrInvalid},
 		{"client-set redaction", Event{Room: "a", Author: "bob", Text: "x", Redacted: true}, ErrInvalid},
@@ -245,5 +247,13 @@ func TestDeleteLeavesNoTraceOfTheText(t *testing.T) {
 	})
 	if page, err := d2.Messages(ctx, "a", Page{Limit: 1000}); err != nil || len(page) != 72 {
 		t.Fatalf("after reopen: %d messages, %v", len(page), err)
+	}
+}
+
+func TestValidateEmojiAcceptsRealEmoji(t *testing.T) {
+	for _, e := range []string{"👍", "👍🏽", "❤️", "👨‍👩‍👧", "#️⃣", "🇫🇷", "©️"} {
+		if err := ValidateEmoji(e); err != nil {
+			t.Errorf("ValidateEmoji(%q): %v", e, err)
+		}
 	}
 }

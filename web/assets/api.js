@@ -86,12 +86,41 @@ export async function getMessages(room, { before, after, limit } = {}) {
 /**
  * postMessage stores a message and returns its event. Sending the same
  * client_id again returns the original event, so a retry never duplicates.
+ * replyTo, if set, is the id of the message in room it answers.
  */
-export function postMessage(room, { author, text, clientId }, { timeout } = {}) {
-  return request(`${roomPath(room)}/messages`, {
-    method: 'POST',
-    body: { author, text, client_id: clientId },
-    timeout,
+export function postMessage(room, { author, text, clientId, replyTo }, { timeout } = {}) {
+  const body = { author, text, client_id: clientId };
+  if (replyTo) body.reply_to = replyTo;
+  return request(`${roomPath(room)}/messages`, { method: 'POST', body, timeout });
+}
+
+function messagePath(room, id) {
+  return `${roomPath(room)}/messages/${encodeURIComponent(id)}`;
+}
+
+// The calls below change a stored message. Each returns the new event (an
+// edit, delete or reaction) or, when there was nothing to change, the
+// message's current state (type "message"); the page applies either.
+
+/** editMessage replaces the text of author's message id. */
+export function editMessage(room, id, { author, text }) {
+  return request(messagePath(room, id), { method: 'PATCH', body: { author, text } });
+}
+
+/** deleteMessage deletes author's message id; only a tombstone remains. */
+export function deleteMessage(room, id, { author }) {
+  return request(messagePath(room, id), { method: 'DELETE', body: { author } });
+}
+
+/** addReaction adds author's emoji to message id. */
+export function addReaction(room, id, { author, emoji }) {
+  return request(`${messagePath(room, id)}/reactions`, { method: 'POST', body: { author, emoji } });
+}
+
+/** removeReaction takes author's emoji off message id. */
+export function removeReaction(room, id, { author, emoji }) {
+  return request(`${messagePath(room, id)}/reactions/${encodeURIComponent(emoji)}`, {
+    method: 'DELETE', body: { author },
   });
 }
 

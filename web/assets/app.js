@@ -2,12 +2,13 @@
 // views together, and owns routing (/r/:room), sending and read state.
 
 import * as api from './api.js';
+import { Actions } from './actions.js';
 import { Announcer } from './announcer.js';
 import { loadSession, prefs, saveSession } from './cache.js';
 import { Composer } from './composer.js';
 import { NamePrompt } from './name.js';
 import { Sidebar, normalizeRoom, roomHref } from './sidebar.js';
-import { OutboxItem, Store } from './store.js';
+import { OutboxItem, Store, changeTypes } from './store.js';
 import { Stream } from './stream.js';
 import { Timeline } from './timeline.js';
 
@@ -58,7 +59,36 @@ const composer = new Composer({
   textarea: $('composer-text'),
   button: $('send-button'),
   hint: $('composer-hint'),
+  reply: {
+    bar: $('reply-bar'), label: $('reply-label'), author: $('reply-author'), text: $('reply-text'), cancel: $('reply-cancel'),
+  },
   onSend: sendNew,
+  onEditLast: () => actions.editLast(),
+  announce: (text) => announcer.say(text),
+});
+
+const actions = new Actions({
+  list: $('messages'),
+  outbox: $('outbox'),
+  timeline,
+  dialog: {
+    dialog: $('delete-dialog'),
+    form: $('delete-form'),
+    preview: $('delete-preview'),
+    error: $('delete-error'),
+    cancel: $('delete-cancel'),
+    confirm: $('delete-confirm'),
+  },
+  me: () => me,
+  room: () => store.room(active),
+  maxBytes: () => composer.maxBytes,
+  onResult: applyResult,
+  onReply: (message) => {
+    composer.setReply(message);
+    composer.focus();
+  },
+  needName: () => namePrompt.open(),
+  notify,
   announce: (text) => announcer.say(text),
 });
 
@@ -130,6 +160,7 @@ function openRoom(name, { push = false, focus = false } = {}) {
   leave.hidden = store.rooms.size <= 1;
   leave.textContent = `Leave #${name}`;
   composer.setRoom(name);
+  if (timeline.room !== room) actions.reset();
   timeline.show(room, store.outboxFor(name));
   markRead(room);
   renderSidebar();
@@ -154,7 +185,7 @@ async function loadInitial(room) {
   try {
     const events = await api.getMessages(room.name, { limit: pageSize });
     if (store.rooms.get(room.name) !== room) return;
-    room.add(events);
+    room.add(events); // also applies changes the stream brought meanwhile
     room.hasMore = events.length >= pageSize;
     room.loaded = true;
     if (!room.readMark) room.readMark = prefs.readMarks[room.name] || room.lastId;
@@ -181,7 +212,7 @@ async function loadOlder(room) {
   let failed = false;
   try {
     const events = await api.getMessages(room.name, { before: room.oldestId, limit: pageSize });
-    const added = room.add(events);
+    const { added } = room.add(events);
     if (events.length < pageSize) room.hasMore = false;
     if (room.name === active && timeline.room === room) timeline.prepended(added.length);
   } catch {
@@ -218,25 +249,40 @@ function queueEvent(event) {
 }
 
 function flushEvents() {
+  clearTimeout(batchTimer);
   batchTimer = 0;
   const events = queue;
   queue = [];
-  const byRoom = new Map();
+  const byRoom = new Map(); // room → {added, changed}
   for (const event of events) {
-    if (event.type !== 'message') continue; // other types are for later versions
     const room = store.rooms.get(event.room);
     if (!room) continue;
-    const added = room.add([event]);
-    if (!added.length) continue;
-    if (!byRoom.has(room)) byRoom.set(room, []);
-    byRoom.get(room).push(...added);
+    let added = [];
+    let changed = [];
+    if (event.type === 'message') {
+      ({ added, changed } = room.add([event]));
+    } else if (changeTypes.has(event.type)) {
+      const message = room.apply(event);
+      if (message) changed = [message];
+    }
+    if (!added.length && !changed.length) continue;
+    if (!byRoom.has(room)) byRoom.set(room, { added: [], changed: new Set() });
+    const r = byRoom.get(room);
+    r.added.push(...added);
+    for (const m of changed) r.changed.add(m);
   }
-  for (const [room, added] of byRoom) {
+  for (const [room, { added, changed }] of byRoom) {
+    if (room.name === active) {
+      // Messages drawn just now already show their changes.
+      for (const m of added) changed.delete(m);
+      if (changed.size) timeline.updated([...changed]);
+    }
+    if (!added.length) continue;
     const own = store.confirm(added);
     if (room.name === active) {
       timeline.appended(added, { own });
       if (own) renderOutbox();
-      for (const event of added) if (event.author !== me) announcer.message(room.name, event);
+      for (const event of added) if (event.author !== me && !event.redacted) announcer.message(room.name, event);
     }
     if (!markRead(room)) room.countUnread(me);
   }
@@ -244,6 +290,31 @@ function flushEvents() {
     renderSidebar();
     scheduleSave();
   }
+}
+
+/**
+ * applyResult applies what the server answered to a change the reader
+ * made: the new event, or the message's current state when nothing
+ * changed. The stream brings the same event later; applying it twice is
+ * harmless.
+ */
+function applyResult(room, data) {
+  if (!data || store.rooms.get(room.name) !== room) return;
+  const message = data.type === 'message' ? room.setState(data) : room.apply(data);
+  if (!message) return;
+  if (room.name === active) timeline.updated([message]);
+  scheduleSave();
+}
+
+let toastTimer = 0;
+
+/** notify shows a short note over the timeline, e.g. a failed reaction. */
+function notify(text) {
+  const toast = $('toast');
+  toast.textContent = text;
+  toast.classList.add('shown');
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => toast.classList.remove('shown'), 6000);
 }
 
 // markRead moves the read mark of the open room while the page is seen.
@@ -263,13 +334,13 @@ function newClientId() {
   return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-function sendNew(text) {
+function sendNew(text, replyTo) {
   if (!me) {
     namePrompt.open(() => composer.send());
     return false;
   }
   const item = new OutboxItem({
-    clientId: newClientId(), room: active, author: me, text, time: new Date().toISOString(),
+    clientId: newClientId(), room: active, author: me, text, time: new Date().toISOString(), replyTo: replyTo?.id || '',
   });
   store.outbox.set(item.clientId, item);
   deliver(item);
@@ -285,7 +356,7 @@ async function deliver(item) {
   try {
     const event = await api.postMessage(item.room, item, { timeout: sendTimeout });
     if (store.outbox.get(item.clientId) === item) {
-      if (store.rooms.get(item.room)?.ids.has(event?.id)) {
+      if (store.rooms.get(item.room)?.byId.has(event?.id)) {
         store.outbox.delete(item.clientId);
       } else {
         item.state = 'sent'; // stored; shown as sent until the stream brings it
@@ -307,7 +378,7 @@ function renderOutbox() {
 }
 
 $('outbox').addEventListener('click', (e) => {
-  const button = e.target.closest('button[data-action]');
+  const button = e.target.closest('button[data-action="retry"], button[data-action="discard"]');
   const li = button?.closest('li[data-client-id]');
   const item = li && store.outbox.get(li.dataset.clientId);
   if (!item) return;
@@ -425,6 +496,9 @@ function scheduleSave() {
 function save() {
   clearTimeout(saveTimer);
   saveTimer = 0;
+  // The cursor moves as events arrive: draw those queued first, so the
+  // cache never holds a cursor ahead of its messages.
+  if (queue.length) flushEvents();
   saveSession(store, stream.cursor);
 }
 

@@ -2,9 +2,11 @@
 //
 // localStorage (shared by every tab, kept across sessions): the reader's
 // name, the followed rooms, the last open room and the read marks.
-// sessionStorage (one tab, kept across reloads): the tail of each room, the
-// stream cursor and the outbox, so a reload resumes the stream where it was
-// instead of fetching every room again.
+// sessionStorage (one tab, kept across reloads): the tail of each room, each
+// message in its current state, the stream cursor and the outbox, so a
+// reload resumes the stream where it was instead of fetching every room
+// again. The stream replays every change after the cursor, so the restored
+// view converges on what a fresh load shows.
 
 import { OutboxItem, isEvent } from './store.js';
 import { roomPattern } from './api.js';
@@ -14,7 +16,7 @@ const keys = {
   rooms: 'parley.rooms',
   lastRoom: 'parley.last-room',
   read: 'parley.read',
-  session: 'parley.session.v1',
+  session: 'parley.session.v2', // v2: messages carry their current state
 };
 
 // How much of each room a reload restores; older events page in on scroll.

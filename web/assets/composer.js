@@ -1,15 +1,22 @@
 // The message box: Enter sends, Shift+Enter starts a new line, and text
-// over the server's limit is refused before it is sent.
+// over the server's limit is refused before it is sent. In reply mode it
+// shows the message being answered; Escape leaves reply mode.
 
 import { byteLength, formatNumber } from './format.js';
+import { firstLine } from './render.js';
 
 // The byte counter appears once a message uses this share of the limit.
 const warnAt = 0.8;
 const maxHeight = 200; // pixels; then the box scrolls
 
+/**
+ * Composer owns the message box. onSend(text, replyTo) returns false if it
+ * did not take the message; onEditLast() is for ↑ in an empty box.
+ */
 export class Composer {
-  constructor({ form, textarea, button, hint, onSend, announce }) {
-    Object.assign(this, { form, textarea, button, hint, onSend, announce });
+  constructor({ form, textarea, button, hint, reply, onSend, onEditLast, announce }) {
+    Object.assign(this, { form, textarea, button, hint, reply, onSend, onEditLast, announce });
+    this.replyTo = null; // the message being answered, or null
     this.over = false;
     this.maxBytes = 16384;
     this.autoSize = !CSS.supports('field-sizing', 'content');
@@ -19,6 +26,15 @@ export class Composer {
       this.send();
     });
     textarea.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape' && this.replyTo) {
+        e.preventDefault();
+        this.setReply(null);
+        return;
+      }
+      if (e.key === 'ArrowUp' && !textarea.value && !e.altKey && !e.shiftKey && this.onEditLast?.()) {
+        e.preventDefault();
+        return;
+      }
       if (e.key !== 'Enter' || e.shiftKey || e.isComposing || e.keyCode === 229) return;
       e.preventDefault();
       this.enterSent = true;
@@ -36,6 +52,22 @@ export class Composer {
       this.enterSent = false;
     });
     textarea.addEventListener('input', () => this.update());
+    reply.cancel.addEventListener('click', () => {
+      this.setReply(null);
+      this.focus();
+    });
+  }
+
+  /** setReply puts the box in reply mode for message, or leaves it (null). */
+  setReply(message) {
+    this.replyTo = message || null;
+    const r = this.reply;
+    r.bar.hidden = !message;
+    r.author.textContent = message ? message.author : '';
+    r.text.textContent = message ? firstLine(message) : '';
+    const described = ['composer-hint'];
+    if (message) described.unshift(r.label.id);
+    this.textarea.setAttribute('aria-describedby', described.join(' '));
   }
 
   /** setLimit applies the server's limit on a message's UTF-8 bytes. */
@@ -45,6 +77,8 @@ export class Composer {
   }
 
   setRoom(name) {
+    if (this.room !== name) this.setReply(null);
+    this.room = name;
     this.textarea.placeholder = `Message #${name}`;
     this.textarea.setAttribute('aria-label', `Message #${name}`);
   }
@@ -56,7 +90,8 @@ export class Composer {
       this.update();
       return;
     }
-    if (this.onSend(text) === false) return;
+    if (this.onSend(text, this.replyTo) === false) return;
+    this.setReply(null);
     this.textarea.value = '';
     this.update();
     this.textarea.focus();

@@ -51,16 +51,22 @@ export function dayElement(event) {
 }
 
 /**
- * messageElement renders one message. continued drops the author header
- * under the previous message of the same author; mine marks the reader's.
+ * messageElement renders one message in its current state. continued drops
+ * the author header under the previous message of the same author; mine
+ * marks the reader's; me is the reader's name, to mark their reactions;
+ * parent is the message it replies to (null if not loaded); actions adds
+ * the buttons to react, reply, and for mine, edit and delete.
  */
-export function messageElement(message, { continued = false, mine = false } = {}) {
+export function messageElement(message, {
+  continued = false, mine = false, me = '', parent = null, actions = false,
+} = {}) {
   const date = new Date(message.time);
   const li = el('li', 'msg');
   if (message.id) li.dataset.id = message.id;
   li.dataset.author = message.author;
   li.classList.toggle('continued', continued);
   li.classList.toggle('mine', mine);
+  li.classList.toggle('deleted', Boolean(message.redacted));
 
   const gutter = el('div', 'msg-gutter');
   if (continued) {
@@ -80,11 +86,101 @@ export function messageElement(message, { continued = false, mine = false } = {}
     // Screen readers still hear who wrote a grouped message.
     body.append(el('span', 'visually-hidden', `${message.author}: `));
   }
+  if (message.reply_to) {
+    li.dataset.replyTo = message.reply_to;
+    body.append(quoteElement(parent));
+  }
+  body.append(lineElement(message));
+  if (message.reactions?.length) body.append(reactionsElement(message.reactions, me));
+  li.append(gutter, body);
+  if (actions && message.id && !message.redacted) li.append(actionsElement(mine));
+  return li;
+}
+
+/** lineElement is a message's text with its "edited" mark, or its tombstone. */
+export function lineElement(message) {
+  const line = el('div', 'msg-line');
+  if (message.redacted) {
+    line.append(el('p', 'msg-text msg-tombstone', 'message deleted'));
+    return line;
+  }
   const text = el('p', 'msg-text');
   text.append(linkify(message.text ?? ''));
-  body.append(text);
-  li.append(gutter, body);
-  return li;
+  line.append(text);
+  if (message.edited_at) {
+    const mark = el('span', 'msg-edited', '(edited)');
+    const when = new Date(message.edited_at);
+    if (!Number.isNaN(when.getTime())) mark.title = `Edited ${fullTime(when)}`;
+    line.append(' ', mark);
+  }
+  return line;
+}
+
+/** firstLine is the start of a message's text, for quotes. */
+export function firstLine(message) {
+  if (message.redacted) return 'message deleted';
+  const line = (message.text ?? '').trim().split('\n', 1)[0];
+  return line.length > 200 ? `${line.slice(0, 200)}…` : line;
+}
+
+// quoteElement shows the message a reply answers: its author and first
+// line, a button that goes to it; or a note when it is not loaded.
+function quoteElement(parent) {
+  if (!parent) {
+    const missing = el('div', 'msg-quote missing');
+    missing.append(el('span', 'quote-text', 'original message not loaded'));
+    return missing;
+  }
+  const quote = el('button', 'msg-quote');
+  quote.type = 'button';
+  quote.dataset.action = 'show-parent';
+  quote.dataset.target = parent.id;
+  quote.classList.toggle('deleted', Boolean(parent.redacted));
+  const line = firstLine(parent);
+  quote.setAttribute('aria-label', `Reply to ${parent.author}: ${line}. Go to the original message.`);
+  quote.append(el('span', 'quote-author', parent.author), ' ', el('span', 'quote-text', line));
+  return quote;
+}
+
+// How many names a reaction's tooltip lists.
+const namesShown = 10;
+
+function reactionsElement(reactions, me) {
+  const group = el('div', 'msg-reactions');
+  group.setAttribute('role', 'group');
+  group.setAttribute('aria-label', 'Reactions');
+  for (const r of reactions) {
+    const button = el('button', 'reaction');
+    button.type = 'button';
+    button.dataset.action = 'toggle-reaction';
+    button.dataset.emoji = r.emoji;
+    const pressed = Boolean(me) && r.authors.includes(me);
+    button.setAttribute('aria-pressed', String(pressed));
+    let names = r.authors.slice(0, namesShown).join(', ');
+    if (r.count > namesShown) names += ` and ${r.count - namesShown} more`;
+    button.title = names;
+    button.setAttribute('aria-label', `${r.emoji} ${r.count}: ${names}`);
+    button.append(el('span', 'reaction-emoji', r.emoji), el('span', 'reaction-count', String(r.count)));
+    group.append(button);
+  }
+  return group;
+}
+
+function actionsElement(mine) {
+  const bar = el('div', 'msg-actions');
+  bar.setAttribute('role', 'group');
+  bar.setAttribute('aria-label', 'Message actions');
+  const actions = [['react', 'React'], ['reply', 'Reply']];
+  if (mine) actions.push(['edit', 'Edit'], ['delete', 'Delete']);
+  for (const [action, label] of actions) {
+    const button = el('button', `msg-action ${action}`, label);
+    button.type = 'button';
+    button.dataset.action = action;
+    bar.append(button);
+  }
+  bar.firstChild.setAttribute('aria-haspopup', 'true');
+  bar.firstChild.setAttribute('aria-expanded', 'false');
+  return bar;
 }
 
 function initial(name) {
@@ -96,8 +192,8 @@ function initial(name) {
  * outboxElement renders a message the reader sent that the stream has not
  * delivered yet, with its state and, once failed, Retry and Discard.
  */
-export function outboxElement(item, { continued }) {
-  const li = messageElement(item, { continued, mine: true });
+export function outboxElement(item, { continued, parent = null }) {
+  const li = messageElement(item, { continued, mine: true, parent });
   li.classList.add('outgoing');
   li.dataset.clientId = item.clientId;
   li.dataset.state = item.state;

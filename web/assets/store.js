@@ -1,17 +1,35 @@
-// The page's model: the loaded events of each followed room, read marks,
-// unread counts and the outbox of messages not yet confirmed by the stream.
+// The page's model: the loaded messages of each followed room in their
+// current state, read marks, unread counts and the outbox of messages not
+// yet confirmed by the stream.
 // It knows nothing of the DOM or the network.
 
-/** Room holds one room's loaded events: a contiguous run ending at the newest. */
+// Most lifecycle events kept per room for messages not loaded yet.
+const maxOrphans = 2000;
+
+/** changeTypes are the events that change a message already posted. */
+export const changeTypes = new Set(['edit', 'delete', 'reaction']);
+
+/**
+ * Room holds one room's loaded messages: a contiguous run ending at the
+ * newest, each in its current state (edits, deletion and reactions applied).
+ */
 export class Room {
   constructor(name) {
     this.name = name;
-    this.events = []; // ascending id order, no repeats
-    this.ids = new Set();
+    this.events = []; // messages in ascending id order, no repeats
+    this.byId = new Map(); // id → message in events
     this.hasMore = true; // older events may exist on the server
     this.loaded = false; // the newest events have been fetched or restored
     this.readMark = ''; // id of the newest event the reader has seen
     this.unread = 0;
+    // Changes to messages not loaded yet, in arrival order: a page of
+    // history read just before such a change must still show it.
+    this.orphans = [];
+    // The id of the last change applied per message and key, so a change
+    // seen twice, or out of order (a reply to our own request racing the
+    // stream), never undoes a newer one. Not kept across reloads: there
+    // the stream replays in order.
+    this.revs = new Map();
   }
 
   get lastId() {
@@ -23,14 +41,26 @@ export class Room {
   }
 
   /**
-   * add inserts events it has not seen, keeping id order. It returns the
-   * events that were new, in id order.
+   * add takes messages (from history, the stream or the cache) and inserts
+   * those it has not seen, keeping id order. For one it has, it only takes
+   * a deletion. It returns {added, changed}: new messages in id order, and
+   * known ones that changed.
    */
   add(events) {
     const added = [];
+    const changed = [];
     for (const event of events) {
-      if (!isEvent(event) || this.ids.has(event.id)) continue;
-      this.ids.add(event.id);
+      if (!isMessage(event)) continue;
+      const known = this.byId.get(event.id);
+      if (known) {
+        if (event.redacted && !known.redacted) {
+          redact(known, event.deleted_at || event.time);
+          changed.push(known);
+        }
+        continue;
+      }
+      normalize(event);
+      this.byId.set(event.id, event);
       added.push(event);
       const list = this.events;
       if (!list.length || list[list.length - 1].id < event.id) {
@@ -39,14 +69,87 @@ export class Room {
         list.splice(insertionIndex(list, event.id), 0, event);
       }
     }
-    return added;
+    if (added.length && this.orphans.length) this.adopt(added);
+    return { added, changed };
   }
 
-  /** countUnread counts events after the read mark not written by me. */
+  /**
+   * apply applies an edit, delete or reaction event and returns the message
+   * it changed, or null. A change to a message not loaded is kept for when
+   * it loads.
+   */
+  apply(event) {
+    if (!isEvent(event) || !changeTypes.has(event.type) || typeof event.target !== 'string') return null;
+    const message = this.byId.get(event.target);
+    if (!message) {
+      if (!this.orphans.some((o) => o.id === event.id)) {
+        this.orphans.push(event);
+        if (this.orphans.length > maxOrphans) this.orphans.shift();
+      }
+      return null;
+    }
+    return this.change(message, event) ? message : null;
+  }
+
+  // adopt applies kept changes to messages that just loaded.
+  adopt(messages) {
+    const ids = new Set(messages.map((m) => m.id));
+    const rest = [];
+    for (const event of this.orphans) {
+      if (ids.has(event.target)) this.change(this.byId.get(event.target), event);
+      else rest.push(event);
+    }
+    this.orphans = rest;
+  }
+
+  change(message, event) {
+    if (message.redacted || typeof event.author !== 'string') return false;
+    if (event.type === 'delete') {
+      redact(message, event.time);
+      return true;
+    }
+    const key = event.type === 'edit'
+      ? `${message.id} edit`
+      : `${message.id} reaction ${event.author} ${event.emoji}`;
+    if ((this.revs.get(key) || '') >= event.id) return false;
+    this.revs.set(key, event.id);
+    if (event.type === 'edit') {
+      if (typeof event.text !== 'string') return false;
+      message.text = event.text;
+      message.edited_at = event.time;
+      return true;
+    }
+    if (typeof event.emoji !== 'string' || !event.emoji) return false;
+    return react(message, event.emoji, event.author, !event.remove);
+  }
+
+  /**
+   * setState replaces what is known of a loaded message with its current
+   * state from the server, and returns the message, or null if it is not
+   * loaded.
+   */
+  setState(state) {
+    const message = isMessage(state) && this.byId.get(state.id);
+    if (!message) return null;
+    if (state.redacted) {
+      if (message.redacted) return null;
+      redact(message, state.deleted_at || state.time);
+      return message;
+    }
+    if (message.redacted) return null;
+    for (const key of ['text', 'edited_at', 'reactions']) {
+      if (state[key] === undefined) delete message[key];
+      else message[key] = state[key];
+    }
+    normalize(message);
+    return message;
+  }
+
+  /** countUnread counts messages after the read mark not written by me. */
   countUnread(me) {
     let n = 0;
     for (let i = this.events.length - 1; i >= 0 && this.events[i].id > this.readMark; i--) {
-      if (this.events[i].author !== me) n++;
+      if (this.events[i].author !== me && !this.events[i].redacted) n++;
     }
     this.unread = n;
     return n;
@@ -72,6 +175,59 @@ export class Room {
   }
 }
 
+function isMessage(e) {
+  return isEvent(e) && (e.type === 'message' || e.type === undefined) && typeof e.author === 'string';
+}
+
+// normalize makes a message's optional fields safe to rely on.
+function normalize(message) {
+  if (message.redacted) {
+    redact(message, message.deleted_at || message.time);
+    return;
+  }
+  if (typeof message.text !== 'string') message.text = '';
+  const reactions = [];
+  for (const r of Array.isArray(message.reactions) ? message.reactions : []) {
+    if (!r || typeof r.emoji !== 'string' || !r.emoji) continue;
+    const authors = Array.isArray(r.authors) ? r.authors.filter((a) => typeof a === 'string') : [];
+    const count = Number.isInteger(r.count) ? Math.max(r.count, authors.length) : authors.length;
+    if (count > 0) reactions.push({ emoji: r.emoji, count, authors });
+  }
+  if (reactions.length) message.reactions = reactions;
+  else delete message.reactions;
+}
+
+function redact(message, time) {
+  message.redacted = true;
+  if (time) message.deleted_at = time;
+  delete message.text;
+  delete message.edited_at;
+  delete message.reactions;
+}
+
+// react adds or removes one author's emoji; true if that changed anything.
+function react(message, emoji, author, add) {
+  const reactions = message.reactions || [];
+  let entry = reactions.find((r) => r.emoji === emoji);
+  const has = Boolean(entry?.authors.includes(author));
+  if (add === has) return false;
+  if (add) {
+    if (!entry) {
+      entry = { emoji, count: 0, authors: [] };
+      reactions.push(entry);
+    }
+    entry.authors.push(author);
+    entry.count++;
+  } else {
+    entry.authors.splice(entry.authors.indexOf(author), 1);
+    entry.count--;
+    if (entry.count <= 0) reactions.splice(reactions.indexOf(entry), 1);
+  }
+  if (reactions.length) message.reactions = reactions;
+  else delete message.reactions;
+  return true;
+}
+
 function insertionIndex(list, id) {
   let lo = 0;
   let hi = list.length;
@@ -93,10 +249,16 @@ export function isEvent(e) {
  * OutboxItem is a message the reader sent that the stream has not delivered
  * yet. state is "pending" (request in flight), "sent" (stored, waiting for
  * the stream) or "failed" (error holds why). Retries reuse clientId.
+ * replyTo is the id of the message it answers, or empty.
  */
 export class OutboxItem {
-  constructor({ clientId, room, author, text, time, state = 'pending', error = '', event = null }) {
-    Object.assign(this, { clientId, room, author, text, time, state, error, event });
+  constructor({ clientId, room, author, text, time, replyTo = '', state = 'pending', error = '', event = null }) {
+    Object.assign(this, { clientId, room, author, text, time, replyTo, state, error, event });
+  }
+
+  /** reply_to names the parent the way a stored message does. */
+  get reply_to() {
+    return this.replyTo;
   }
 }
 

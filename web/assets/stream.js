@@ -7,8 +7,7 @@
 
 import { eventsURL } from './api.js';
 
-// Event types the stream listens for. Only "message" is shown today; the
-// others are read so the cursor moves past them.
+// Event types the stream listens for: new messages and the changes to them.
 const eventTypes = ['message', 'edit', 'delete', 'reaction'];
 
 // Delays before each reconnect attempt, in milliseconds; the last repeats.

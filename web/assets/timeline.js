@@ -1,5 +1,6 @@
 // The open room's message list: rendering, grouping, day separators,
-// sticking to the bottom, the "new messages" pill and scrollback paging.
+// sticking to the bottom, the "new messages" pill, scrollback paging, and
+// redrawing messages in place when they are edited, deleted or reacted to.
 
 import { continues, dayElement, messageElement, outboxElement, sameDay } from './render.js';
 import { formatNumber } from './format.js';
@@ -18,6 +19,10 @@ export class Timeline {
     Object.assign(this, { scroller, list, outbox, pill, olderButton, historyStatus, me, onNeedOlder });
     this.room = null;
     this.elements = new Map(); // event id → its <li>
+    this.replies = new Map(); // parent id → Set of ids of shown replies to it
+    // Parts that outlive a redraw of their message: the inline editor
+    // (in place of the text) and the reaction picker, by message id.
+    this.mounts = { editor: null, picker: null }; // each {id, node} or null
     this.lastRendered = null; // the newest event in the DOM
     this.stuck = true; // the reader is at the bottom
     this.unseen = 0; // messages appended below the fold since then
@@ -40,8 +45,10 @@ export class Timeline {
 
   /** show renders room from scratch, scrolled to its newest message. */
   show(room, outboxItems) {
+    if (this.room !== room) this.mounts = { editor: null, picker: null };
     this.room = room;
     this.elements.clear();
+    this.replies.clear();
     this.lastRendered = null;
     this.list.replaceChildren(this.renderRange(room.events, null));
     this.renderOutbox(outboxItems);
@@ -54,13 +61,125 @@ export class Timeline {
     const fragment = document.createDocumentFragment();
     for (const event of events) {
       if (!sameDay(prev, event)) fragment.append(dayElement(event));
-      const li = messageElement(event, { continued: continues(prev, event), mine: event.author === this.me() });
-      this.elements.set(event.id, li);
-      fragment.append(li);
+      fragment.append(this.element(event, continues(prev, event)));
       prev = event;
     }
     if (prev && (!this.lastRendered || prev.id > this.lastRendered.id)) this.lastRendered = prev;
     return fragment;
+  }
+
+  // element renders one message of the room and notes it.
+  element(message, continued) {
+    const li = messageElement(message, {
+      continued,
+      mine: message.author === this.me(),
+      me: this.me(),
+      parent: this.parentOf(message),
+      actions: true,
+    });
+    this.elements.set(message.id, li);
+    if (message.reply_to) {
+      if (!this.replies.has(message.reply_to)) this.replies.set(message.reply_to, new Set());
+      this.replies.get(message.reply_to).add(message.id);
+    }
+    const { editor, picker } = this.mounts;
+    if (editor?.id === message.id) {
+      if (message.redacted) this.mounts.editor = null;
+      else li.querySelector('.msg-line').replaceWith(editor.node);
+    }
+    if (picker?.id === message.id) {
+      if (message.redacted) this.mounts.picker = null;
+      else {
+        li.querySelector('.msg-actions')?.after(picker.node);
+        li.querySelector('[data-action="react"]')?.setAttribute('aria-expanded', 'true');
+      }
+    }
+    return li;
+  }
+
+  /** parentOf is the loaded message that message replies to, or null. */
+  parentOf(message) {
+    return (message.reply_to && this.room?.byId.get(message.reply_to)) || null;
+  }
+
+  /**
+   * updated redraws messages of the open room that changed in place, and
+   * the quotes of replies to them, keeping focus and the reader's place.
+   */
+  updated(messages) {
+    const ids = new Set();
+    for (const m of messages) {
+      ids.add(m.id);
+      for (const child of this.replies.get(m.id) || []) ids.add(child);
+    }
+    this.redraw(ids);
+  }
+
+  // redraw replaces the shown <li> of each id with a fresh one.
+  redraw(ids) {
+    const anchor = this.stuck ? null : this.anchor();
+    const active = document.activeElement;
+    for (const id of ids) {
+      const old = this.elements.get(id);
+      const message = this.room?.byId.get(id);
+      if (!old || !message || !old.isConnected) continue;
+      const focus = focusKey(old);
+      const li = this.element(message, old.classList.contains('continued'));
+      li.classList.toggle('selected', old.classList.contains('selected'));
+      old.replaceWith(li);
+      if (focus !== null) restoreFocus(li, focus);
+    }
+    refocus(active);
+    if (this.stuck) this.scrollToBottom();
+    else this.restore(anchor);
+  }
+
+  // quotesFor redraws shown replies to messages that just loaded.
+  quotesFor(messages) {
+    const ids = new Set();
+    for (const m of messages) for (const child of this.replies.get(m.id) || []) ids.add(child);
+    if (ids.size) this.redraw(ids);
+  }
+
+  /**
+   * mount keeps node (the editor or the reaction picker, by kind) on the
+   * message id across redraws; a null node removes it. It returns the
+   * message's <li>, redrawn.
+   */
+  mount(kind, id, node) {
+    const prev = this.mounts[kind];
+    this.mounts[kind] = node ? { id, node } : null;
+    const ids = new Set([id]);
+    if (prev && prev.id !== id) {
+      prev.node.remove();
+      ids.add(prev.id);
+    }
+    if (!node && prev) prev.node.remove();
+    this.redraw(ids);
+    return this.elements.get(id);
+  }
+
+  /** mounted returns the node of kind on message id, if any. */
+  mounted(kind, id) {
+    const m = this.mounts[kind];
+    return m && (id === undefined || m.id === id) ? m.node : null;
+  }
+
+  /**
+   * scrollTo brings a shown message into view, highlights it briefly and
+   * moves focus to it. It returns false if the message is not shown.
+   */
+  scrollTo(id) {
+    const li = this.elements.get(id);
+    if (!li?.isConnected) return false;
+    li.scrollIntoView({ block: 'center' });
+    this.onScroll();
+    li.tabIndex = -1;
+    li.focus({ preventScroll: true });
+    li.classList.remove('flash');
+    void li.offsetWidth; // restart the animation
+    li.classList.add('flash');
+    return true;
   }
 
   /**
@@ -74,6 +193,7 @@ export class Timeline {
       this.rerender();
     } else {
       this.list.append(this.renderRange(events, this.lastRendered));
+      this.quotesFor(events);
     }
     if (stick) {
       this.scrollToBottom();
@@ -87,10 +207,18 @@ export class Timeline {
   // between two already shown (e.g. a slow writer's message after a reconnect).
   rerender() {
     const anchor = this.anchor();
+    const active = document.activeElement;
+    const focus = this.list.contains(document.activeElement) ? document.activeElement.closest('li.msg') : null;
+    const focusId = focus?.dataset.id;
+    const focusPart = focus ? focusKey(focus) : null;
     this.elements.clear();
+    this.replies.clear();
     this.lastRendered = null;
     this.list.replaceChildren(this.renderRange(this.room.events, null));
     this.restore(anchor);
+    const li = focusId && this.elements.get(focusId);
+    if (li) restoreFocus(li, focusPart);
+    refocus(active);
   }
 
   /** prepended shows the count oldest events of the room, just loaded. */
@@ -111,6 +239,7 @@ export class Timeline {
     }
     this.list.prepend(this.renderRange(events.slice(0, head ? count + 1 : count), null));
     this.restore(anchor);
+    this.quotesFor(events.slice(0, count));
   }
 
   // anchor notes where the first visible message sits, so content added
@@ -136,7 +265,7 @@ export class Timeline {
     const fragment = document.createDocumentFragment();
     let prev = this.lastRendered;
     for (const item of items) {
-      fragment.append(outboxElement(item, { continued: continues(prev, item) }));
+      fragment.append(outboxElement(item, { continued: continues(prev, item), parent: this.parentOf(item) }));
       prev = item;
     }
     this.outbox.replaceChildren(fragment);
@@ -201,5 +330,37 @@ export class Timeline {
   updatePill() {
     this.pill.hidden = this.unseen === 0;
     this.pill.textContent = this.unseen === 1 ? '1 new message ↓' : `${formatNumber(this.unseen)} new messages ↓`;
+  }
+}
+
+// focusKey names the focused control inside a message's <li> so a redraw
+// can focus its successor: "" for the <li> itself, null if focus is
+// elsewhere.
+function focusKey(li) {
+  const active = document.activeElement;
+  if (!li.contains(active)) return null;
+  if (active === li) return '';
+  const control = active.closest('[data-action]');
+  if (!control || !li.contains(control)) return null; // the editor or picker keeps its own focus
+  return `${control.dataset.action} ${control.dataset.emoji ?? ''}`;
+}
+
+function restoreFocus(li, key) {
+  if (key === null || li.contains(document.activeElement)) return;
+  const target = [...li.querySelectorAll('[data-action]')]
+    .find((b) => `${b.dataset.action} ${b.dataset.emoji ?? ''}` === key);
+  if (target) {
+    target.focus({ preventScroll: true });
+  } else {
+    li.tabIndex = -1;
+    li.focus({ preventScroll: true });
+  }
+}
+
+// refocus gives focus back to a control that a redraw moved (the editor's
+// text box, say): moving a node out of the document blurs it.
+function refocus(active) {
+  if (active instanceof HTMLElement && active !== document.activeElement && active.isConnected) {
+    active.focus({ preventScroll: true });
   }
 }
