@@ -55,6 +55,9 @@ func (s *Server) routes() http.Handler {
 		s.writeError(w, req, errorf(http.StatusMethodNotAllowed, "method %s not allowed; allowed: %s", req.Method, w.Header().Get("Allow")))
 	})
 	r.PanicHandler = func(w http.ResponseWriter, req *http.Request, v any) {
+		if v == http.ErrAbortHandler {
+			panic(v) // a handler cutting its response short: net/http drops the connection
+		}
 		s.Logger.Error("panic in handler", "method", req.Method, "path", req.URL.Path, "panic", v)
 		s.writeError(w, req, errorf(http.StatusInternalServerError, "internal error"))
 	}

@@ -40,7 +40,7 @@ Usage:
   parley serve  [-addr 127.0.0.1:8080] [-db parley.db] ...   run the server
   parley send   -room R -author A TEXT...                     post a message
   parley tail   -room R [-since ID]                           follow a room as JSON lines
-  parley export -room R [-o FILE]                             download a room's history (jsonl)
+  parley export (-room R | -all) [-format F] [-since X] [-until Y] [-o FILE|DIR]   download history
   parley import -room R FILE.jsonl                            load an export into a room
   parley backup -o FILE.db                                    hot copy of a running server's db
   parley verify -db FILE.db                                   check a db file (offline)

@@ -1,0 +1,88 @@
+package api
+
+import (
+	"bufio"
+	"html"
+	"html/template"
+	"strconv"
+	"strings"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/parleychat/parley/store"
+)
+
+// htmlWriter writes a self-contained HTML transcript that opens offline:
+// inline style, no scripts, every text escaped (by html/template in the
+// head, html.EscapeString in messages). The file carries its own
+// Content-Security-Policy, so it is as safe opened from a disk as served.
+type htmlWriter struct{ w *bufio.Writer }
+
+var htmlHead = template.Must(template.New("head").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="` + htmlCSP + `">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Room}} · Parley</title>
+<style>
+:root{color-scheme:light dark}
+body{margin:0 auto;max-width:46rem;padding:1.5rem 1rem;font:15px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1f2328;background:#fff}
+h1{font-size:1.4rem;margin:0}
+.meta{color:#656d76;margin:.25rem 0 1.5rem}
+.log{list-style:none;margin:0;padding:0}
+.msg{padding:.6rem 0;border-top:1px solid #d0d7de}
+.head{font-size:.85rem;color:#656d76}
+.author{font-weight:600;color:#1f2328;margin-right:.4rem}
+.reply{color:#0969da;text-decoration:none;margin-left:.4rem}
+.edited{font-style:italic;margin-left:.4rem}
+.text{white-space:pre-wrap;overflow-wrap:anywhere;margin-top:.15rem}
+.gone{font-style:italic;color:#656d76}
+.reactions{display:flex;flex-wrap:wrap;gap:.35rem;list-style:none;margin:.35rem 0 0;padding:0}
+.reactions li{border:1px solid #d0d7de;border-radius:1rem;padding:0 .5rem;font-size:.85rem}
+@media (prefers-color-scheme:dark){body{color:#e6edf3;background:#0d1117}.author{color:#e6edf3}.msg,.reactions li{border-color:#30363d}.head,.meta,.gone{color:#8d96a0}.reply{color:#4493f8}}
+</style>
+</head>
+<body>
+<h1>{{.Room}}</h1>
+<p class="meta">Exported from Parley on <time datetime="{{.Exported.Format "2006-01-02T15:04:05Z07:00"}}">{{.Exported.Format "2006-01-02 15:04:05"}} UTC</time>. Times are UTC.</p>
+<ol class="log">
+`))
+
+const htmlFoot = "</ol>\n</body>\n</html>\n"
+
+func newHTMLWriter(w *bufio.Writer, h exportHead) messageWriter {
+	htmlHead.Execute(w, h) // a template of constants and strings: only w can fail, and w's errors are sticky
+	return htmlWriter{w}
+}
+
+// message writes one message by hand, each text through
+// html.EscapeString: a template per message costs more than the rest of the
+// export together.
+func (h htmlWriter) message(m *store.Message, reply replyRef) {
+	w, esc := h.w, html.EscapeString
+	w.WriteString(`<li class="msg" id="m-` + m.ID.String() + `">` + "\n")
+	w.WriteString(`<div class="head"><span class="author">` + esc(m.Author) + `</span><time datetime="` +
+		m.Time.UTC().Format(store.TimeFormat) + `">` + m.Time.UTC().Format(transcriptTime) + `</time>`)
+	if reply.id != (ulid.ULID{}) {
+		w.WriteString(`<a class="reply" href="#m-` + reply.id.String() + `">↪ reply to ` + esc(reply.label()) + `</a>`)
+	}
+	if !m.EditedAt.IsZero() {
+		w.WriteString(`<span class="edited" title="edited ` + m.EditedAt.UTC().Format(transcriptTime) + `">(edited)</span>`)
+	}
+	w.WriteString("</div>\n")
+	if m.Redacted {
+		w.WriteString(`<div class="text gone">message deleted</div>` + "\n")
+	} else {
+		w.WriteString(`<div class="text">` + esc(strings.Join(textLines(m.Text), "\n")) + "</div>\n")
+	}
+	if len(m.Reactions) > 0 {
+		w.WriteString(`<ul class="reactions">`)
+		for _, r := range m.Reactions {
+			w.WriteString("<li>" + esc(r.Emoji) + " × " + strconv.Itoa(r.Count) + "</li>")
+		}
+		w.WriteString("</ul>\n")
+	}
+	w.WriteString("</li>\n")
+}
+func (htmlWriter) flush() {}
+func (h htmlWriter) end() { h.w.WriteString(htmlFoot) }
