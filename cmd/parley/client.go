@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -59,4 +60,26 @@ func retryable(err error) bool {
 		return se.temporary()
 	}
 	return true // network errors
+}
+
+// call sends a request to u and returns the response if the server answered
+// 2xx, else the server's error. header holds name, value pairs. The caller
+// closes the body.
+func call(ctx context.Context, method, u string, body io.Reader, header ...string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		return nil, readError(resp)
+	}
+	return resp, nil
 }

@@ -38,19 +38,11 @@ func (m *Main) importCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/jsonl")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := call(ctx, http.MethodPost, u, body, "Content-Type", "application/jsonl")
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return readError(resp)
-	}
 	var rep store.ImportReport
 	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
 		return err
@@ -75,18 +67,11 @@ func (m *Main) backup(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := call(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return readError(resp)
-	}
 	// Write next to the target and rename, so a cut download never looks
 	// like a backup.
 	f, err := os.OpenFile(*out+".partial", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)

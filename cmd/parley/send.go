@@ -63,19 +63,11 @@ func (m *Main) send(ctx context.Context, args []string) error {
 func (m *Main) postOnce(ctx context.Context, u string, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := call(ctx, http.MethodPost, u, bytes.NewReader(body), "Content-Type", "application/json")
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-		return readError(resp)
-	}
 	_, err = io.Copy(m.Stdout, resp.Body)
 	return err
 }

@@ -56,22 +56,15 @@ func (m *Main) tail(ctx context.Context, args []string) error {
 
 // tailOnce follows one connection, advancing *last as it prints.
 func (m *Main) tailOnce(ctx context.Context, u string, last *string) (printed bool, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return false, err
-	}
-	req.Header.Set("Accept", "text/event-stream")
+	header := []string{"Accept", "text/event-stream"}
 	if *last != "" {
-		req.Header.Set("Last-Event-ID", *last)
+		header = append(header, "Last-Event-ID", *last)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := call(ctx, http.MethodGet, u, nil, header...)
 	if err != nil {
 		return false, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return false, readError(resp)
-	}
 	r := stream.NewReader(resp.Body, 1<<20)
 	for {
 		e, err := r.Next()
