@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -15,13 +16,19 @@ import (
 // BenchmarkAppendHTTP measures acknowledged (fsynced) appends per second
 // from 64 concurrent keep-alive clients over loopback HTTP.
 func BenchmarkAppendHTTP(b *testing.B) {
+	defer debug.SetGCPercent(debug.SetGCPercent(400)) // as parley serve sets it
 	benchAppend(b, mustStartServer(b))
 }
 
 func benchAppend(b *testing.B, s *testServer) {
+	benchAppendURL(b, s.URL())
+}
+
+// benchAppendURL posts from 64 keep-alive clients to the server at base.
+func benchAppendURL(b *testing.B, base string) {
 	const writers = 64
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: writers, MaxConnsPerHost: writers}}
-	url := s.URL() + "/api/rooms/bench/messages"
+	url := base + "/api/rooms/bench/messages"
 	body := []byte(`{"author":"bench","text":"the quick brown fox jumps over the lazy dog"}`)
 	var next atomic.Int64
 	var wg sync.WaitGroup
