@@ -85,7 +85,7 @@ func (d *DB) Import(ctx context.Context, room string, src io.ReadSeeker) (Import
 }
 
 // checkImport validates every line and the references between them.
-func (d *DB) checkImport(ctx context.Context, room string, src io.Reader) (ImportReport, error) {
+func (d *DB) checkImport(ctx context.Context, room string, src io.ReadSeeker) (ImportReport, error) {
 	var (
 		rep      ImportReport
 		prev     ulid.ULID
@@ -153,7 +153,7 @@ func (d *DB) checkImport(ctx context.Context, room string, src io.Reader) (Impor
 	if err != nil {
 		return rep, err
 	}
-	if _, err := src.(io.Seeker).Seek(0, io.SeekStart); err != nil {
+	if _, err := src.Seek(0, io.SeekStart); err != nil {
 		return rep, err
 	}
 	return rep, d.view(func(tx *bolt.Tx) error {
