@@ -106,7 +106,7 @@ func NewDB(path string) *DB {
 		LockTimeout:  2 * time.Second,
 		MaxTextBytes: 16 << 10,
 		MaxBatch:     1000,
-		Linger:       300 * time.Microsecond,
+		Linger:       time.Millisecond,
 		DedupWindow:  72 * time.Hour,
 		PruneEvery:   time.Minute,
 		Now:          time.Now,
@@ -337,8 +337,8 @@ func (d *DB) writeLoop() {
 		batch = append(batch[:0], req)
 		batch = d.drain(batch)
 		// Under concurrent load, wait a moment for more appends: every
-		// commit costs two fsyncs whatever its size, so a few hundred
-		// microseconds here buy far more than they cost.
+		// commit costs two fsyncs whatever its size, so up to a millisecond
+		// here buys far more than it costs.
 		if d.Linger > 0 && prev > 1 && len(batch) < d.MaxBatch {
 			linger.Reset(d.Linger)
 		wait:
