@@ -98,19 +98,6 @@ func (h *Hub) Stats() Stats {
 	}
 }
 
-// Streams returns the number of open subscriptions.
-func (h *Hub) Streams() int {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	seen := map[*subscriber]bool{}
-	for _, subs := range h.rooms {
-		for s := range subs {
-			seen[s] = true
-		}
-	}
-	return len(seen)
-}
-
 // publish is the log's subscriber: it runs on the log's writer, in commit
 // order, so it must not block. It only queues.
 func (h *Hub) publish(recs []store.Record) {

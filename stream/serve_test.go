@@ -141,7 +141,7 @@ func TestServeReplaysThenGoesLive(t *testing.T) {
 	r, stop := openStream(t, url+"?rooms=a&cursor="+before[1].ID.String())
 	defer stop()
 	expect(t, r, before[2:])
-	waitFor(t, func() bool { return h.Streams() == 1 })
+	waitFor(t, func() bool { return h.Stats().Open == 1 })
 	live := appendN(t, db, "a", 3, "new")
 	expect(t, r, live)
 	if r.Retry != 2000 {
@@ -154,7 +154,7 @@ func TestServeWithoutCursorIsLiveOnly(t *testing.T) {
 	appendN(t, db, "a", 3, "old")
 	r, stop := openStream(t, url+"?rooms=a")
 	defer stop()
-	waitFor(t, func() bool { return h.Streams() == 1 })
+	waitFor(t, func() bool { return h.Stats().Open == 1 })
 	live := appendN(t, db, "a", 2, "new")
 	expect(t, r, live)
 }
@@ -213,7 +213,7 @@ func TestSlowConsumerIsCutOffWithoutBlockingOthers(t *testing.T) {
 
 	fast, stop := openStream(t, url+"?rooms=a")
 	defer stop()
-	waitFor(t, func() bool { return h.Streams() == 2 })
+	waitFor(t, func() bool { return h.Stats().Open == 2 })
 
 	// Far more than the socket buffers and the subscriber's queue can hold.
 	const n = 2000
@@ -252,7 +252,7 @@ func TestSlowConsumerIsCutOffWithoutBlockingOthers(t *testing.T) {
 	select {
 	case ids = <-fastGot:
 	case <-time.After(20 * time.Second):
-		t.Fatalf("fast consumer stuck; hub has %d streams", h.Streams())
+		t.Fatalf("fast consumer stuck; hub has %d streams", h.Stats().Open)
 	}
 	if len(ids) != n {
 		t.Fatalf("fast consumer got %d events, want %d", len(ids), n)
@@ -270,7 +270,7 @@ func TestSlowConsumerIsCutOffWithoutBlockingOthers(t *testing.T) {
 	if got >= n {
 		t.Fatalf("slow consumer got all %d events; want it cut off", got)
 	}
-	waitFor(t, func() bool { return h.Streams() == 1 })
+	waitFor(t, func() bool { return h.Stats().Open == 1 })
 	if st := h.Stats(); st.SlowConsumers < 1 || st.Open != 1 || st.Opened < 2 {
 		t.Fatalf("stats: got %+v, want a slow consumer and 1 stream open", st)
 	}
@@ -296,7 +296,7 @@ func TestHubCloseEndsStreams(t *testing.T) {
 	_, h, url := mustStartHub(t, nil)
 	r, stop := openStream(t, url+"?rooms=a")
 	defer stop()
-	waitFor(t, func() bool { return h.Streams() == 1 })
+	waitFor(t, func() bool { return h.Stats().Open == 1 })
 	h.Close()
 	if _, err := r.Next(); err != io.EOF {
 		t.Fatalf("got %v, want the stream to end", err)
@@ -354,7 +354,7 @@ func TestResetWhenRetentionDeletedWhatWasAsked(t *testing.T) {
 		t.Fatalf("reset: got %s, want %s", e.Data, want)
 	}
 	expect(t, r, recs[5:])
-	waitFor(t, func() bool { return h.Streams() == 1 })
+	waitFor(t, func() bool { return h.Stats().Open == 1 })
 	expect(t, r, appendN(t, db, "a", 1, "live"))
 
 	// A cursor inside what is kept gets no reset.
