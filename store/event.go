@@ -48,6 +48,9 @@ type Event struct {
 	// Redacted marks a message or edit whose text was removed because the
 	// message was deleted: the only change the log ever makes in place.
 	Redacted bool
+	// Moderate lets an edit or delete change another author's message (an
+	// admin's); it is a permission of the append, not stored.
+	Moderate bool
 }
 
 // eventJSON fixes the field order and the time format of the wire shape.

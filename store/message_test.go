@@ -257,3 +257,25 @@ func TestValidateEmojiAcceptsRealEmoji(t *testing.T) {
 		}
 	}
 }
+
+func TestModeratorChangesOthersMessages(t *testing.T) {
+	d := mustOpenDB(t, "")
+	msg := mustAppend(t, d, "a", "alice", "hello")
+	if _, created, err := appendEvent(t, d, Event{Room: "a", Type: TypeEdit, Author: "root", Target: msg.ID, Text: "[moderated]", Moderate: true}); err != nil || !created {
+		t.Fatalf("moderated edit: created %v, %v", created, err)
+	}
+	if _, created, err := appendEvent(t, d, Event{Room: "a", Type: TypeDelete, Author: "root", Target: msg.ID, Moderate: true}); err != nil || !created {
+		t.Fatalf("moderated delete: created %v, %v", created, err)
+	}
+	recs, err := d.Messages(context.Background(), "a", Page{Limit: 10})
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("messages: %v %v", recs, err)
+	}
+	var m Message
+	if err := m.UnmarshalJSON(recs[0].JSON); err != nil {
+		t.Fatal(err)
+	}
+	if m.Author != "alice" || !m.Redacted {
+		t.Fatalf("got author %q redacted %v, want alice's message redacted", m.Author, m.Redacted)
+	}
+}

@@ -177,7 +177,7 @@ func (w *batchWriter) store(req *appendReq) (appendResult, error) {
 			return appendResult{err: err}, nil
 		}
 		switch {
-		case (e.Type == TypeEdit || e.Type == TypeDelete) && e.Author != m.Author:
+		case (e.Type == TypeEdit || e.Type == TypeDelete) && e.Author != m.Author && !e.Moderate:
 			return appendResult{err: ErrForbidden}, nil
 		case (e.Type == TypeEdit || e.Type == TypeReaction) && m.Redacted:
 			return appendResult{err: ErrConflict}, nil
