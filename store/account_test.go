@@ -1,0 +1,147 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+var _ Accounts = (*DB)(nil)
+
+func TestAccountsSurviveReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "parley.db")
+	d := mustOpenDB(t, path)
+	t0 := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	if err := d.AddUser(ctx, User{Name: "root", Role: RoleAdmin, Created: t0, PasswordHash: "h1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.AddCredential(ctx, []byte("tokenhash"), Credential{ID: "t1", Kind: KindToken, User: "root", Created: t0}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	// The log's invariants are untouched by accounts in the same file.
+	rep, err := Verify(path)
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+
+	d = mustOpenDB(t, path)
+	u, err := d.User(ctx, "root")
+	if err != nil || u.Role != RoleAdmin || u.PasswordHash != "h1" {
+		t.Fatalf("got %+v, %v; want root, admin, its hash", u, err)
+	}
+	c, u, err := d.Identify(ctx, []byte("tokenhash"), t0)
+	if err != nil || c.ID != "t1" || u.Name != "root" || u.PasswordHash != "" {
+		t.Fatalf("identify: got %+v %+v %v", c, u, err)
+	}
+}
+
+func TestAccountRules(t *testing.T) {
+	ctx := context.Background()
+	d := mustOpenDB(t, "")
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	add := func(name string, role Role) {
+		t.Helper()
+		if err := d.AddUser(ctx, User{Name: name, Role: role, Created: now, PasswordHash: "x"}); err != nil {
+			t.Fatalf("add %s: %v", name, err)
+		}
+	}
+	add("root", RoleAdmin)
+	add("alice", RoleMember)
+
+	for _, tc := range []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"taken name", d.AddUser(ctx, User{Name: "alice", Role: RoleMember, PasswordHash: "x"}), ErrConflict},
+		{"bad name", d.AddUser(ctx, User{Name: "Alice Smith", Role: RoleMember, PasswordHash: "x"}), ErrInvalid},
+		{"guest role", d.AddUser(ctx, User{Name: "g", Role: RoleGuest, PasswordHash: "x"}), ErrInvalid},
+		{"no password", d.AddUser(ctx, User{Name: "bob", Role: RoleMember}), ErrInvalid},
+		{"last admin", d.RemoveUser(ctx, "root"), ErrConflict},
+		{"unknown user", d.RemoveUser(ctx, "nobody"), ErrNotFound},
+		{"credential of unknown user", d.AddCredential(ctx, []byte("h"), Credential{User: "nobody"}), ErrNotFound},
+		{"member who is not a user", d.SetRoomAccess(ctx, RoomAccess{Room: "a", Private: true, Members: []string{"nobody"}}), ErrInvalid},
+		{"unknown invite", d.RevokeInvite(ctx, "a", "nope"), ErrNotFound},
+	} {
+		if !errors.Is(tc.err, tc.want) {
+			t.Errorf("%s: got %v, want %v", tc.name, tc.err, tc.want)
+		}
+	}
+
+	// Expired credentials do not identify.
+	if err := d.AddCredential(ctx, []byte("old"), Credential{ID: "o", Kind: KindToken, User: "alice", Expires: now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := d.Identify(ctx, []byte("old"), now); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("expired token: got %v, want ErrNotFound", err)
+	}
+
+	// Removing a user removes their credentials and memberships.
+	if err := d.SetRoomAccess(ctx, RoomAccess{Room: "a", Private: true, Members: []string{"alice", "root", "alice"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.AddCredential(ctx, []byte("s"), Credential{ID: "s", Kind: KindSession, User: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.RemoveUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := d.Identify(ctx, []byte("s"), now); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("removed user's session: got %v, want ErrNotFound", err)
+	}
+	ra, err := d.RoomAccess(ctx, "a")
+	if err != nil || !slices.Equal(ra.Members, []string{"root"}) {
+		t.Fatalf("members after removal: got %v %v, want [root]", ra.Members, err)
+	}
+	// A new alice does not inherit anything.
+	add("alice", RoleMember)
+	if creds, _ := d.Credentials(ctx, "alice"); len(creds) != 0 {
+		t.Fatalf("new alice has credentials: %+v", creds)
+	}
+}
+
+func TestInviteRedemption(t *testing.T) {
+	ctx := context.Background()
+	d := mustOpenDB(t, "")
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	inv := Invite{ID: "i1", Room: "acme", CreatedBy: "root", Created: now, Expires: now.Add(time.Hour), MaxUses: 2}
+	if err := d.AddInvite(ctx, []byte("code"), inv); err != nil {
+		t.Fatal(err)
+	}
+	redeem := func(sess string, at time.Time) error {
+		_, err := d.RedeemInvite(ctx, []byte("code"), at, []byte(sess), Credential{ID: sess, Kind: KindSession, User: "Bob (guest)", Created: at})
+		return err
+	}
+	if err := redeem("g1", now); err != nil {
+		t.Fatal(err)
+	}
+	if err := redeem("late", now.Add(time.Hour)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("expired invite: got %v, want ErrNotFound", err)
+	}
+	if err := redeem("g2", now); err != nil {
+		t.Fatal(err)
+	}
+	if err := redeem("g3", now); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("used-up invite: got %v, want ErrNotFound", err)
+	}
+	c, u, err := d.Identify(ctx, []byte("g1"), now)
+	if err != nil || !c.Guest || c.Room != "acme" || c.Invite != "i1" || u.Role != RoleGuest {
+		t.Fatalf("guest session: got %+v %+v %v", c, u, err)
+	}
+	invs, _ := d.Invites(ctx, "acme")
+	if len(invs) != 1 || invs[0].Uses != 2 {
+		t.Fatalf("invites: got %+v, want one used twice", invs)
+	}
+	// Revoking the invite ends its guests' sessions.
+	if err := d.RevokeInvite(ctx, "acme", "i1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := d.Identify(ctx, []byte("g2"), now); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("session of a revoked invite: got %v, want ErrNotFound", err)
+	}
+}
