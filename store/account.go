@@ -97,10 +97,10 @@ type Credential struct {
 	User string `json:"user"`
 	// Guest is set for a guest session: Room is the one room it may use and
 	// Invite the id of the invite that gave it.
-	Guest   bool   `json:"guest,omitempty"`
-	Room    string `json:"room,omitempty"`
-	Invite  string `json:"invite,omitempty"`
-	Label   string `json:"label,omitempty"`
+	Guest   bool      `json:"guest,omitempty"`
+	Room    string    `json:"room,omitempty"`
+	Invite  string    `json:"invite,omitempty"`
+	Label   string    `json:"label,omitempty"`
 	Created time.Time `json:"created"`
 	// Expires is when it stops working; zero never.
 	Expires time.Time `json:"expires,omitzero"`
@@ -117,7 +117,7 @@ type Invite struct {
 	Room      string    `json:"room"`
 	CreatedBy string    `json:"created_by"`
 	Created   time.Time `json:"created"`
-	Expires   time.Time `json:"expires,omitzero"` // zero: never
+	Expires   time.Time `json:"expires,omitzero"`   // zero: never
 	MaxUses   int       `json:"max_uses,omitempty"` // 0: unlimited
 	Uses      int       `json:"uses"`
 }
