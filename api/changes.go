@@ -63,9 +63,9 @@ func (s *Server) handleRemoveReaction(w http.ResponseWriter, r *http.Request, ps
 // changeOf reads the room, the target and the input of a change. Without
 // needBody, a request with no body takes its author from ?author=.
 func (s *Server) changeOf(w http.ResponseWriter, r *http.Request, ps httprouter.Params, typ string, needBody bool, fields ...string) (store.Event, input, error) {
-	room := ps.ByName("room")
-	if err := store.ValidateRoom(room); err != nil {
-		return store.Event{}, input{}, err
+	room, id := ps.ByName("room"), identityOf(r)
+	if !s.limitPost(w, r, id) {
+		return store.Event{}, input{}, errLimited
 	}
 	target, err := ulid.ParseStrict(ps.ByName("id"))
 	if err != nil {
@@ -79,5 +79,10 @@ func (s *Server) changeOf(w http.ResponseWriter, r *http.Request, ps httprouter.
 	} else {
 		in.Author = r.URL.Query().Get("author")
 	}
-	return store.Event{Room: room, Type: typ, Author: in.Author, Target: target}, in, err
+	if err == nil {
+		in.Author, err = id.author(in.Author)
+	}
+	// An admin may edit and delete anyone's message.
+	moderate := !id.isOpen() && id.role == store.RoleAdmin
+	return store.Event{Room: room, Type: typ, Author: in.Author, Target: target, Moderate: moderate}, in, err
 }

@@ -36,6 +36,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		msg    = "internal error"
 	)
 	switch {
+	case errors.Is(err, errLimited):
+		return // answered already
 	case errors.As(err, &he):
 		status, msg = he.status, he.msg
 	case errors.As(err, &ve):

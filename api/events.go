@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -50,6 +51,45 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, _ httprout
 // header, else the last_event_id parameter: a browser reconnects to the URL
 // it first used and adds the header, which is newer.
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, rooms []string) {
+	// Every room is checked before anything is sent: a room the caller may
+	// not read fails the whole stream, and replay covers only these rooms.
+	id, err := s.authenticate(r)
+	if err == nil {
+		err = s.checkRooms(r.Context(), id, rooms)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ip := s.clientIP(r).String()
+	if ok, wait := s.limits.streamIP.allow(ip, s.Now()); !ok {
+		s.tooMany(w, r, wait, "new streams")
+		return
+	}
+	if !s.limits.streamsIP.acquire(ip) {
+		s.writeError(w, r, errorf(http.StatusTooManyRequests, "too many open streams from your address (at most %d)", s.Limits.MaxStreamsIP))
+		return
+	}
+	defer s.limits.streamsIP.release(ip)
+	if !id.isOpen() {
+		if !s.limits.streams.acquire(id.key()) {
+			s.writeError(w, r, errorf(http.StatusTooManyRequests, "too many open streams for you (at most %d)", s.Limits.MaxStreams))
+			return
+		}
+		defer s.limits.streams.release(id.key())
+		// The stream ends when the caller's access does, or the credential
+		// expires.
+		ctx, cancel := context.WithCancel(r.Context())
+		if !id.cred.Expires.IsZero() {
+			ctx, cancel = context.WithDeadline(r.Context(), id.cred.Expires)
+		}
+		defer cancel()
+		wt := &watch{id: id, rooms: rooms, cancel: cancel}
+		s.streams.add(wt)
+		defer s.streams.remove(wt)
+		r = r.WithContext(ctx)
+	}
+
 	req := stream.Request{Rooms: rooms}
 	cursor := r.Header.Get("Last-Event-ID")
 	if cursor == "" {
@@ -63,13 +103,13 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, rooms []str
 		}
 		req.Resume, req.Cursor = true, id
 	}
-	s.Logger.Info("stream opened", "remote", r.RemoteAddr, "rooms", len(rooms), "resumed", req.Resume)
+	s.Logger.Info("stream opened", "remote", ip, "user", id.name, "rooms", len(rooms), "resumed", req.Resume)
 	res, err := s.hub.Serve(w, r, req)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.Logger.Info("stream closed", "remote", r.RemoteAddr, "rooms", len(rooms), "resumed", req.Resume,
+	s.Logger.Info("stream closed", "remote", ip, "user", id.name, "rooms", len(rooms), "resumed", req.Resume,
 		"sent", res.Replayed+res.Live, "replayed", res.Replayed, "live", res.Live,
 		"duration", res.Duration.Round(1e6), "reason", res.Reason)
 }

@@ -45,9 +45,8 @@ func (in input) only(fields ...string) error {
 // 201 and the stored event, or 200 and the original event when the client id
 // was used before in the room.
 func (s *Server) handlePostMessage(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-	room := ps.ByName("room")
-	if err := store.ValidateRoom(room); err != nil {
-		s.writeError(w, r, err)
+	room, id := ps.ByName("room"), identityOf(r)
+	if !s.limitPost(w, r, id) {
 		return
 	}
 	in, err := s.decodeInput(w, r)
@@ -56,6 +55,9 @@ func (s *Server) handlePostMessage(w http.ResponseWriter, r *http.Request, ps ht
 	}
 	if err == nil {
 		err = s.checkText(in.Text)
+	}
+	if err == nil {
+		in.Author, err = id.author(in.Author)
 	}
 	var replyTo ulid.ULID
 	if err == nil {
@@ -97,42 +99,60 @@ func (s *Server) appendAndAnswer(w http.ResponseWriter, r *http.Request, e store
 // decodeInput reads a JSON or form-encoded body.
 func (s *Server) decodeInput(w http.ResponseWriter, r *http.Request) (input, error) {
 	var in input
+	// Room for the largest text with every character escaped, plus the rest.
+	limit := int64(s.MaxMessageBytes)*6 + 4096
+	err := decodeBody(w, r, limit, &in, func(get func(string) string) {
+		in = input{Author: get("author"), Text: get("text"), ClientID: get("client_id"), ReplyTo: get("reply_to"), Emoji: get("emoji")}
+	})
+	return in, err
+}
+
+// decodeBody reads a JSON body into v or, if fromForm is set, a
+// form-encoded one through fromForm; at most limit bytes.
+func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any, fromForm func(get func(string) string)) error {
 	media := r.Header.Get("Content-Type")
 	if media != "application/json" { // the common case needs no parsing
 		m, params, err := mime.ParseMediaType(media)
 		if media == "" || err != nil {
-			return in, errorf(http.StatusUnsupportedMediaType, "Content-Type must be application/json or application/x-www-form-urlencoded")
+			return errorf(http.StatusUnsupportedMediaType, "Content-Type must be application/json or application/x-www-form-urlencoded")
 		}
 		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-			return in, errorf(http.StatusUnsupportedMediaType, "charset must be utf-8")
+			return errorf(http.StatusUnsupportedMediaType, "charset must be utf-8")
 		}
 		media = m
 	}
-	if media != "application/json" && media != "application/x-www-form-urlencoded" {
-		return in, errorf(http.StatusUnsupportedMediaType, "Content-Type %s is not supported; use application/json or application/x-www-form-urlencoded", media)
+	if media != "application/json" && (media != "application/x-www-form-urlencoded" || fromForm == nil) {
+		if fromForm == nil {
+			return errorf(http.StatusUnsupportedMediaType, "Content-Type %s is not supported; use application/json", media)
+		}
+		return errorf(http.StatusUnsupportedMediaType, "Content-Type %s is not supported; use application/json or application/x-www-form-urlencoded", media)
 	}
-	// Room for the largest text with every character escaped, plus the rest.
-	limit := int64(s.MaxMessageBytes)*6 + 4096
 	body, err := readBody(w, r, limit)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return in, err
+			return err
 		}
-		return in, errorf(http.StatusBadRequest, "reading body: %v", err)
+		return errorf(http.StatusBadRequest, "reading body: %v", err)
 	}
 	if !utf8.Valid(body) {
-		return in, errorf(http.StatusBadRequest, "body is not valid UTF-8")
+		return errorf(http.StatusBadRequest, "body is not valid UTF-8")
 	}
 	if media == "application/json" {
-		return in, decodeJSON(body, &in)
+		return decodeJSON(body, v)
 	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
-		return in, errorf(http.StatusBadRequest, "malformed form body: %v", err)
+		return errorf(http.StatusBadRequest, "malformed form body: %v", err)
 	}
-	in = input{Author: form.Get("author"), Text: form.Get("text"), ClientID: form.Get("client_id"), ReplyTo: form.Get("reply_to"), Emoji: form.Get("emoji")}
-	return in, nil
+	fromForm(form.Get)
+	return nil
+}
+
+// noBody reports whether a request came without a body, for endpoints
+// whose body is optional.
+func noBody(r *http.Request) bool {
+	return r.ContentLength == 0 && r.Header.Get("Content-Type") == ""
 }
 
 // readBody reads the whole body, refusing more than limit bytes.
@@ -187,10 +207,6 @@ const (
 // A room without events has an empty history.
 func (s *Server) handleListMessages(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 	room := ps.ByName("room")
-	if err := store.ValidateRoom(room); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	q := r.URL.Query()
 	p := store.Page{Limit: defaultPage, Forward: q.Has("after")}
 	if v := q.Get("limit"); v != "" {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/julienschmidt/httprouter"
@@ -10,6 +11,9 @@ import (
 // handleRooms lists the rooms that have events, by name.
 func (s *Server) handleRooms(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	rooms, err := s.log.Rooms(r.Context())
+	if id := identityOf(r); err == nil && !id.isOpen() {
+		rooms, err = s.usable(r.Context(), id, rooms)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -22,12 +26,40 @@ func (s *Server) handleRooms(w http.ResponseWriter, r *http.Request, _ httproute
 	}{rooms})
 }
 
-// handleConfig tells clients the limits they must respect.
+// usable keeps the rooms id may use.
+func (s *Server) usable(ctx context.Context, id identity, rooms []store.Room) ([]store.Room, error) {
+	var keep []store.Room
+	for _, room := range rooms {
+		ok, err := s.canUse(ctx, id, room.Name)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			keep = append(keep, room)
+		}
+	}
+	return keep, nil
+}
+
+// handleConfig tells clients the limits they must respect and whether they
+// must sign in (and whether the first admin is still to be set up).
 func (s *Server) handleConfig(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	auth := "none"
+	setup := false
+	if s.Accounts != nil {
+		auth = "on"
+		var err error
+		if setup, err = s.needsSetup(r.Context()); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, struct {
-		MaxMessageBytes int `json:"max_message_bytes"`
-		MaxStreamRooms  int `json:"max_stream_rooms"`
-	}{s.MaxMessageBytes, s.MaxStreamRooms})
+		MaxMessageBytes int    `json:"max_message_bytes"`
+		MaxStreamRooms  int    `json:"max_stream_rooms"`
+		Auth            string `json:"auth"`
+		Setup           bool   `json:"setup"`
+	}{s.MaxMessageBytes, s.MaxStreamRooms, auth, setup})
 }
 
 // handleHealth answers 200 while the log can be read.

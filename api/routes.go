@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/julienschmidt/httprouter"
+	"github.com/parleychat/parley/store"
 )
 
 // routes registers every endpoint.
@@ -16,28 +17,53 @@ func (s *Server) routes() http.Handler {
 	stream := func(pattern string, h httprouter.Handle) {
 		r.Handle(http.MethodGet, pattern, s.instrument(http.MethodGet, pattern, true, h))
 	}
+	// Who may call each route: see guard and docs/access.md.
 	handle(http.MethodGet, "/healthz", s.handleHealth)
 	handle(http.MethodGet, "/readyz", s.handleReady)
-	handle(http.MethodGet, "/metrics", s.metricsHandler())
+	handle(http.MethodGet, "/metrics", s.guard(admin, s.metricsHandler()))
 	handle(http.MethodGet, "/api/config", s.handleConfig)
-	handle(http.MethodGet, "/api/rooms", s.handleRooms)
-	handle(http.MethodPost, "/api/rooms/:room/messages", s.handlePostMessage)
-	handle(http.MethodGet, "/api/rooms/:room/messages", s.handleListMessages)
-	handle(http.MethodPatch, "/api/rooms/:room/messages/:id", s.handleEditMessage)
-	handle(http.MethodDelete, "/api/rooms/:room/messages/:id", s.handleDeleteMessage)
-	handle(http.MethodPost, "/api/rooms/:room/messages/:id/reactions", s.handleAddReaction)
-	handle(http.MethodDelete, "/api/rooms/:room/messages/:id/reactions/:emoji", s.handleRemoveReaction)
-	stream("/api/rooms/:room/events", s.handleRoomEvents)
-	handle(http.MethodGet, "/api/rooms/:room/export", s.handleExport)
-	handle(http.MethodPost, "/api/rooms/:room/import", s.handleImport)
-	handle(http.MethodGet, "/api/rooms/:room/settings", s.handleGetSettings)
-	handle(http.MethodPut, "/api/rooms/:room/settings", s.handlePutSettings)
-	handle(http.MethodGet, "/api/admin/backup", s.handleBackup)
+
+	handle(http.MethodGet, "/api/me", s.guard(signedIn, s.handleMe))
+	handle(http.MethodPost, "/api/setup", s.handleSetup)
+	handle(http.MethodPost, "/api/login", s.handleLogin)
+	handle(http.MethodPost, "/api/logout", s.guard(signedIn, s.handleLogout))
+	handle(http.MethodPost, "/api/join/:code", s.handleJoin)
+	handle(http.MethodGet, "/api/users", s.guard(admin, s.accountsOnly(s.handleListUsers)))
+	handle(http.MethodPost, "/api/users", s.guard(admin, s.accountsOnly(s.handleAddUser)))
+	handle(http.MethodPut, "/api/users/:name/password", s.guard(member, s.accountsOnly(s.handleSetPassword)))
+	handle(http.MethodDelete, "/api/users/:name", s.guard(admin, s.accountsOnly(s.handleRemoveUser)))
+	handle(http.MethodPost, "/api/tokens", s.handleCreateToken)
+	handle(http.MethodGet, "/api/tokens", s.guard(member, s.accountsOnly(s.handleListTokens)))
+	handle(http.MethodDelete, "/api/tokens/:id", s.guard(member, s.accountsOnly(s.handleRevokeToken)))
+
+	handle(http.MethodGet, "/api/rooms", s.guard(signedIn, s.handleRooms))
+	handle(http.MethodPost, "/api/rooms/:room/messages", s.guard(inRoom, s.handlePostMessage))
+	handle(http.MethodGet, "/api/rooms/:room/messages", s.guard(inRoom, s.handleListMessages))
+	handle(http.MethodPatch, "/api/rooms/:room/messages/:id", s.guard(inRoom, s.handleEditMessage))
+	handle(http.MethodDelete, "/api/rooms/:room/messages/:id", s.guard(inRoom, s.handleDeleteMessage))
+	handle(http.MethodPost, "/api/rooms/:room/messages/:id/reactions", s.guard(inRoom, s.handleAddReaction))
+	handle(http.MethodDelete, "/api/rooms/:room/messages/:id/reactions/:emoji", s.guard(inRoom, s.handleRemoveReaction))
+	stream("/api/rooms/:room/events", s.handleRoomEvents) // checks access itself, as /api/events
+	handle(http.MethodGet, "/api/rooms/:room/export", s.guard(inRoom, s.handleExport))
+	handle(http.MethodGet, "/api/rooms/:room/settings", s.guard(inRoom, s.handleGetSettings))
+	handle(http.MethodGet, "/api/rooms/:room/access", s.guard(inRoom, s.accountsOnly(s.handleGetAccess)))
+	handle(http.MethodPost, "/api/rooms/:room/invites", s.guard(inRoom, s.accountsOnly(s.notGuest(s.handleCreateInvite))))
+	handle(http.MethodGet, "/api/rooms/:room/invites", s.guard(inRoom, s.accountsOnly(s.notGuest(s.handleListInvites))))
+	handle(http.MethodDelete, "/api/rooms/:room/invites/:id", s.guard(inRoom, s.accountsOnly(s.notGuest(s.handleRevokeInvite))))
 	stream("/api/events", s.handleEvents)
+
+	// Admins only.
+	handle(http.MethodPost, "/api/rooms/:room/import", s.guard(admin, s.handleImport))
+	handle(http.MethodPut, "/api/rooms/:room/settings", s.guard(admin, s.handlePutSettings))
+	handle(http.MethodPut, "/api/rooms/:room/access", s.guard(admin, s.accountsOnly(s.handlePutAccess)))
+	handle(http.MethodPut, "/api/rooms/:room/members/:user", s.guard(admin, s.accountsOnly(s.handleMember)))
+	handle(http.MethodDelete, "/api/rooms/:room/members/:user", s.guard(admin, s.accountsOnly(s.handleMember)))
+	handle(http.MethodGet, "/api/admin/backup", s.guard(admin, s.handleBackup))
 
 	for _, method := range []string{http.MethodGet, http.MethodHead} {
 		handle(method, "/", s.handleIndex)
 		handle(method, "/r/:room", s.handleIndex)
+		handle(method, "/join/:code", s.handleIndex)
 		handle(method, "/assets/*path", s.handleAsset)
 	}
 
@@ -61,7 +87,31 @@ func (s *Server) routes() http.Handler {
 		s.Logger.Error("panic in handler", "method", req.Method, "path", req.URL.Path, "panic", v)
 		s.writeError(w, req, errorf(http.StatusInternalServerError, "internal error"))
 	}
-	return securityHeaders(r)
+	r.GlobalOPTIONS = http.HandlerFunc(s.handlePreflight)
+	return securityHeaders(s.crossOrigin(r))
+}
+
+// accountsOnly answers 404 when access control is off: without it there
+// are no users, tokens, invites or private rooms.
+func (s *Server) accountsOnly(h httprouter.Handle) httprouter.Handle {
+	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+		if s.Accounts == nil {
+			s.writeError(w, r, errorf(http.StatusNotFound, "access control is off (parley serve -auth on turns it on)"))
+			return
+		}
+		h(w, r, ps)
+	}
+}
+
+// notGuest refuses guests, after guard has checked the room.
+func (s *Server) notGuest(h httprouter.Handle) httprouter.Handle {
+	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+		if identityOf(r).role == store.RoleGuest {
+			s.writeError(w, r, errorf(http.StatusForbidden, "guests may not do this"))
+			return
+		}
+		h(w, r, ps)
+	}
 }
 
 // securityHeaders sets the headers every response carries.

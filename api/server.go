@@ -4,11 +4,13 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,16 +42,40 @@ type Server struct {
 	ShutdownTimeout time.Duration
 	// Logger receives request errors and stream summaries.
 	Logger *slog.Logger
-	// Now is the server's clock (export file names).
+	// Now is the server's clock (export file names, expiry of credentials).
 	Now func() time.Time
 
-	log      store.Log
-	hub      *stream.Hub
-	metrics  *metrics
-	assets   *assets
-	ln       net.Listener
-	srv      *http.Server
-	draining atomic.Bool // set by Drain: /readyz answers 503
+	// Accounts, when set, turns access control on: every API request and
+	// stream needs an identity, and rooms may be private (docs/access.md).
+	Accounts store.Accounts
+	// SetupToken lets POST /api/setup create the first admin while there is
+	// none.
+	SetupToken string
+	// PasswordTime and PasswordMemoryKiB are argon2id's cost for new
+	// password hashes.
+	PasswordTime      uint32
+	PasswordMemoryKiB uint32
+	// SessionTTL is how long a browser session lasts.
+	SessionTTL time.Duration
+	// Limits bound each identity and client IP; the zero value none.
+	Limits Limits
+	// TrustedProxies may set X-Forwarded-For and X-Forwarded-Proto.
+	TrustedProxies []netip.Prefix
+	// CORSOrigins may call the API from their pages, with credentials.
+	CORSOrigins []string
+	// TLSCert and TLSKey, both set, serve HTTPS (and HTTP/2).
+	TLSCert, TLSKey string
+
+	log       store.Log
+	hub       *stream.Hub
+	passwords *passwordHasher
+	limits    *limiters
+	streams   watches
+	metrics   *metrics
+	assets    *assets
+	ln        net.Listener
+	srv       *http.Server
+	draining  atomic.Bool // set by Drain: /readyz answers 503
 
 	closeOnce sync.Once
 	closeErr  error
@@ -59,17 +85,20 @@ type Server struct {
 // NewServer returns a server for log with default settings.
 func NewServer(log store.Log) *Server {
 	s := &Server{
-		Addr:            "127.0.0.1:8080",
-		MaxMessageBytes: 16 << 10,
-		Heartbeat:       15 * time.Second,
-		Retry:           2 * time.Second,
-		MaxStreamRooms:  100,
-		MaxImportBytes:  1 << 30,
-		ShutdownTimeout: 10 * time.Second,
-		Logger:          slog.Default(),
-		Now:             time.Now,
-		log:             log,
-		hub:             stream.NewHub(log),
+		Addr:              "127.0.0.1:8080",
+		MaxMessageBytes:   16 << 10,
+		Heartbeat:         15 * time.Second,
+		Retry:             2 * time.Second,
+		MaxStreamRooms:    100,
+		MaxImportBytes:    1 << 30,
+		ShutdownTimeout:   10 * time.Second,
+		PasswordTime:      2,
+		PasswordMemoryKiB: 19 * 1024,
+		SessionTTL:        30 * 24 * time.Hour,
+		Logger:            slog.Default(),
+		Now:               time.Now,
+		log:               log,
+		hub:               stream.NewHub(log),
 	}
 	s.metrics = newMetrics(s)
 	return s
@@ -81,11 +110,21 @@ func (s *Server) Open() error {
 	if s.MaxMessageBytes <= 0 || s.Heartbeat <= 0 || s.MaxStreamRooms <= 0 || s.Logger == nil || s.Now == nil {
 		return errors.New("api: MaxMessageBytes, Heartbeat, MaxStreamRooms, Logger and Now must be set")
 	}
+	if (s.TLSCert == "") != (s.TLSKey == "") {
+		return errors.New("api: set both TLSCert and TLSKey, or neither")
+	}
+	for _, o := range s.CORSOrigins {
+		if err := http.NewCrossOriginProtection().AddTrustedOrigin(o); err != nil {
+			return fmt.Errorf("api: CORS origin %q: %v", o, err)
+		}
+	}
 	a, err := loadAssets()
 	if err != nil {
 		return err
 	}
 	s.assets = a
+	s.init()
+	s.limits = newLimiters(s.Limits)
 	s.hub.Heartbeat, s.hub.Retry, s.hub.Logger = s.Heartbeat, s.Retry, s.Logger
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {
@@ -102,8 +141,27 @@ func (s *Server) Open() error {
 	// the streams as soon as shutdown begins.
 	s.srv.RegisterOnShutdown(s.hub.Close)
 	s.serveErr = make(chan error, 1)
+	if s.TLSCert != "" {
+		// Load now: a bad certificate is an error at start.
+		cert, err := tls.LoadX509KeyPair(s.TLSCert, s.TLSKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("tls: %w", err)
+		}
+		s.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		go func() { s.serveErr <- s.srv.ServeTLS(ln, "", "") }()
+		return nil
+	}
 	go func() { s.serveErr <- s.srv.Serve(ln) }()
 	return nil
+}
+
+// init sets up what depends on exported fields and is needed before Open
+// too (EnsureAdmin hashes a password).
+func (s *Server) init() {
+	if s.passwords == nil {
+		s.passwords = newPasswordHasher(max(s.PasswordTime, 1), max(s.PasswordMemoryKiB, 8))
+	}
 }
 
 // URL returns the base URL the server is reachable at, like
@@ -111,6 +169,9 @@ func (s *Server) Open() error {
 func (s *Server) URL() string {
 	if s.ln == nil {
 		return ""
+	}
+	if s.TLSCert != "" {
+		return "https://" + s.ln.Addr().String()
 	}
 	return "http://" + s.ln.Addr().String()
 }

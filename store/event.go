@@ -217,7 +217,7 @@ func (e *Event) validate(maxText int) error {
 	if err := ValidateRoom(e.Room); err != nil {
 		return err
 	}
-	if err := validateAuthor(e.Author); err != nil {
+	if err := ValidateAuthor(e.Author); err != nil {
 		return err
 	}
 	if err := validateClientID(e.ClientID); err != nil {
@@ -283,7 +283,9 @@ func ValidateEmoji(s string) error {
 	return nil
 }
 
-func validateAuthor(a string) error {
+// ValidateAuthor reports whether a can be an event's author: 1 to
+// MaxAuthorLen runes of UTF-8 without control characters.
+func ValidateAuthor(a string) error {
 	switch {
 	case strings.TrimSpace(a) == "":
 		return invalid("author", "is required")

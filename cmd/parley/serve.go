@@ -2,9 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/parleychat/parley/api"
@@ -34,11 +39,36 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	gcPercent := fs.Int("gc-percent", defaultGCPercent, "garbage collector target, as GOGC (a GOGC environment variable wins)")
 	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof on this loopback address, like 127.0.0.1:6060 (default off)")
 	shutdownDelay := fs.Duration("shutdown-delay", 0, "on SIGTERM, keep serving this long with /readyz answering 503 before shutting down")
+	auth := fs.String("auth", "", "access control: on, or none (an open server; the default only on a loopback -addr)")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS (and HTTP/2) with this certificate file (PEM); needs -tls-key")
+	tlsKey := fs.String("tls-key", "", "the private key file (PEM) of -tls-cert")
+	behindProxy := fs.String("behind-proxy", "", "trust X-Forwarded-For/-Proto from these comma-separated proxy addresses or CIDR prefixes")
+	corsOrigins := fs.String("cors-origins", "", "comma-separated origins, like https://shop.example, whose pages may call the API with credentials")
+	maxStreamRooms := fs.Int("max-stream-rooms", 100, "most rooms in one multi-room stream")
+	limitsOn := fs.Bool("limits", true, "apply the rate and stream limits below (false: none, for benchmarks)")
+	l := api.DefaultLimits
+	fs.Float64Var(&l.PostPerSecond, "rate-post", l.PostPerSecond, "messages and changes per second per identity, bursts of 3x (0: no limit)")
+	fs.Float64Var(&l.PostPerSecondIP, "rate-post-ip", l.PostPerSecondIP, "messages and changes per second per client IP (0: no limit)")
+	fs.Float64Var(&l.LoginPerMinuteIP, "rate-login", l.LoginPerMinuteIP, "sign-in, setup, join and Basic-auth attempts per minute per client IP (0: no limit)")
+	fs.Float64Var(&l.StreamsPerSecondIP, "rate-stream-ip", l.StreamsPerSecondIP, "new streams per second per client IP, bursts of 20 (0: no limit)")
+	fs.IntVar(&l.MaxStreams, "max-streams", l.MaxStreams, "open streams per identity (0: no limit)")
+	fs.IntVar(&l.MaxStreamsIP, "max-streams-ip", l.MaxStreamsIP, "open streams per client IP (0: no limit)")
 	if err := m.parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	if !*limitsOn {
+		l = api.Limits{}
+	}
+	proxies, err := parsePrefixes(*behindProxy)
+	if err != nil {
+		return fmt.Errorf("-behind-proxy: %v", err)
+	}
+	authOn, err := authMode(*auth, *addr)
+	if err != nil {
+		return err
 	}
 	if m.Getenv("GOGC") == "" {
 		debug.SetGCPercent(*gcPercent)
@@ -46,6 +76,9 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	logger, err := m.newLogger(*logLevel, *logFormat)
 	if err != nil {
 		return err
+	}
+	if !authOn && !loopback(*addr) {
+		logger.Warn("ACCESS CONTROL IS OFF on a non-loopback address: anyone who can reach " + *addr + " can read, post and administer everything (-auth none)")
 	}
 
 	db := store.NewDB(*dbPath)
@@ -59,6 +92,16 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	srv := api.NewServer(db)
 	srv.Addr, srv.MaxMessageBytes, srv.Heartbeat, srv.Logger = *addr, *maxMsg, *heartbeat, logger
 	srv.DefaultRetention, srv.MaxImportBytes = db.Retention, *maxImport
+	srv.MaxStreamRooms, srv.Limits, srv.TrustedProxies = *maxStreamRooms, l, proxies
+	srv.TLSCert, srv.TLSKey = *tlsCert, *tlsKey
+	srv.CORSOrigins = splitList(*corsOrigins)
+	setupToken := ""
+	if authOn {
+		srv.Accounts = db
+		if setupToken, err = m.prepareAdmin(ctx, srv, logger); err != nil {
+			return err
+		}
+	}
 	// Nothing is appended before the server opens, so the writer sees this.
 	db.OnCommit = srv.ObserveCommit
 	if *pprofAddr != "" {
@@ -72,7 +115,24 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if err := srv.Open(); err != nil {
 		return err
 	}
-	logger.Info("parley listening", "url", srv.URL(), "db", *dbPath)
+	mode := "none"
+	if authOn {
+		mode = "on"
+	}
+	logger.Info("parley listening", "url", srv.URL(), "db", *dbPath, "auth", mode)
+	if setupToken != "" {
+		fmt.Fprintf(m.Stderr, `
+No admin exists yet. This one-time setup token creates the first one (it
+works once, and only until this server stops):
+
+    %s
+
+Open %s and enter it, or run:
+
+    parley user add -server %s -setup-token %s -role admin NAME
+
+`, setupToken, srv.URL(), srv.URL(), setupToken)
+	}
 
 	<-ctx.Done()
 	if *shutdownDelay > 0 {
@@ -90,6 +150,87 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// authMode decides whether access control is on: -auth on or none, and
+// without -auth, none only on a loopback address.
+func authMode(auth, addr string) (bool, error) {
+	switch auth {
+	case "on":
+		return true, nil
+	case "none":
+		return false, nil
+	case "":
+		if loopback(addr) {
+			return false, nil
+		}
+		return false, fmt.Errorf("refusing to listen on %s without access control: pass -auth on, or -auth none to run an open server on purpose", addr)
+	}
+	return false, fmt.Errorf("-auth must be on or none, got %q", auth)
+}
+
+// loopback reports whether addr listens on loopback only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// prepareAdmin makes sure the first admin can be created: from
+// PARLEY_ADMIN_PASSWORD, else with a setup token it returns for printing.
+func (m *Main) prepareAdmin(ctx context.Context, srv *api.Server, logger *slog.Logger) (string, error) {
+	if pw := m.Getenv("PARLEY_ADMIN_PASSWORD"); pw != "" {
+		created, err := srv.EnsureAdmin(ctx, "admin", pw)
+		if err != nil {
+			return "", fmt.Errorf("PARLEY_ADMIN_PASSWORD: %w", err)
+		}
+		if created {
+			logger.Info("created the admin user admin from PARLEY_ADMIN_PASSWORD")
+		}
+		return "", nil
+	}
+	needed, err := srv.NeedsSetup(ctx)
+	if err != nil || !needed {
+		return "", err
+	}
+	b := make([]byte, 18)
+	rand.Read(b)
+	srv.SetupToken = "setup_" + base64.RawURLEncoding.EncodeToString(b)
+	return srv.SetupToken, nil
+}
+
+// splitList splits a comma-separated flag, dropping empty items.
+func splitList(v string) []string {
+	var items []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+	}
+	return items
+}
+
+// parsePrefixes parses addresses and CIDR prefixes, comma-separated.
+func parsePrefixes(v string) ([]netip.Prefix, error) {
+	var ps []netip.Prefix
+	for _, item := range splitList(v) {
+		if p, err := netip.ParsePrefix(item); err == nil {
+			ps = append(ps, p.Masked())
+			continue
+		}
+		ip, err := netip.ParseAddr(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR prefix", item)
+		}
+		ps = append(ps, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
+	}
+	return ps, nil
 }
 
 func (m *Main) newLogger(level, format string) (*slog.Logger, error) {

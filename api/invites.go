@@ -1,0 +1,202 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/julienschmidt/httprouter"
+	"github.com/parleychat/parley/store"
+)
+
+// Invite defaults and limits.
+const (
+	defaultInviteTTL = 7 * 24 * time.Hour
+	maxGuestNameLen  = 40 // runes, before " (guest)"
+	guestSuffix      = " (guest)"
+)
+
+// inviteRequest is the body of POST /api/rooms/:room/invites.
+type inviteRequest struct {
+	ExpiresIn string `json:"expires_in"`
+	MaxUses   int    `json:"max_uses"`
+}
+
+// newInvite is a created invite: the only time its code is shown.
+type newInvite struct {
+	store.Invite
+	Code string `json:"code"`
+	URL  string `json:"url"`
+}
+
+// handleCreateInvite: POST /api/rooms/:room/invites.
+func (s *Server) handleCreateInvite(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	var req inviteRequest
+	var err error
+	if !noBody(r) {
+		err = decodeBody(w, r, 4<<10, &req, func(get func(string) string) {
+			req.ExpiresIn = get("expires_in")
+			if v := get("max_uses"); v != "" {
+				req.MaxUses, _ = strconv.Atoi(v)
+				if req.MaxUses == 0 && v != "0" {
+					req.MaxUses = -1
+				}
+			}
+		})
+	}
+	now := s.Now().UTC().Truncate(time.Millisecond)
+	ttl := defaultInviteTTL
+	if err == nil && req.ExpiresIn != "" {
+		if ttl, err = time.ParseDuration(req.ExpiresIn); err != nil || ttl <= 0 {
+			err = errorf(http.StatusBadRequest, "expires_in must be a positive duration like 72h")
+		}
+	}
+	if err == nil && req.MaxUses < 0 {
+		err = errorf(http.StatusBadRequest, "max_uses must be 0 (unlimited) or more")
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	code, hash, iid := newSecret("pi_")
+	inv := store.Invite{
+		ID: iid, Room: ps.ByName("room"), CreatedBy: identityOf(r).name,
+		Created: now, Expires: now.Add(ttl), MaxUses: req.MaxUses,
+	}
+	if err := s.Accounts.AddInvite(r.Context(), hash, inv); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, newInvite{inv, code, "/join/" + code})
+}
+
+// handleListInvites: GET /api/rooms/:room/invites, without their codes.
+func (s *Server) handleListInvites(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	invs, err := s.Accounts.Invites(r.Context(), ps.ByName("room"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Invites []store.Invite `json:"invites"`
+	}{invs})
+}
+
+// handleRevokeInvite: DELETE /api/rooms/:room/invites/:id ends the invite
+// and the guest sessions it gave.
+func (s *Server) handleRevokeInvite(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	err := s.Accounts.RevokeInvite(r.Context(), ps.ByName("room"), ps.ByName("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		err = errorf(http.StatusNotFound, "no such invite: %s", ps.ByName("id"))
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.accessChanged()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleJoin: POST /api/join/:code {"name"} turns an invite into a guest
+// session for its room.
+func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	if s.Accounts == nil {
+		s.writeError(w, r, errorf(http.StatusNotFound, "access control is off: everyone may join every room"))
+		return
+	}
+	if !s.limitLogin(w, r) {
+		return
+	}
+	var req struct {
+		Name string `json:"name"`
+	}
+	err := decodeBody(w, r, 4<<10, &req, func(get func(string) string) { req.Name = get("name") })
+	var name string
+	if err == nil {
+		name, err = guestName(req.Name)
+	}
+	var inv store.Invite
+	if err == nil {
+		inv, err = s.redeemSession(w, r, ps.ByName("code"), name)
+		if errors.Is(err, store.ErrNotFound) {
+			err = errorf(http.StatusNotFound, "this invite is invalid, expired or used up")
+		}
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, whoami{Auth: "on", Name: name, Role: store.RoleGuest, Room: inv.Room})
+}
+
+// guestName checks a guest's chosen name and marks it as a guest's.
+func guestName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "":
+		return "", errorf(http.StatusBadRequest, "name is required")
+	case utf8.RuneCountInString(name) > maxGuestNameLen:
+		return "", errorf(http.StatusBadRequest, "name: at most %d characters", maxGuestNameLen)
+	}
+	full := name + guestSuffix
+	if err := store.ValidateAuthor(full); err != nil {
+		return "", err
+	}
+	return full, nil
+}
+
+// handleGetAccess: GET /api/rooms/:room/access.
+func (s *Server) handleGetAccess(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	ra, err := s.Accounts.RoomAccess(r.Context(), ps.ByName("room"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ra)
+}
+
+// handlePutAccess: PUT /api/rooms/:room/access {"private","members"}.
+func (s *Server) handlePutAccess(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	var req struct {
+		Private bool     `json:"private"`
+		Members []string `json:"members"`
+	}
+	if err := decodeBody(w, r, 64<<10, &req, nil); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.setAccess(w, r, store.RoomAccess{Room: ps.ByName("room"), Private: req.Private, Members: req.Members})
+}
+
+// handleMember: PUT or DELETE /api/rooms/:room/members/:user.
+func (s *Server) handleMember(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	ra, err := s.Accounts.RoomAccess(r.Context(), ps.ByName("room"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	user := ps.ByName("user")
+	var members []string
+	for _, m := range ra.Members {
+		if m != user {
+			members = append(members, m)
+		}
+	}
+	if r.Method == http.MethodPut {
+		members = append(members, user)
+	}
+	ra.Members = members
+	s.setAccess(w, r, ra)
+}
+
+func (s *Server) setAccess(w http.ResponseWriter, r *http.Request, ra store.RoomAccess) {
+	if err := s.Accounts.SetRoomAccess(r.Context(), ra); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.accessChanged()
+	s.handleGetAccess(w, r, httprouter.Params{{Key: "room", Value: ra.Room}})
+}
