@@ -32,6 +32,12 @@ func mustStartServer(tb testing.TB, configure ...func(*api.Server)) *testServer 
 	if err := db.Open(); err != nil {
 		tb.Fatal(err)
 	}
+	return mustStartServerOn(tb, db, configure...)
+}
+
+// mustStartServerOn is mustStartServer over an open db.
+func mustStartServerOn(tb testing.TB, db *store.DB, configure ...func(*api.Server)) *testServer {
+	tb.Helper()
 	srv := api.NewServer(db)
 	srv.Addr, srv.Logger = "127.0.0.1:0", quietLogger()
 	for _, f := range configure {
