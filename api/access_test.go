@@ -317,7 +317,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	guest := s.call(t, http.MethodPost, "/api/join/"+inv["code"].(string), map[string]string{"name": "Carol"})
 	guestCookie := sessionOf(t, guest.header)
 	s.mustCall(t, http.StatusCreated, "POST", "/api/rooms/acme/messages", map[string]string{"text": "hi"}, alice...)
-	s.status(t, "GET", "/api/login?password=alice-password", "")                         // a wrong method, logged
+	s.status(t, "GET", "/api/login?password=alice-password", "")                     // a wrong method, logged
 	s.status(t, "POST", "/api/join/"+inv["code"].(string)+"x", `{"name":"Mallory"}`) // a bad code, logged
 	s.status(t, "GET", "/api/rooms/acme/messages", "", "Authorization", "Bearer pt_not-a-real-token")
 

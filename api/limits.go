@@ -16,12 +16,12 @@ import (
 // Limits bound what one identity or one client IP may do. Zero turns a
 // limit off; the zero Limits limits nothing.
 type Limits struct {
-	PostPerSecond       float64 // messages and changes per identity
-	PostPerSecondIP     float64 // the same per client IP
-	LoginPerMinuteIP    float64 // sign-in, setup, join and Basic-auth attempts per IP
-	StreamsPerSecondIP  float64 // new streams per IP
-	MaxStreams          int     // open streams per identity
-	MaxStreamsIP        int     // open streams per IP
+	PostPerSecond      float64 // messages and changes per identity
+	PostPerSecondIP    float64 // the same per client IP
+	LoginPerMinuteIP   float64 // sign-in, setup, join and Basic-auth attempts per IP
+	StreamsPerSecondIP float64 // new streams per IP
+	MaxStreams         int     // open streams per identity
+	MaxStreamsIP       int     // open streams per IP
 }
 
 // DefaultLimits are generous for people and tight for runaway scripts.
