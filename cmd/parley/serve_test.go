@@ -47,3 +47,67 @@ func TestServeSetsTheGCTargetUnlessGOGCIsSet(t *testing.T) {
 		})
 	}
 }
+
+// TestServeAccessControlMode: without -auth, only a loopback address runs
+// open; -auth none elsewhere runs open with a warning; -auth on prints a
+// setup token unless PARLEY_ADMIN_PASSWORD creates the admin.
+func TestServeAccessControlMode(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr string // serve fails at once with this
+		want    []string
+		notWant []string
+	}{
+		{name: "loopback is open by default", args: []string{"-addr", "127.0.0.1:0"}, want: []string{"auth=none"}, notWant: []string{"ACCESS CONTROL IS OFF"}},
+		{name: "all interfaces need -auth", args: []string{"-addr", "0.0.0.0:0"}, wantErr: "refusing to listen on 0.0.0.0:0 without access control"},
+		{name: "an open server on purpose", args: []string{"-addr", "0.0.0.0:0", "-auth", "none"}, want: []string{"ACCESS CONTROL IS OFF", "auth=none"}},
+		{name: "unknown mode", args: []string{"-auth", "maybe"}, wantErr: "-auth must be on or none"},
+		{name: "bad proxy", args: []string{"-behind-proxy", "nginx"}, wantErr: "neither an address nor a CIDR prefix"},
+		{name: "setup token", args: []string{"-addr", "127.0.0.1:0", "-auth", "on"}, want: []string{"auth=on", "one-time setup token", "-setup-token setup_"}},
+		{name: "admin from the environment", args: []string{"-addr", "127.0.0.1:0", "-auth", "on"}, env: map[string]string{"PARLEY_ADMIN_PASSWORD": "from-the-env"},
+			want: []string{"created the admin user admin"}, notWant: []string{"setup token", "from-the-env"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			stderr := &syncBuffer{}
+			m := &Main{Stdin: strings.NewReader(""), Stdout: stderr, Stderr: stderr, Getenv: func(k string) string { return tc.env[k] }}
+			done := make(chan error, 1)
+			go func() {
+				done <- m.Run(ctx, append([]string{"serve", "-db", filepath.Join(t.TempDir(), "p.db")}, tc.args...))
+			}()
+			if tc.wantErr != "" {
+				select {
+				case err := <-done:
+					if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+						t.Fatalf("got %v, want an error with %q", err, tc.wantErr)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatal("serve did not fail")
+				}
+				return
+			}
+			for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), "parley listening"); time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("serve did not start:\n%s", stderr)
+				}
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, stderr)
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(stderr.String(), w) {
+					t.Errorf("output has %q:\n%s", w, stderr)
+				}
+			}
+		})
+	}
+}
