@@ -194,6 +194,11 @@ func (s *Server) clientIP(r *http.Request) netip.Addr {
 	}
 	ip := peer.Addr().Unmap()
 	if !s.trusted(ip) {
+		if r.Header.Get("X-Forwarded-For") != "" {
+			s.warnProxy.Do(func() {
+				s.Logger.Warn("requests carry X-Forwarded-For from an untrusted peer: it is ignored, and every client behind that proxy shares one address for per-IP limits; set -behind-proxy to the proxy's address", "peer", ip)
+			})
+		}
 		return ip
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")

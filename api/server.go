@@ -71,6 +71,7 @@ type Server struct {
 	passwords *passwordHasher
 	limits    *limiters
 	streams   watches
+	warnProxy sync.Once // an X-Forwarded-For from an untrusted peer was seen
 	metrics   *metrics
 	assets    *assets
 	ln        net.Listener
