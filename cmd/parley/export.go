@@ -20,7 +20,7 @@ import (
 // to stdout, a file, a directory (one file per room) or a tar stream.
 func (m *Main) export(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("export", "")
-	server := serverFlag(fs)
+	c := clientFlags(fs)
 	room := fs.String("room", "", "room to export")
 	all := fs.Bool("all", false, "export every room: one file each into the -o directory, or a tar stream to stdout")
 	format := fs.String("format", "jsonl", "jsonl (the raw log, lossless), json, md, txt, html or csv")
@@ -40,7 +40,7 @@ func (m *Main) export(ctx context.Context, args []string) error {
 		fs.Usage()
 		return errors.New("export needs -room or -all")
 	}
-	ex := exporter{server: *server, query: url.Values{"format": {*format}}}
+	ex := exporter{client: c, query: url.Values{"format": {*format}}}
 	if *since != "" {
 		ex.query.Set("since", *since)
 	}
@@ -88,7 +88,7 @@ func (m *Main) export(ctx context.Context, args []string) error {
 
 // exporter downloads exports from one server with the same query.
 type exporter struct {
-	server string
+	client *client
 	query  url.Values // format, since, until
 }
 
@@ -130,11 +130,7 @@ func (ex exporter) download(ctx context.Context, room string, write func(name st
 
 // get GETs path and fails unless the server answers 200.
 func (ex exporter) get(ctx context.Context, path string) (*http.Response, error) {
-	u, err := endpoint(ex.server, path)
-	if err != nil {
-		return nil, err
-	}
-	return call(ctx, http.MethodGet, u, nil)
+	return ex.client.do(ctx, http.MethodGet, path, nil)
 }
 
 // tar writes every room's export to w as a tar stream. A tar header needs

@@ -16,7 +16,7 @@ import (
 // importCmd uploads a JSON-lines export into a room of a running server.
 func (m *Main) importCmd(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("import", "FILE.jsonl (or - for stdin)")
-	server := serverFlag(fs)
+	c := clientFlags(fs)
 	room := fs.String("room", "", "room to import into (required)")
 	if err := m.parse(fs, args); err != nil {
 		return err
@@ -34,11 +34,7 @@ func (m *Main) importCmd(ctx context.Context, args []string) error {
 		defer f.Close()
 		body = f
 	}
-	u, err := endpoint(*server, "/api/rooms/"+url.PathEscape(*room)+"/import")
-	if err != nil {
-		return err
-	}
-	resp, err := call(ctx, http.MethodPost, u, body, "Content-Type", "application/jsonl")
+	resp, err := c.do(ctx, http.MethodPost, "/api/rooms/"+url.PathEscape(*room)+"/import", body, "Content-Type", "application/jsonl")
 	if err != nil {
 		return err
 	}
@@ -54,7 +50,7 @@ func (m *Main) importCmd(ctx context.Context, args []string) error {
 // backup downloads a consistent copy of a running server's db.
 func (m *Main) backup(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("backup", "")
-	server := serverFlag(fs)
+	c := clientFlags(fs)
 	out := fs.String("o", "", "file to write (required; must not exist)")
 	if err := m.parse(fs, args); err != nil {
 		return err
@@ -63,11 +59,7 @@ func (m *Main) backup(ctx context.Context, args []string) error {
 		fs.Usage()
 		return errors.New("backup needs -o FILE")
 	}
-	u, err := endpoint(*server, "/api/admin/backup")
-	if err != nil {
-		return err
-	}
-	resp, err := call(ctx, http.MethodGet, u, nil)
+	resp, err := c.do(ctx, http.MethodGet, "/api/admin/backup", nil)
 	if err != nil {
 		return err
 	}

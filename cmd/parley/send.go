@@ -18,9 +18,9 @@ import (
 // the same client id, so a retry never stores the message twice.
 func (m *Main) send(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("send", "TEXT... (or - to read the text from stdin)")
-	server := serverFlag(fs)
+	c := clientFlags(fs)
 	room := fs.String("room", "", "room to post to (required)")
-	author := fs.String("author", "", "author name (required)")
+	author := fs.String("author", "", "author name (needed when the server runs -auth none; under -auth on it is the token's user)")
 	clientID := fs.String("client-id", "", "idempotency key (default: random)")
 	tries := fs.Int("tries", 5, "attempts before giving up")
 	if err := m.parse(fs, args); err != nil {
@@ -34,20 +34,23 @@ func (m *Main) send(ctx context.Context, args []string) error {
 		}
 		text = strings.TrimSuffix(string(b), "\n")
 	}
-	if *room == "" || *author == "" || text == "" {
+	if *room == "" || text == "" {
 		fs.Usage()
-		return errors.New("send needs -room, -author and a text")
+		return errors.New("send needs -room and a text")
 	}
 	if *clientID == "" {
 		*clientID = rand.Text()
 	}
-	u, err := endpoint(*server, "/api/rooms/"+url.PathEscape(*room)+"/messages")
-	if err != nil {
-		return err
-	}
-	body, _ := json.Marshal(map[string]string{"author": *author, "text": text, "client_id": *clientID})
+	path := "/api/rooms/" + url.PathEscape(*room) + "/messages"
+	// Without -author the field is left out: under -auth on the server
+	// takes the token's user; under -auth none it answers 400.
+	body, _ := json.Marshal(struct {
+		Author   string `json:"author,omitempty"`
+		Text     string `json:"text"`
+		ClientID string `json:"client_id"`
+	}{*author, text, *clientID})
 	for attempt := 1; ; attempt++ {
-		err = m.postOnce(ctx, u, body)
+		err := m.postOnce(ctx, c, path, body)
 		if err == nil || !retryable(err) || attempt >= *tries || ctx.Err() != nil {
 			return err
 		}
@@ -60,10 +63,10 @@ func (m *Main) send(ctx context.Context, args []string) error {
 	}
 }
 
-func (m *Main) postOnce(ctx context.Context, u string, body []byte) error {
+func (m *Main) postOnce(ctx context.Context, c *client, path string, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	resp, err := call(ctx, http.MethodPost, u, bytes.NewReader(body), "Content-Type", "application/json")
+	resp, err := c.do(ctx, http.MethodPost, path, bytes.NewReader(body), "Content-Type", "application/json")
 	if err != nil {
 		return err
 	}

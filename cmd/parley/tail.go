@@ -14,10 +14,11 @@ import (
 
 // tail follows a room's stream and prints each event as a JSON line. When
 // the connection drops it reconnects with the last id it printed, so it
-// prints every event once, in order.
+// prints every event once, in order. It stops on answers a retry cannot
+// change, like 401 and 403.
 func (m *Main) tail(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("tail", "")
-	server := serverFlag(fs)
+	c := clientFlags(fs)
 	room := fs.String("room", "", "room to follow (required)")
 	since := fs.String("since", "", "print events after this id first (default: only new ones)")
 	if err := m.parse(fs, args); err != nil {
@@ -27,14 +28,14 @@ func (m *Main) tail(ctx context.Context, args []string) error {
 		fs.Usage()
 		return errors.New("tail needs -room")
 	}
-	u, err := endpoint(*server, "/api/rooms/"+url.PathEscape(*room)+"/events")
-	if err != nil {
+	if _, err := c.url(""); err != nil {
 		return err
 	}
+	path := "/api/rooms/" + url.PathEscape(*room) + "/events"
 	last := *since
 	backoff := 250 * time.Millisecond
 	for {
-		printed, err := m.tailOnce(ctx, u, &last)
+		printed, err := m.tailOnce(ctx, c, path, &last)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -55,12 +56,12 @@ func (m *Main) tail(ctx context.Context, args []string) error {
 }
 
 // tailOnce follows one connection, advancing *last as it prints.
-func (m *Main) tailOnce(ctx context.Context, u string, last *string) (printed bool, err error) {
+func (m *Main) tailOnce(ctx context.Context, c *client, path string, last *string) (printed bool, err error) {
 	header := []string{"Accept", "text/event-stream"}
 	if *last != "" {
 		header = append(header, "Last-Event-ID", *last)
 	}
-	resp, err := call(ctx, http.MethodGet, u, nil, header...)
+	resp, err := c.do(ctx, http.MethodGet, path, nil, header...)
 	if err != nil {
 		return false, err
 	}
