@@ -112,11 +112,21 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, c store.Cr
 	if err := s.Accounts.AddCredential(r.Context(), hash, c); err != nil {
 		return err
 	}
+	s.setSessionCookie(w, r, secret, s.SessionTTL)
+	return nil
+}
+
+// setSessionCookie sets the session cookie, or with an empty secret clears
+// it.
+func (s *Server) setSessionCookie(w http.ResponseWriter, r *http.Request, secret string, ttl time.Duration) {
+	maxAge := int(ttl / time.Second)
+	if secret == "" {
+		maxAge = -1
+	}
 	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookie, Value: secret, Path: "/", MaxAge: int(s.SessionTTL / time.Second),
+		Name: sessionCookie, Value: secret, Path: "/", MaxAge: maxAge,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secure(r),
 	})
-	return nil
 }
 
 // redeemSession is startSession for a guest: the invite is used and the
@@ -130,10 +140,7 @@ func (s *Server) redeemSession(w http.ResponseWriter, r *http.Request, code, nam
 	if err != nil {
 		return inv, err
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookie, Value: secret, Path: "/", MaxAge: int(s.SessionTTL / time.Second),
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secure(r),
-	})
+	s.setSessionCookie(w, r, secret, s.SessionTTL)
 	return inv, nil
 }
 
@@ -148,7 +155,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, _ httprout
 		}
 		s.accessChanged()
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secure(r)})
+	s.setSessionCookie(w, r, "", 0)
 	w.WriteHeader(http.StatusNoContent)
 }
 
