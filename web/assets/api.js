@@ -1,12 +1,16 @@
 // The HTTP API of the Parley server. Every function returns decoded JSON or
 // throws an ApiError; nothing here touches the DOM.
 
-/** ApiError is a failed request: status 0 means the server was not reached. */
+/**
+ * ApiError is a failed request: status 0 means the server was not reached.
+ * retryAfter is the server's Retry-After in seconds, or 0.
+ */
 export class ApiError extends Error {
-  constructor(status, message) {
+  constructor(status, message, retryAfter = 0) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
+    this.retryAfter = retryAfter;
   }
 
   /** retryable is true when trying the same request again may succeed. */
@@ -23,7 +27,29 @@ export const maxStreamRooms = 100;
 
 const defaultTimeout = 15000;
 
-async function request(path, { method = 'GET', body, timeout = defaultTimeout } = {}) {
+// Under access control the server names a message's author itself; bodies
+// then leave author out (naming anyone, even oneself, is not needed).
+let serverAuthor = false;
+let unauthorized = null;
+
+/**
+ * useAccessControl makes requests leave author out, and calls
+ * onUnauthorized() whenever the server answers 401: the session has ended.
+ */
+export function useAccessControl(onUnauthorized) {
+  serverAuthor = true;
+  unauthorized = onUnauthorized;
+}
+
+function authorField(author) {
+  return serverAuthor ? undefined : author;
+}
+
+// request sends one call. expect401 is for calls whose 401 is an answer to
+// the caller (a wrong password, "not signed in"), not an ended session.
+async function request(path, {
+  method = 'GET', body, timeout = defaultTimeout, expect401 = false,
+} = {}) {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeout);
   let response;
@@ -49,18 +75,72 @@ async function request(path, { method = 'GET', body, timeout = defaultTimeout } 
   }
   if (!response.ok) {
     const message = data && typeof data.error === 'string' ? data.error : `The server answered ${response.status}.`;
-    throw new ApiError(response.status, message);
+    if (response.status === 401 && !expect401) unauthorized?.();
+    throw new ApiError(response.status, message, retryAfter(response.headers.get('Retry-After')));
   }
   return data;
+}
+
+// retryAfter reads a Retry-After header, seconds or a date, as seconds.
+function retryAfter(header) {
+  if (!header) return 0;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.max(0, Math.ceil(seconds));
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? 0 : Math.max(0, Math.ceil((date - Date.now()) / 1000));
 }
 
 function roomPath(room) {
   return `/api/rooms/${encodeURIComponent(room)}`;
 }
 
-/** getConfig returns the server's limits, e.g. {max_message_bytes}. */
+/**
+ * getConfig returns the server's settings: {auth: "on"|"none", setup,
+ * max_message_bytes, …}. setup is true while no admin exists.
+ */
 export function getConfig() {
   return request('/api/config');
+}
+
+// ---- Identity (servers with access control) ----
+
+/**
+ * getMe returns who the browser is signed in as: {name, role} and, for a
+ * guest, room. It throws an ApiError with status 401 when nobody is.
+ */
+export function getMe() {
+  return request('/api/me', { expect401: true });
+}
+
+/** login starts a session for a user; a wrong password is a 401. */
+export function login(name, password) {
+  return request('/api/login', { method: 'POST', body: { name, password }, expect401: true });
+}
+
+/** setup creates the first admin with the server's one-time setup token. */
+export function setup(token, name, password) {
+  return request('/api/setup', { method: 'POST', body: { token, name, password }, expect401: true });
+}
+
+/** logout ends the session on the server. */
+export function logout() {
+  return request('/api/logout', { method: 'POST', expect401: true });
+}
+
+/**
+ * join redeems the invite code for a guest session in its room and returns
+ * {name, role, room}. An unusable invite is a 404.
+ */
+export function join(code, name) {
+  return request(`/api/join/${encodeURIComponent(code)}`, { method: 'POST', body: { name }, expect401: true });
+}
+
+/**
+ * createInvite makes a guest link to room with the server's defaults and
+ * returns it: {id, code, url, room, expires, max_uses, …}; url is a path.
+ */
+export function createInvite(room) {
+  return request(`${roomPath(room)}/invites`, { method: 'POST', body: {} });
 }
 
 /** listRooms returns [{name, events, last_id}] for every room. */
@@ -89,7 +169,7 @@ export async function getMessages(room, { before, after, limit } = {}) {
  * replyTo, if set, is the id of the message in room it answers.
  */
 export function postMessage(room, { author, text, clientId, replyTo }, { timeout } = {}) {
-  const body = { author, text, client_id: clientId };
+  const body = { author: authorField(author), text, client_id: clientId };
   if (replyTo) body.reply_to = replyTo;
   return request(`${roomPath(room)}/messages`, { method: 'POST', body, timeout });
 }
@@ -104,23 +184,23 @@ function messagePath(room, id) {
 
 /** editMessage replaces the text of author's message id. */
 export function editMessage(room, id, { author, text }) {
-  return request(messagePath(room, id), { method: 'PATCH', body: { author, text } });
+  return request(messagePath(room, id), { method: 'PATCH', body: { author: authorField(author), text } });
 }
 
 /** deleteMessage deletes author's message id; only a tombstone remains. */
 export function deleteMessage(room, id, { author }) {
-  return request(messagePath(room, id), { method: 'DELETE', body: { author } });
+  return request(messagePath(room, id), { method: 'DELETE', body: { author: authorField(author) } });
 }
 
 /** addReaction adds author's emoji to message id. */
 export function addReaction(room, id, { author, emoji }) {
-  return request(`${messagePath(room, id)}/reactions`, { method: 'POST', body: { author, emoji } });
+  return request(`${messagePath(room, id)}/reactions`, { method: 'POST', body: { author: authorField(author), emoji } });
 }
 
 /** removeReaction takes author's emoji off message id. */
 export function removeReaction(room, id, { author, emoji }) {
   return request(`${messagePath(room, id)}/reactions/${encodeURIComponent(emoji)}`, {
-    method: 'DELETE', body: { author },
+    method: 'DELETE', body: { author: authorField(author) },
   });
 }
 

@@ -1,11 +1,17 @@
 // Parley's browser client: wires the room store, the event stream and the
-// views together, and owns routing (/r/:room), sending and read state.
+// views together, and owns routing (/r/:room, /join/:code), sending, read
+// state and, under access control, who the reader is and what they may see.
 
 import * as api from './api.js';
+import { Access } from './access.js';
 import { Actions } from './actions.js';
 import { Announcer } from './announcer.js';
-import { loadSession, prefs, saveSession } from './cache.js';
+import { AuthView } from './auth.js';
+import {
+  clearSession, loadSession, prefs, saveSession, setScope,
+} from './cache.js';
 import { Composer } from './composer.js';
+import { InviteDialog } from './invite.js';
 import { NamePrompt } from './name.js';
 import { Sidebar, normalizeRoom, roomHref } from './sidebar.js';
 import { OutboxItem, Store, changeTypes } from './store.js';
@@ -18,6 +24,7 @@ const defaultRoom = 'general';
 const pageSize = 50;
 const sendTimeout = 10000;
 const roomsRefresh = 30000;
+const pendingRetry = 2000;
 const saveDelay = 1000;
 const batchDelay = 10; // gather a burst of stream events into one redraw
 // The smallest id: a stream that resumes after it replays everything.
@@ -118,6 +125,45 @@ const stream = new Stream({
     for (const room of store.rooms.values()) loadInitial(room);
     refreshRooms();
   },
+  onError: () => access.check(streamRooms()),
+});
+
+const access = new Access({
+  panel: $('denied'),
+  note: $('denied-note'),
+  hideWhenDenied: [$('timeline'), $('composer'), $('export-link')],
+  invite: $('invite-button'),
+  signOut: $('sign-out'),
+  onDeny: deny,
+  onEnd: ({ signedOut, note }) => {
+    if (signedOut) clearSession();
+    else save();
+    stream.stop();
+    for (const dialog of document.querySelectorAll('dialog[open]')) dialog.close();
+    authView.showSignIn({ note });
+  },
+  onOpen: (name) => openRoom(name, { push: true, focus: true }),
+  notify,
+});
+
+const authView = new AuthView({
+  root: $('auth'),
+  app: $('app'),
+  signInForm: $('signin-form'),
+  setupForm: $('setup-form'),
+  joinForm: $('join-form'),
+  onSignedIn: signedIn,
+  onJoined: (who) => location.replace(roomHref(who.room)),
+});
+
+const invite = new InviteDialog({
+  dialog: $('invite-dialog'),
+  title: $('invite-title'),
+  note: $('invite-note'),
+  link: $('invite-link'),
+  copy: $('invite-copy'),
+  status: $('invite-status'),
+  error: $('invite-error'),
 });
 
 // ---- Rooms -----------------------------------------------------------------
@@ -132,22 +178,49 @@ function routeRoom() {
   }
 }
 
+function routeJoin() {
+  const match = location.pathname.match(/^\/join\/([^/]+)\/?$/);
+  try {
+    return match ? decodeURIComponent(match[1]) : '';
+  } catch {
+    return '';
+  }
+}
+
+// streamRooms are the followed rooms the stream may carry: under access
+// control, not those the reader may not read (one would make the whole
+// stream 403) nor new ones until their history shows they may.
+function streamRooms() {
+  return [...store.rooms.values()].filter((r) => !r.denied && !r.pending).map((r) => r.name);
+}
+
+function saveRooms() {
+  prefs.rooms = [...store.rooms.values()].filter((r) => !r.denied).map((r) => r.name);
+}
+
 /** openRoom shows a room, following it first if it is new to the reader. */
 function openRoom(name, { push = false, focus = false } = {}) {
+  const previous = store.rooms.get(active);
   if (!store.rooms.has(name)) {
     if (store.rooms.size >= api.maxStreamRooms) {
       sidebar.showError(`You can follow at most ${api.maxStreamRooms} rooms. Leave one first.`);
       return;
     }
     const room = store.room(name);
-    prefs.rooms = [...store.rooms.keys()];
+    // A guest sees one room: any other is shown as out of reach without
+    // asking the server anything about it.
+    if (access.guest && name !== access.identity.room) room.denied = true;
+    else if (access.on) room.pending = true;
+    saveRooms();
     if (cursorKnown) {
-      stream.follow([...store.rooms.keys()]);
+      stream.follow(streamRooms());
       loadInitial(room);
     }
   }
+  // A room the reader may not read is only kept while it is shown.
+  if (previous?.denied && previous.name !== name) store.remove(previous.name);
   active = name;
-  prefs.lastRoom = name;
+  if (!store.rooms.get(name).denied) prefs.lastRoom = name;
   const href = roomHref(name);
   if (location.pathname !== href) history[push ? 'pushState' : 'replaceState'](null, '', href);
 
@@ -157,8 +230,9 @@ function openRoom(name, { push = false, focus = false } = {}) {
   exportLink.href = api.exportURL(name);
   exportLink.download = `${name}.jsonl`;
   const leave = $('leave-button');
-  leave.hidden = store.rooms.size <= 1;
+  leave.hidden = store.rooms.size <= 1 || access.guest;
   leave.textContent = `Leave #${name}`;
+  access.show(room);
   composer.setRoom(name);
   if (timeline.room !== room) actions.reset();
   timeline.show(room, store.outboxFor(name));
@@ -171,8 +245,8 @@ function openRoom(name, { push = false, focus = false } = {}) {
 function leaveRoom() {
   if (store.rooms.size <= 1) return;
   store.remove(active);
-  prefs.rooms = [...store.rooms.keys()];
-  stream.follow([...store.rooms.keys()]);
+  saveRooms();
+  stream.follow(streamRooms());
   openRoom(store.rooms.keys().next().value, { push: true, focus: true });
   refreshRooms();
   scheduleSave();
@@ -180,11 +254,15 @@ function leaveRoom() {
 
 /** loadInitial fetches the newest page of a room that has none loaded. */
 async function loadInitial(room) {
-  if (room.loaded || room.loadingInitial) return;
+  if (room.loaded || room.loadingInitial || room.denied) return;
   room.loadingInitial = true;
   try {
     const events = await api.getMessages(room.name, { limit: pageSize });
     if (store.rooms.get(room.name) !== room) return;
+    if (room.pending) {
+      room.pending = false;
+      stream.follow(streamRooms());
+    }
     room.add(events); // also applies changes the stream brought meanwhile
     room.hasMore = events.length >= pageSize;
     room.loaded = true;
@@ -197,8 +275,15 @@ async function loadInitial(room) {
     room.countUnread(me);
     renderSidebar();
     scheduleSave();
-  } catch {
-    // The next connect of the stream tries again.
+  } catch (err) {
+    // On anything but a 403 the next connect of the stream tries again; a
+    // room not in the stream yet cannot wait for that.
+    if (err?.status === 403) deny(room.name);
+    else if (room.pending && err?.retryable !== false) {
+      setTimeout(() => {
+        if (store.rooms.get(room.name) === room) loadInitial(room);
+      }, pendingRetry);
+    }
   } finally {
     room.loadingInitial = false;
   }
@@ -215,8 +300,9 @@ async function loadOlder(room) {
     const { added } = room.add(events);
     if (events.length < pageSize) room.hasMore = false;
     if (room.name === active && timeline.room === room) timeline.prepended(added.length);
-  } catch {
+  } catch (err) {
     failed = true;
+    if (err?.status === 403) deny(room.name);
   } finally {
     room.loadingOlder = false;
   }
@@ -230,12 +316,44 @@ async function loadOlder(room) {
 }
 
 async function refreshRooms() {
+  if (access.guest || access.ended) return;
   try {
     serverRooms = await api.listRooms();
   } catch {
     return;
   }
   sidebar.renderOthers(serverRooms, new Set(store.rooms.keys()));
+}
+
+// ---- Access (servers with access control) -------------------------------------
+
+$('invite-button').addEventListener('click', () => invite.open(active));
+
+/**
+ * deny marks a room the reader may not read: it leaves the stream and the
+ * saved rooms, forgets what was loaded of it, and, if open, shows so.
+ */
+function deny(name) {
+  const old = store.rooms.get(name);
+  if (!old || old.denied) return;
+  store.remove(name);
+  if (prefs.lastRoom === name) prefs.lastRoom = '';
+  if (name === active) {
+    const room = store.room(name);
+    room.denied = true;
+  }
+  saveRooms();
+  stream.follow(streamRooms());
+  if (name === active) openRoom(name);
+  else renderSidebar();
+  scheduleSave();
+}
+
+// signedIn runs after the sign-in or setup form succeeds.
+function signedIn() {
+  // A session that ended mid-chat starts again from a clean page.
+  if (access.ended) location.reload();
+  else startSignedIn();
 }
 
 // ---- Stream events -----------------------------------------------------------
@@ -496,34 +614,50 @@ function scheduleSave() {
 function save() {
   clearTimeout(saveTimer);
   saveTimer = 0;
+  if (access.ended) return;
   // The cursor moves as events arrive: draw those queued first, so the
   // cache never holds a cursor ahead of its messages.
   if (queue.length) flushEvents();
   saveSession(store, stream.cursor);
 }
 
-// initialCursor asks the server where its log ends, so the stream can start
-// there and miss nothing that happens while the page loads.
-async function initialCursor() {
+// untilReached calls fn until the server answers, showing the wait on the
+// connection indicator. An answer that is an error (a 4xx) is thrown.
+async function untilReached(fn) {
   for (let attempt = 0; ; attempt++) {
     try {
-      const rooms = await api.listRooms();
-      serverRooms = rooms;
-      return rooms.reduce((max, r) => (typeof r.last_id === 'string' && r.last_id > max ? r.last_id : max), zeroId);
-    } catch {
+      return await fn();
+    } catch (err) {
+      if (err instanceof api.ApiError && !err.retryable) throw err;
       showStatus(attempt < 5 ? 'reconnecting' : 'offline');
       await new Promise((resolve) => setTimeout(resolve, Math.min(500 * 2 ** attempt, 15000)));
     }
   }
 }
 
+// initialCursor asks the server where its log ends, so the stream can start
+// there and miss nothing that happens while the page loads.
+async function initialCursor() {
+  let rooms = [];
+  try {
+    rooms = await untilReached(api.listRooms);
+  } catch {
+    // Refused (a guest may have no list): the stream replays the followed
+    // rooms from their start instead.
+  }
+  serverRooms = rooms;
+  return rooms.reduce((max, r) => (typeof r.last_id === 'string' && r.last_id > max ? r.last_id : max), zeroId);
+}
+
+// boot starts the chat: rooms and messages from the cache, then the stream.
 async function boot() {
+  $('app').hidden = false;
   showName();
   showStatus('connecting');
-  api.getConfig().then((c) => composer.setLimit(c?.max_message_bytes)).catch(() => {});
+  const guest = access.guest;
 
   const marks = prefs.readMarks;
-  for (const name of prefs.rooms) store.room(name);
+  for (const name of guest ? [access.identity.room] : prefs.rooms) store.room(name);
   const session = loadSession();
   if (session) {
     for (const [name, cached] of session.rooms) {
@@ -543,14 +677,16 @@ async function boot() {
   }
   for (const room of store.rooms.values()) store.confirm(room.events);
 
-  openRoom(routeRoom() || prefs.lastRoom || store.rooms.keys().next().value || defaultRoom);
+  const home = guest ? access.identity.room : prefs.lastRoom || store.rooms.keys().next().value || defaultRoom;
+  openRoom(routeRoom() || home);
   if (!me) namePrompt.open();
 
   const cursor = session?.cursor || await initialCursor();
+  if (access.ended) return;
   cursorKnown = true;
-  stream.follow([...store.rooms.keys()], cursor);
+  stream.follow(streamRooms(), cursor);
   for (const room of store.rooms.values()) loadInitial(room);
-  sidebar.renderOthers(serverRooms, new Set(store.rooms.keys()));
+  if (!guest) sidebar.renderOthers(serverRooms, new Set(store.rooms.keys()));
   // Messages that were in flight when the page unloaded go again, safely.
   for (const item of store.outbox.values()) if (item.state === 'pending') deliver(item);
   setInterval(() => {
@@ -558,4 +694,73 @@ async function boot() {
   }, roomsRefresh);
 }
 
-boot();
+/**
+ * startSignedIn starts the chat for who ({name, role, room} from /api/me),
+ * or for whoever /api/me says is signed in now.
+ */
+async function startSignedIn(who) {
+  if (!who) {
+    try {
+      who = await untilReached(api.getMe);
+    } catch (err) {
+      authView.showSignIn({ note: err instanceof api.ApiError ? err.message : '' });
+      return;
+    }
+  }
+  access.start(who);
+  const { name, room } = access.identity;
+  me = name;
+  api.useAccessControl(() => access.end());
+  setScope(access.guest ? `${name} in ${room}` : name);
+  timeline.guestBadges = true;
+  $('change-name').hidden = true;
+  $('room-form').hidden = access.guest;
+  $('auth').hidden = true;
+  $('app').hidden = false;
+  boot();
+}
+
+// start asks the server whether it has access control, and who the reader
+// is, then shows the chat or what comes before it: sign-in, setup, or the
+// join page of an invite link.
+async function start() {
+  const code = routeJoin();
+  if (code) {
+    authView.showJoin(code);
+    return;
+  }
+  // A server last seen with access control: no chat shell until signed in.
+  if (prefs.authMode === 'on') $('app').hidden = true;
+  showStatus('connecting');
+  let config = null;
+  try {
+    config = await api.getConfig();
+  } catch {
+    // A server last seen without access control starts as it always has,
+    // from this tab's cache if the server is down.
+    if (prefs.authMode !== 'on') {
+      boot();
+      untilReached(api.getConfig).then((c) => composer.setLimit(c?.max_message_bytes)).catch(() => {});
+      return;
+    }
+    config = await untilReached(api.getConfig).catch(() => null);
+  }
+  composer.setLimit(config?.max_message_bytes);
+  const on = config?.auth === 'on';
+  prefs.authMode = on ? 'on' : 'none';
+  if (!on) {
+    boot();
+    return;
+  }
+  let who;
+  try {
+    who = await untilReached(api.getMe);
+  } catch (err) {
+    if (config.setup) authView.showSetup();
+    else authView.showSignIn({ note: err?.status === 401 ? '' : err.message });
+    return;
+  }
+  startSignedIn(who);
+}
+
+start();

@@ -7,17 +7,32 @@
 // reload resumes the stream where it was instead of fetching every room
 // again. The stream replays every change after the cursor, so the restored
 // view converges on what a fresh load shows.
+//
+// Under access control everything but the server's mode is kept per
+// signed-in identity (see setScope), so one person's rooms, read marks and
+// cached messages never show to the next person who signs in here.
 
 import { OutboxItem, isEvent } from './store.js';
 import { roomPattern } from './api.js';
 
-const keys = {
+const baseKeys = {
   name: 'parley.name',
   rooms: 'parley.rooms',
   lastRoom: 'parley.last-room',
   read: 'parley.read',
   session: 'parley.session.v2', // v2: messages carry their current state
 };
+let keys = baseKeys;
+const authKey = 'parley.auth'; // the server's mode when last seen
+
+/**
+ * setScope keeps what follows under the signed-in identity's own keys;
+ * without a call (no access control) the keys are as they always were.
+ */
+export function setScope(identity) {
+  const suffix = `@${JSON.stringify(identity)}`;
+  keys = Object.fromEntries(Object.entries(baseKeys).map(([k, v]) => [k, v + suffix]));
+}
 
 // How much of each room a reload restores; older events page in on scroll.
 const tailSizes = [100, 40, 10, 0];
@@ -85,6 +100,19 @@ export const prefs = {
     write(localStorage, keys.read, JSON.stringify(marks));
   },
 
+  /**
+   * authMode is the server's access-control mode ("on" or "none") when the
+   * page last asked, or "": a reload while the server is down starts from
+   * it.
+   */
+  get authMode() {
+    const mode = readJSON(localStorage, authKey, '');
+    return mode === 'on' || mode === 'none' ? mode : '';
+  },
+  set authMode(mode) {
+    write(localStorage, authKey, JSON.stringify(mode));
+  },
+
   /** isReadKey tells a storage event that carries read marks. */
   isReadKey(key) {
     return key === keys.read;
@@ -112,6 +140,15 @@ export function loadSession() {
   return { cursor: data.cursor, rooms, outbox };
 }
 
+/** clearSession forgets what saveSession kept for this tab. */
+export function clearSession() {
+  try {
+    sessionStorage.removeItem(keys.session);
+  } catch {
+    // Storage is disabled; there is nothing to clear.
+  }
+}
+
 /** saveSession keeps the tail of every loaded room, the cursor and the outbox. */
 export function saveSession(store, cursor) {
   if (!cursor) return;
@@ -126,9 +163,5 @@ export function saveSession(store, cursor) {
     const json = JSON.stringify({ cursor, rooms, outbox });
     if (json.length <= sessionBudget && write(sessionStorage, keys.session, json)) return;
   }
-  try {
-    sessionStorage.removeItem(keys.session);
-  } catch {
-    // Storage is disabled; there is nothing to clear.
-  }
+  clearSession();
 }

@@ -20,6 +20,14 @@ export function sameDay(a, b) {
   return Boolean(a) && dayKey(new Date(a.time)) === dayKey(new Date(b.time));
 }
 
+/** guestSuffix ends every guest's name under access control: "Bob (guest)". */
+export const guestSuffix = ' (guest)';
+
+/** isGuest is true for the name of a guest (under access control). */
+export function isGuest(name) {
+  return name.endsWith(guestSuffix) && name.length > guestSuffix.length;
+}
+
 /** hueClass picks a stable colour class for an author's avatar. */
 export function hueClass(name) {
   let h = 0x811c9dc5; // FNV-1a
@@ -55,10 +63,12 @@ export function dayElement(event) {
  * the author header under the previous message of the same author; mine
  * marks the reader's; me is the reader's name, to mark their reactions;
  * parent is the message it replies to (null if not loaded); actions adds
- * the buttons to react, reply, and for mine, edit and delete.
+ * the buttons to react, reply, and for mine, edit and delete; guestBadges
+ * marks guests' names with a "guest" badge (only under access control,
+ * where nobody else can have such a name).
  */
 export function messageElement(message, {
-  continued = false, mine = false, me = '', parent = null, actions = false,
+  continued = false, mine = false, me = '', parent = null, actions = false, guestBadges = false,
 } = {}) {
   const date = new Date(message.time);
   const li = el('li', 'msg');
@@ -67,6 +77,7 @@ export function messageElement(message, {
   li.classList.toggle('continued', continued);
   li.classList.toggle('mine', mine);
   li.classList.toggle('deleted', Boolean(message.redacted));
+  li.classList.toggle('from-guest', guestBadges && isGuest(message.author));
 
   const gutter = el('div', 'msg-gutter');
   if (continued) {
@@ -80,7 +91,7 @@ export function messageElement(message, {
   const body = el('div', 'msg-body');
   if (!continued) {
     const head = el('div', 'msg-head');
-    head.append(el('span', 'msg-author', message.author), ' ', timeElement(date, 'msg-time'));
+    head.append(...authorElements(message.author, guestBadges), ' ', timeElement(date, 'msg-time'));
     body.append(head);
   } else {
     // Screen readers still hear who wrote a grouped message.
@@ -95,6 +106,18 @@ export function messageElement(message, {
   li.append(gutter, body);
   if (actions && message.id && !message.redacted) li.append(actionsElement(mine));
   return li;
+}
+
+// authorElements shows an author's name; a guest's as "Bob" and a badge,
+// with the full name still the text of .msg-author for screen readers.
+function authorElements(author, guestBadges) {
+  if (!guestBadges || !isGuest(author)) return [el('span', 'msg-author', author)];
+  const name = el('span', 'msg-author', author.slice(0, -guestSuffix.length));
+  name.append(el('span', 'visually-hidden', guestSuffix));
+  const badge = el('span', 'guest-badge', 'guest');
+  badge.setAttribute('aria-hidden', 'true');
+  badge.title = 'A guest from an invite link';
+  return [name, badge];
 }
 
 /** lineElement is a message's text with its "edited" mark, or its tombstone. */
@@ -192,8 +215,8 @@ function initial(name) {
  * outboxElement renders a message the reader sent that the stream has not
  * delivered yet, with its state and, once failed, Retry and Discard.
  */
-export function outboxElement(item, { continued, parent = null }) {
-  const li = messageElement(item, { continued, mine: true, parent });
+export function outboxElement(item, { continued, parent = null, guestBadges = false }) {
+  const li = messageElement(item, { continued, mine: true, parent, guestBadges });
   li.classList.add('outgoing');
   li.dataset.clientId = item.clientId;
   li.dataset.state = item.state;

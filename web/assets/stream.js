@@ -23,13 +23,16 @@ const sleptAfter = 15000;
 /**
  * Stream keeps one EventSource open for a set of rooms. onEvent(event, live)
  * gets every event in id order; onStatus(state) gets "connecting", "live",
- * "reconnecting" or "offline"; onOpen() runs after each successful connect.
+ * "reconnecting" or "offline"; onOpen() runs after each successful connect;
+ * onError() after each failed or dropped one (an EventSource never sees the
+ * status, so the page asks the API why, e.g. a 401 or 403).
  */
 export class Stream {
-  constructor({ onEvent, onStatus, onOpen }) {
+  constructor({ onEvent, onStatus, onOpen, onError }) {
     this.onEvent = onEvent;
     this.onStatus = onStatus;
     this.onOpen = onOpen;
+    this.onError = onError;
     this.rooms = [];
     this.cursor = '';
     this.source = null;
@@ -81,6 +84,7 @@ export class Stream {
       // browser left the EventSource in.
       this.close();
       this.scheduleReconnect();
+      this.onError?.();
     });
     for (const type of eventTypes) {
       source.addEventListener(type, (e) => {
@@ -131,6 +135,12 @@ export class Stream {
     const slept = now - this.lastTick > sleptAfter;
     this.lastTick = now;
     if (slept) this.reconnectNow(true);
+  }
+
+  /** stop closes the stream for good, e.g. when the reader signs out. */
+  stop() {
+    this.rooms = [];
+    this.close();
   }
 
   close() {

@@ -18,6 +18,7 @@ export class Timeline {
   constructor({ scroller, list, outbox, pill, olderButton, historyStatus, me, onNeedOlder }) {
     Object.assign(this, { scroller, list, outbox, pill, olderButton, historyStatus, me, onNeedOlder });
     this.room = null;
+    this.guestBadges = false; // set under access control
     this.elements = new Map(); // event id → its <li>
     this.replies = new Map(); // parent id → Set of ids of shown replies to it
     // Parts that outlive a redraw of their message: the inline editor
@@ -76,6 +77,7 @@ export class Timeline {
       me: this.me(),
       parent: this.parentOf(message),
       actions: true,
+      guestBadges: this.guestBadges,
     });
     this.elements.set(message.id, li);
     if (message.reply_to) {
@@ -265,7 +267,9 @@ export class Timeline {
     const fragment = document.createDocumentFragment();
     let prev = this.lastRendered;
     for (const item of items) {
-      fragment.append(outboxElement(item, { continued: continues(prev, item), parent: this.parentOf(item) }));
+      fragment.append(outboxElement(item, {
+        continued: continues(prev, item), parent: this.parentOf(item), guestBadges: this.guestBadges,
+      }));
       prev = item;
     }
     this.outbox.replaceChildren(fragment);
