@@ -84,7 +84,7 @@ func (s *Server) routes() http.Handler {
 		if v == http.ErrAbortHandler {
 			panic(v) // a handler cutting its response short: net/http drops the connection
 		}
-		s.Logger.Error("panic in handler", "method", req.Method, "path", req.URL.Path, "panic", v)
+		s.Logger.Error("panic in handler", "method", req.Method, "path", loggedPath(req), "panic", v)
 		s.writeError(w, req, errorf(http.StatusInternalServerError, "internal error"))
 	}
 	r.GlobalOPTIONS = http.HandlerFunc(s.handlePreflight)
