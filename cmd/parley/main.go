@@ -48,6 +48,7 @@ Usage:
   parley user   add|list|passwd|rm ...                        manage users (-auth on)
   parley token  create|list|revoke ...                        manage access tokens (-auth on)
   parley invite -room R [-expires 168h] [-max-uses N]         print a guest link to one room
+  parley room   show|private|public|add|rm|invites|uninvite ... who may use a room (-auth on)
 
 Commands that talk to a server take -server URL and, when it runs with
 -auth on, -token TOKEN. Get a first token with
@@ -78,6 +79,7 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		"user":    m.user,
 		"token":   m.token,
 		"invite":  m.invite,
+		"room":    m.room,
 	}
 	switch cmd, ok := cmds[args[0]]; {
 	case ok:
