@@ -114,6 +114,13 @@ func TestAccessTable(t *testing.T) {
 		})
 	}
 
+	t.Run("401 says how to authenticate", func(t *testing.T) {
+		resp := s.do(t, http.MethodGet, "/api/rooms", "", nil)
+		if got := resp.header.Get("WWW-Authenticate"); got != `Bearer realm="parley"` {
+			t.Fatalf("WWW-Authenticate: got %q", got)
+		}
+	})
+
 	t.Run("expired invite", func(t *testing.T) {
 		got, body := s.status(t, "POST", "/api/join/"+lateInvite["code"].(string), `{"name":"Dave"}`)
 		if got != http.StatusNotFound {

@@ -62,8 +62,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		s.Logger.Error("request failed", "method", r.Method, "path", loggedPath(r), "err", err)
 	}
-	if status == http.StatusServiceUnavailable {
+	switch status {
+	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="parley"`)
 	}
 	writeJSON(w, status, struct {
 		Error string `json:"error"`
