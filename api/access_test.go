@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,7 +53,7 @@ func TestAccessTable(t *testing.T) {
 		{"PUT", "/api/rooms/%s/settings", `{"retention":null}`},
 		{"POST", "/api/rooms/%s/invites", `{}`},
 		{"GET", "/api/rooms/%s/access", ""},
-		{"PUT", "/api/rooms/%s/members/bob", ""},
+		{"DELETE", "/api/rooms/%s/members/nobody", ""}, // changes nothing: rows stay independent
 	}
 	all401 := [][3]int{}
 	for range endpoints {
@@ -92,7 +95,8 @@ func TestAccessTable(t *testing.T) {
 		{"GET", "/healthz", map[string]int{"anonymous": 200, "revoked token": 200, "expired token": 200, "guest of acme": 200, "alice (member of priv)": 200, "bob (member)": 200, "admin": 200}},
 	}
 
-	for name, header := range who {
+	for _, name := range slices.Sorted(maps.Keys(who)) {
+		header := who[name]
 		t.Run(name, func(t *testing.T) {
 			for i, ep := range endpoints {
 				for j, room := range []string{"pub", "priv", "acme"} {
@@ -548,5 +552,38 @@ func TestUsers(t *testing.T) {
 	users := s.mustCall(t, http.StatusOK, "GET", "/api/users", nil, s.admin...)["users"].([]any)
 	if len(users) != 1 || users[0].(map[string]any)["name"] != "root" {
 		t.Fatalf("users: got %v, want root only", users)
+	}
+}
+
+// TestLoginLimitPerName: guesses at one account from many addresses are
+// limited too.
+func TestLoginLimitPerName(t *testing.T) {
+	s := mustStartAuthServer(t, func(srv *api.Server) {
+		srv.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		srv.Limits.LoginPerMinute = 2
+	})
+	s.addUser(t, "alice") // one attempt at alice: her first token
+	guess := `{"name":"alice","password":"guess-guess"}`
+	if got, _ := s.status(t, "POST", "/api/login", guess, "X-Forwarded-For", "198.51.100.1"); got != http.StatusUnauthorized {
+		t.Fatalf("second attempt: got %d, want 401", got)
+	}
+	if got, _ := s.status(t, "POST", "/api/login", guess, "X-Forwarded-For", "198.51.100.2"); got != http.StatusTooManyRequests {
+		t.Fatalf("third attempt from another address: got %d, want 429", got)
+	}
+	// Other accounts are not held up.
+	s.login(t, "root", "rootpassword", false)
+}
+
+// TestStreamRatePerIdentity: opening streams in a tight loop runs into 429.
+func TestStreamRatePerIdentity(t *testing.T) {
+	s := mustStartAuthServer(t, func(srv *api.Server) { srv.Limits.StreamsPerSecond = 0.01 })
+	alice := s.addUser(t, "alice")
+	for i := 0; i < 20; i++ { // the burst
+		if got, body := s.status(t, "GET", "/api/rooms/a/events", "", alice...); got != http.StatusOK {
+			t.Fatalf("stream %d: got %d %s", i, got, body)
+		}
+	}
+	if got, _ := s.status(t, "GET", "/api/rooms/a/events", "", alice...); got != http.StatusTooManyRequests {
+		t.Fatalf("stream 21: got %d, want 429", got)
 	}
 }

@@ -72,6 +72,10 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, rooms []str
 	}
 	defer s.limits.streamsIP.release(ip)
 	if !id.isOpen() {
+		if ok, wait := s.limits.stream.allow(id.key(), s.Now()); !ok {
+			s.tooMany(w, r, wait, "new streams")
+			return
+		}
 		if !s.limits.streams.acquire(id.key()) {
 			s.writeError(w, r, errorf(http.StatusTooManyRequests, "too many open streams for you (at most %d)", s.Limits.MaxStreams))
 			return

@@ -19,6 +19,8 @@ type Limits struct {
 	PostPerSecond      float64 // messages and changes per identity
 	PostPerSecondIP    float64 // the same per client IP
 	LoginPerMinuteIP   float64 // sign-in, setup, join and Basic-auth attempts per IP
+	LoginPerMinute     float64 // sign-in attempts per user name, from anywhere
+	StreamsPerSecond   float64 // new streams per identity
 	StreamsPerSecondIP float64 // new streams per IP
 	MaxStreams         int     // open streams per identity
 	MaxStreamsIP       int     // open streams per IP
@@ -29,6 +31,8 @@ var DefaultLimits = Limits{
 	PostPerSecond:      10,
 	PostPerSecondIP:    30,
 	LoginPerMinuteIP:   10,
+	LoginPerMinute:     20,
+	StreamsPerSecond:   2,
 	StreamsPerSecondIP: 5,
 	MaxStreams:         20,
 	MaxStreamsIP:       100,
@@ -126,8 +130,9 @@ func (c *counterSet) release(key string) {
 
 // limiters are the server's rate limiters and counters.
 type limiters struct {
-	post, postIP, login, streamIP *limiterSet
-	streams, streamsIP            *counterSet
+	post, postIP, login, loginName *limiterSet
+	stream, streamIP               *limiterSet
+	streams, streamsIP             *counterSet
 }
 
 func newLimiters(l Limits) *limiters {
@@ -135,6 +140,8 @@ func newLimiters(l Limits) *limiters {
 		post:      newLimiterSet(l.PostPerSecond, int(math.Ceil(3*l.PostPerSecond))),
 		postIP:    newLimiterSet(l.PostPerSecondIP, int(math.Ceil(3*l.PostPerSecondIP))),
 		login:     newLimiterSet(l.LoginPerMinuteIP/60, int(math.Ceil(l.LoginPerMinuteIP))),
+		loginName: newLimiterSet(l.LoginPerMinute/60, int(math.Ceil(l.LoginPerMinute))),
+		stream:    newLimiterSet(l.StreamsPerSecond, max(20, int(math.Ceil(l.StreamsPerSecond)))),
 		streamIP:  newLimiterSet(l.StreamsPerSecondIP, max(20, int(math.Ceil(l.StreamsPerSecondIP)))),
 		streams:   newCounterSet(l.MaxStreams),
 		streamsIP: newCounterSet(l.MaxStreamsIP),
@@ -152,6 +159,16 @@ func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, wait time.Durat
 func (s *Server) limitLogin(w http.ResponseWriter, r *http.Request) bool {
 	if ok, wait := s.limits.login.allow(s.clientIP(r).String(), s.Now()); !ok {
 		s.tooMany(w, r, wait, "sign-in attempts")
+		return false
+	}
+	return true
+}
+
+// limitLoginName takes a sign-in attempt at the account name, from
+// wherever it comes: many addresses guessing one password are slowed too.
+func (s *Server) limitLoginName(w http.ResponseWriter, r *http.Request, name string) bool {
+	if ok, wait := s.limits.loginName.allow(name, s.Now()); !ok {
+		s.tooMany(w, r, wait, "sign-in attempts for this name")
 		return false
 	}
 	return true

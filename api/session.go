@@ -59,6 +59,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request, _ httproute
 		return
 	}
 	c, err := decodeCredentials(w, r)
+	if err == nil && !s.limitLoginName(w, r, c.Name) {
+		return
+	}
 	var u store.User
 	if err == nil {
 		u, err = s.checkLogin(r.Context(), c.Name, c.Password)

@@ -81,6 +81,9 @@ func (s *Server) tokenCaller(w http.ResponseWriter, r *http.Request) (identity, 
 			return identity{}, errLimited
 		}
 		name, pw, _ := r.BasicAuth()
+		if !s.limitLoginName(w, r, name) {
+			return identity{}, errLimited
+		}
 		u, err := s.checkLogin(r.Context(), name, pw)
 		if err != nil {
 			return identity{}, err
