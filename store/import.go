@@ -143,10 +143,15 @@ func (d *DB) checkImport(ctx context.Context, room string, src io.ReadSeeker) (I
 	// events the room has must be identical; new ones must come after it.
 	err = d.view(func(tx *bolt.Tx) error {
 		rb := tx.Bucket(bucketRooms).Bucket([]byte(room))
+		// Report the first line that fails, whatever the map's order.
+		var first *ImportError
 		for id, n := range external {
-			if rb == nil || rb.Bucket(bucketMsgs) == nil || rb.Bucket(bucketMsgs).Get(id[:]) == nil {
-				return &ImportError{Line: n, Err: fmt.Errorf("refers to message %s, which is neither earlier in the file nor in the room", id)}
+			if (first == nil || n < first.Line) && (rb == nil || rb.Bucket(bucketMsgs) == nil || rb.Bucket(bucketMsgs).Get(id[:]) == nil) {
+				first = &ImportError{Line: n, Err: fmt.Errorf("refers to message %s, which is neither earlier in the file nor in the room", id)}
 			}
+		}
+		if first != nil {
+			return first
 		}
 		return nil
 	})
@@ -256,7 +261,7 @@ func (w *batchWriter) importEvents(events []Event) (appendResult, error) {
 			return res, err
 		}
 		rb.added++
-		if err := w.index(rb, e); err != nil {
+		if err := w.index(rb, e, key); err != nil {
 			return res, err
 		}
 		if e.ClientID != "" {
