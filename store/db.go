@@ -106,7 +106,7 @@ func NewDB(path string) *DB {
 		LockTimeout:  2 * time.Second,
 		MaxTextBytes: 16 << 10,
 		MaxBatch:     1000,
-		Linger:       time.Millisecond,
+		Linger:       500 * time.Microsecond,
 		DedupWindow:  72 * time.Hour,
 		PruneEvery:   time.Minute,
 		Now:          time.Now,
@@ -306,10 +306,12 @@ func (d *DB) Append(ctx context.Context, e Event) (Record, bool, error) {
 		return Record{}, false, err
 	}
 	// Encode on the caller's goroutine: the writer only splices in the id.
-	req := &appendReq{ctx: ctx, ev: e, enc: e.encodeParts(), done: make(chan appendResult, 1)}
+	req := newAppendReq(ctx)
+	req.ev, req.enc = e, e.encodeParts()
 	d.mu.RLock()
 	if d.closed || d.db == nil {
 		d.mu.RUnlock()
+		req.release()
 		return Record{}, false, ErrClosed
 	}
 	select {
@@ -317,12 +319,32 @@ func (d *DB) Append(ctx context.Context, e Event) (Record, bool, error) {
 		d.mu.RUnlock()
 	case <-ctx.Done():
 		d.mu.RUnlock()
+		req.release()
 		return Record{}, false, ctx.Err()
 	}
 	// Once queued, wait for the outcome even if ctx ends: the writer checks
 	// ctx before storing, and an answer after commit must not be lost.
 	r := <-req.done
+	req.release()
 	return r.rec, r.created, r.err
+}
+
+// appendReqs recycles requests with their channels: an append's only
+// allocations besides its encoding.
+var appendReqs = sync.Pool{New: func() any { return &appendReq{done: make(chan appendResult, 1)} }}
+
+func newAppendReq(ctx context.Context) *appendReq {
+	req := appendReqs.Get().(*appendReq)
+	req.ctx = ctx
+	return req
+}
+
+// release returns req to the pool. Only its owner calls it, once its answer
+// (sent exactly once by the writer) has been received, or if it was never
+// queued.
+func (req *appendReq) release() {
+	*req = appendReq{done: req.done}
+	appendReqs.Put(req)
 }
 
 // writeLoop is the single write path: it takes whatever appends are queued,
@@ -337,8 +359,9 @@ func (d *DB) writeLoop() {
 		batch = append(batch[:0], req)
 		batch = d.drain(batch)
 		// Under concurrent load, wait a moment for more appends: every
-		// commit costs two fsyncs whatever its size, so up to a millisecond
-		// here buys far more than it costs.
+		// commit costs two fsyncs whatever its size, so a fraction of a
+		// millisecond here buys far more than it costs (longer waits, 1 ms
+		// and up, measured slower: see docs/performance.md).
 		if d.Linger > 0 && prev > 1 && len(batch) < d.MaxBatch {
 			linger.Reset(d.Linger)
 		wait:

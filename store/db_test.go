@@ -365,12 +365,16 @@ func TestSplicedEncodingMatchesMarshal(t *testing.T) {
 	for _, e := range []Event{
 		{Room: "a", Type: TypeMessage, Author: "alice", Text: "hello"},
 		{Room: "a-b_c", Type: TypeMessage, Author: "Zoë 🎉", Text: "<script>&\"\\\n\r\t\u2028 é", ClientID: "x-1"},
+		{Room: "a", Type: TypeMessage, Author: "bob", Text: "plain ASCII: ~!@#$%^*()_+{}|:?[];',./`\x7f\x00 \xff"},
 	} {
-		got := e.encodeParts().assemble(id)
+		val, got := e.encodeParts().assemble(e.Type, id)
 		e.ID, e.Time = id, time.UnixMilli(int64(id.Time()))
 		want, err := e.MarshalJSON()
 		if err != nil || string(got) != string(want) {
 			t.Fatalf("got %s, want %s (%v)", got, want, err)
+		}
+		if string(val) != string(encodeValue(e.Type, want)) {
+			t.Fatalf("stored value: got %q, want %q", val, encodeValue(e.Type, want))
 		}
 	}
 }

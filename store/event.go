@@ -154,9 +154,15 @@ func (e *Event) encodeParts() encodedEvent {
 	return encodedEvent{mid: b, tail: tail}
 }
 
-// assemble returns the event's JSON with its id and the id's time.
-func (p encodedEvent) assemble(id ulid.ULID) []byte {
-	b := make([]byte, 0, 80+len(p.mid)+len(p.tail))
+// assemble returns the stored value of the event of type typ with its id
+// and the id's time (see encodeValue), and its JSON, which aliases the end
+// of value: one allocation for both.
+func (p encodedEvent) assemble(typ string, id ulid.ULID) (value, js []byte) {
+	// One spare byte: the API appends a newline to an answer's JSON.
+	b := make([]byte, 0, 1+len(typ)+80+len(p.mid)+len(p.tail))
+	b = append(b, byte(len(typ)))
+	b = append(b, typ...)
+	start := len(b)
 	b = append(b, `{"id":"`...)
 	b = append(b, id.String()...)
 	b = append(b, `",`...)
@@ -165,14 +171,32 @@ func (p encodedEvent) assemble(id ulid.ULID) []byte {
 	b = time.UnixMilli(int64(id.Time())).UTC().AppendFormat(b, TimeFormat)
 	b = append(b, '"')
 	b = append(b, p.tail...)
-	return append(b, '}')
+	b = append(b, '}')
+	return b, b[start:]
 }
 
 // appendField appends a name and a string value escaped as encoding/json does.
 func appendField(b []byte, name, v string) []byte {
 	b = append(b, name...)
+	if plainJSON(v) {
+		b = append(b, '"')
+		b = append(b, v...)
+		return append(b, '"')
+	}
 	s, _ := json.Marshal(v) // a string always encodes
 	return append(b, s...)
+}
+
+// plainJSON reports whether encoding/json writes s as is between quotes:
+// printable ASCII without quote, backslash or the HTML characters it escapes.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }
 
 // Record is an event as the log stores and streams it: the fields needed to

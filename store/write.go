@@ -195,14 +195,14 @@ func (w *batchWriter) store(req *appendReq) (appendResult, error) {
 
 	e.ID = w.d.ids.next(w.d.Now())
 	e.Time = time.UnixMilli(int64(e.ID.Time())).UTC()
-	js := req.enc.assemble(e.ID)
+	val, js := req.enc.assemble(e.Type, e.ID)
 	key := e.ID.Bytes()
-	if err := rb.log.Put(key, encodeValue(e.Type, js)); err != nil {
+	if err := rb.log.Put(key, val); err != nil {
 		return appendResult{}, err
 	}
 	rb.added++
 	w.lastID = e.ID
-	if err := w.index(rb, e); err != nil {
+	if err := w.index(rb, e, key); err != nil {
 		return appendResult{}, err
 	}
 	if cidKey != nil {
@@ -218,8 +218,8 @@ func (w *batchWriter) store(req *appendReq) (appendResult, error) {
 
 // index folds a stored event into the room's message index: a new message
 // gets an entry, a change updates its target's state, a delete redacts.
-func (w *batchWriter) index(rb *roomBuckets, e Event) error {
-	key := e.ID.Bytes()
+// key is e's id as a key.
+func (w *batchWriter) index(rb *roomBuckets, e Event, key []byte) error {
 	if e.Type == TypeMessage {
 		return rb.msgs.Put(key, []byte{})
 	}
