@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	"github.com/parleychat/parley/store"
 )
 
@@ -29,10 +30,16 @@ type Hub struct {
 	BufferEvents int
 	BufferBytes  int
 	// WriteTimeout bounds one write to a client; a client that reads nothing
-	// for that long is disconnected.
+	// for that long is disconnected. The deadline is renewed lazily, so a
+	// write may be cut off after as little as 7/8 of it.
 	WriteTimeout time.Duration
 	// ReplayPage is how many records one replay read returns.
 	ReplayPage int
+	// FlushInterval is the least time between two wake-ups of the streams
+	// while events keep coming: what is published meanwhile goes to each
+	// client in one write. The first event after a quiet spell goes out at
+	// once. 0 wakes the streams at every commit.
+	FlushInterval time.Duration
 	// Logger receives stream errors.
 	Logger *slog.Logger
 
@@ -40,25 +47,34 @@ type Hub struct {
 	unsub func()
 	stats hubStats
 
-	mu     sync.RWMutex // guards rooms and closed
-	rooms  map[string]map[*subscriber]struct{}
-	closed bool
-	done   chan struct{} // closed by Close: every stream ends
+	mu      sync.RWMutex // guards rooms, closed, started and paced
+	rooms   map[string]map[*subscriber]struct{}
+	closed  bool
+	started bool          // the first subscribe has read FlushInterval
+	paced   bool          // FlushInterval > 0: pace wakes the streams
+	done    chan struct{} // closed by Close: every stream ends
+
+	toWake    []*subscriber // publish's scratch: the log calls it one batch at a time
+	kick      chan struct{} // capacity 1: "pending is not empty"
+	pendingMu sync.Mutex    // guards pending
+	pending   []*subscriber // to wake: their queues went from empty to not
 }
 
 // NewHub returns a hub with default settings, subscribed to log.
 func NewHub(log store.Log) *Hub {
 	h := &Hub{
-		Heartbeat:    15 * time.Second,
-		Retry:        2 * time.Second,
-		BufferEvents: 2048,
-		BufferBytes:  4 << 20,
-		WriteTimeout: 10 * time.Second,
-		ReplayPage:   1000,
-		Logger:       slog.Default(),
-		log:          log,
-		rooms:        map[string]map[*subscriber]struct{}{},
-		done:         make(chan struct{}),
+		Heartbeat:     15 * time.Second,
+		Retry:         2 * time.Second,
+		BufferEvents:  2048,
+		BufferBytes:   4 << 20,
+		WriteTimeout:  10 * time.Second,
+		ReplayPage:    1000,
+		FlushInterval: 10 * time.Millisecond,
+		Logger:        slog.Default(),
+		log:           log,
+		rooms:         map[string]map[*subscriber]struct{}{},
+		done:          make(chan struct{}),
+		kick:          make(chan struct{}, 1),
 	}
 	h.unsub = log.Subscribe(h.publish)
 	return h
@@ -99,13 +115,83 @@ func (h *Hub) Stats() Stats {
 }
 
 // publish is the log's subscriber: it runs on the log's writer, in commit
-// order, so it must not block. It only queues.
+// order, so it must not block. It frames each record once, queues the frame
+// for every subscriber of its room, and leaves the waking to wake.
 func (h *Hub) publish(recs []store.Record) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
+	wake := h.toWake[:0]
 	for i := range recs {
-		for s := range h.rooms[recs[i].Room] {
-			s.push(recs[i])
+		subs := h.rooms[recs[i].Room]
+		if len(subs) == 0 {
+			continue
+		}
+		// Each frame has its own array: a shared one would keep a whole
+		// batch alive for as long as any subscriber holds any frame of it.
+		b := make([]byte, 0, len(recs[i].JSON)+len(recs[i].Type)+frameOverhead)
+		f := frame{id: recs[i].ID, b: appendRecord(b, recs[i])}
+		for s := range subs {
+			if s.push(f) {
+				wake = append(wake, s)
+			}
+		}
+	}
+	if len(wake) > 0 {
+		h.wake(wake)
+	}
+	clear(wake)
+	h.toWake = wake
+}
+
+// frameOverhead is what framing adds to a record's JSON and type.
+const frameOverhead = len("id: \nevent: \ndata: \n\n") + 26 + 8
+
+// wake signals subscribers whose queues were empty. Unpaced, it does so at
+// once; paced, it hands them to pace, which wakes at most once per
+// FlushInterval, so that under load every client gets one write per
+// interval instead of one per commit.
+func (h *Hub) wake(subs []*subscriber) {
+	if !h.paced {
+		for _, s := range subs {
+			s.signal()
+		}
+		return
+	}
+	h.pendingMu.Lock()
+	h.pending = append(h.pending, subs...)
+	h.pendingMu.Unlock()
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
+}
+
+// pace wakes the pending subscribers when kicked, then rests for every
+// before it looks again.
+func (h *Hub) pace(every time.Duration) {
+	rest := time.NewTimer(every)
+	defer rest.Stop()
+	var spare []*subscriber
+	for {
+		select {
+		case <-h.kick:
+		case <-h.done:
+			return
+		}
+		h.pendingMu.Lock()
+		subs := h.pending
+		h.pending = spare[:0]
+		h.pendingMu.Unlock()
+		for _, s := range subs {
+			s.signal()
+		}
+		clear(subs)
+		spare = subs
+		rest.Reset(every)
+		select {
+		case <-rest.C:
+		case <-h.done:
+			return
 		}
 	}
 }
@@ -121,6 +207,12 @@ func (h *Hub) subscribe(rooms []string) (*subscriber, error) {
 	defer h.mu.Unlock()
 	if h.closed {
 		return nil, ErrClosed
+	}
+	if !h.started {
+		h.started, h.paced = true, h.FlushInterval > 0
+		if h.paced {
+			go h.pace(h.FlushInterval)
+		}
 	}
 	for _, room := range rooms {
 		subs := h.rooms[room]
@@ -144,6 +236,13 @@ func (h *Hub) unsubscribe(s *subscriber) {
 	}
 }
 
+// frame is a record framed for the wire, shared by every subscriber it is
+// queued for: read it, never modify it.
+type frame struct {
+	id ulid.ULID
+	b  []byte
+}
+
 // subscriber is one stream's bounded queue of live records.
 type subscriber struct {
 	rooms     []string
@@ -152,25 +251,32 @@ type subscriber struct {
 	maxBytes  int
 
 	mu       sync.Mutex // guards queue, bytes and overflow
-	queue    []store.Record
+	queue    []frame
 	bytes    int
 	overflow bool
 }
 
-// push queues rec without blocking. Past the bounds the subscriber is marked
-// overflowed, once, and its queue dropped: it will catch up from the log.
-func (s *subscriber) push(rec store.Record) {
+// push queues f without blocking and reports whether the queue was empty,
+// so the subscriber needs a wake-up. Past the bounds the subscriber is
+// marked overflowed, once, and its queue dropped: it will catch up from the
+// log.
+func (s *subscriber) push(f frame) (wasEmpty bool) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.overflow {
-		s.mu.Unlock()
-		return
+		return false
 	}
-	s.queue = append(s.queue, rec)
-	s.bytes += len(rec.JSON)
+	wasEmpty = len(s.queue) == 0
+	s.queue = append(s.queue, f)
+	s.bytes += len(f.b)
 	if len(s.queue) > s.maxEvents || s.bytes > s.maxBytes {
 		s.overflow, s.queue, s.bytes = true, nil, 0
 	}
-	s.mu.Unlock()
+	return wasEmpty
+}
+
+// signal wakes the subscriber's stream without blocking.
+func (s *subscriber) signal() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -179,11 +285,11 @@ func (s *subscriber) push(rec store.Record) {
 
 // take empties the queue, handing its records over. spare is an empty slice
 // to reuse as the next queue.
-func (s *subscriber) take(spare []store.Record) (recs []store.Record, overflow bool) {
+func (s *subscriber) take(spare []frame) (frames []frame, overflow bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	recs, s.queue, s.bytes = s.queue, spare[:0], 0
-	return recs, s.overflow
+	frames, s.queue, s.bytes = s.queue, spare[:0], 0
+	return frames, s.overflow
 }
 
 // overflowed reports whether the subscriber fell behind and was cut off.

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
-	"github.com/parleychat/parley/store"
 )
 
 // Request says what a stream carries.
@@ -118,36 +118,48 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, req Request) (Result
 		}
 	}
 
-	heartbeat := time.NewTimer(h.Heartbeat)
+	// The heartbeat is a callback, not a channel in the select below: a
+	// timer channel there costs a timer update at every wake-up.
+	var beat atomic.Bool
+	live := sub
+	heartbeat := time.AfterFunc(h.Heartbeat, func() { beat.Store(true); live.signal() })
 	defer heartbeat.Stop()
-	var spare []store.Record
+	var spare []frame
 	for {
 		select {
 		case <-r.Context().Done():
 			return end("client gone"), nil
 		case <-h.done:
 			return end("server closing"), nil
-		case <-heartbeat.C:
-			s.buf = append(s.buf, ":\n\n"...)
 		case <-sub.wake:
-			recs, overflow := sub.take(spare)
-			if overflow {
-				h.stats.slow.Add(1)
-				return end("slow consumer"), nil
+		}
+		frames, overflow := sub.take(spare)
+		if overflow {
+			h.stats.slow.Add(1)
+			return end("slow consumer"), nil
+		}
+		sent := 0
+		for _, f := range frames {
+			if f.id.Compare(last) <= 0 {
+				continue // already replayed
 			}
-			sent := 0
-			for _, rec := range recs {
-				if rec.ID.Compare(last) <= 0 {
-					continue // already replayed
+			s.buf = append(s.buf, f.b...)
+			last = f.id
+			sent++
+		}
+		res.Live += sent
+		h.stats.delivered.Add(int64(sent))
+		clear(frames)
+		spare = frames
+		if beat.Swap(false) {
+			idle := time.Since(s.last)
+			if len(s.buf) > 0 || idle >= h.Heartbeat {
+				if len(s.buf) == 0 {
+					s.buf = append(s.buf, ":\n\n"...)
 				}
-				s.buf = appendRecord(s.buf, rec)
-				last = rec.ID
-				sent++
+				idle = 0
 			}
-			res.Live += sent
-			h.stats.delivered.Add(int64(sent))
-			clear(recs)
-			spare = recs
+			heartbeat.Reset(h.Heartbeat - idle)
 		}
 		if len(s.buf) == 0 {
 			continue
@@ -156,7 +168,6 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, req Request) (Result
 		if err := s.flush(); err != nil {
 			return end("write: " + err.Error()), nil
 		}
-		heartbeat.Reset(h.Heartbeat)
 	}
 }
 
@@ -169,6 +180,8 @@ type sseWriter struct {
 	rc      *http.ResponseController
 	timeout time.Duration
 	buf     []byte
+	last    time.Time // start of the last write
+	renewed time.Time // when the write deadline was last set
 }
 
 // flush writes the buffer and flushes it to the client. A client that takes
@@ -185,10 +198,14 @@ func (s *sseWriter) flush() error {
 
 // write hands the buffer to the ResponseWriter without flushing.
 func (s *sseWriter) write() error {
-	if s.timeout > 0 {
-		if err := s.rc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+	s.last = time.Now()
+	// Moving the deadline costs a timer update; doing it only once an eighth
+	// of the timeout has passed still leaves each write at least 7/8 of it.
+	if s.timeout > 0 && s.last.Sub(s.renewed) >= s.timeout/8 {
+		if err := s.rc.SetWriteDeadline(s.last.Add(s.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			return err
 		}
+		s.renewed = s.last
 	}
 	_, err := s.w.Write(s.buf)
 	s.buf = s.buf[:0]

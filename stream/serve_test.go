@@ -159,6 +159,28 @@ func TestServeWithoutCursorIsLiveOnly(t *testing.T) {
 	expect(t, r, live)
 }
 
+// TestLiveDeliveryPacedOrNot: however the wake-ups are paced, every live
+// stream gets each commit's events once, in order, under concurrent appends.
+func TestLiveDeliveryPacedOrNot(t *testing.T) {
+	for _, every := range []time.Duration{0, 10 * time.Millisecond, 200 * time.Millisecond} {
+		t.Run(every.String(), func(t *testing.T) {
+			db, h, url := mustStartHub(t, func(h *Hub) { h.FlushInterval = every })
+			r1, stop1 := openStream(t, url+"?rooms=a")
+			defer stop1()
+			r2, stop2 := openStream(t, url+"?rooms=b,a")
+			defer stop2()
+			waitFor(t, func() bool { return h.Stats().Open == 2 })
+			recs := appendConcurrently(t, db, 8, "a", 300, "live")
+			expect(t, r1, recs)
+			expect(t, r2, recs)
+			// So is an event after a quiet spell.
+			more := appendN(t, db, "a", 1, "after")
+			expect(t, r1, more)
+			expect(t, r2, more)
+		})
+	}
+}
+
 // TestServeHandOffHasNoGapOrDuplicate opens streams at every cursor while a
 // writer keeps appending: each must see exactly the log after its cursor.
 func TestServeHandOffHasNoGapOrDuplicate(t *testing.T) {

@@ -38,11 +38,11 @@ func AppendEvent(dst []byte, e Event) ([]byte, error) {
 		dst = append(dst, e.Type...)
 	}
 	dst = append(dst, '\n')
-	return appendData(dst, e.Data), nil
+	return appendData(dst, []byte(e.Data)), nil
 }
 
 // appendData writes data as data lines and ends the event.
-func appendData[T string | []byte](dst []byte, data T) []byte {
+func appendData(dst, data []byte) []byte {
 	for {
 		i := indexLineBreak(data)
 		dst = append(dst, "data: "...)
@@ -61,14 +61,15 @@ func appendData[T string | []byte](dst []byte, data T) []byte {
 
 // indexLineBreak returns the index of the first CR or LF in s, or -1. Two
 // vectorised IndexByte scans beat one byte loop on the long JSON lines that
-// make up nearly all data (which holds neither).
-func indexLineBreak[T string | []byte](s T) int {
-	i := strings.IndexByte(string(s), '\n')
+// make up nearly all data (which holds neither). It takes bytes only: a
+// generic version copied its argument into a string on every call.
+func indexLineBreak(s []byte) int {
+	i := bytes.IndexByte(s, '\n')
 	end := len(s)
 	if i >= 0 {
 		end = i
 	}
-	if j := strings.IndexByte(string(s[:end]), '\r'); j >= 0 {
+	if j := bytes.IndexByte(s[:end], '\r'); j >= 0 {
 		return j
 	}
 	return i
@@ -98,7 +99,7 @@ func appendReset(dst []byte, room string, requested, oldest ulid.ULID) []byte {
 	} else {
 		o = "null"
 	}
-	return appendData(dst, `{"room":"`+room+`","requested":"`+requested.String()+`","oldest":`+o+`}`)
+	return appendData(dst, []byte(`{"room":"`+room+`","requested":"`+requested.String()+`","oldest":`+o+`}`))
 }
 
 // Reader parses an SSE stream by the rules of the HTML standard: lines end in
