@@ -81,8 +81,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	writeRawJSON(w, status, b)
 }
 
+// contentTypeJSON is shared by every JSON answer: net/http only reads it,
+// and assigning it saves two allocations a request over Header.Set.
+var contentTypeJSON = []string{"application/json; charset=utf-8"}
+
 func writeRawJSON(w http.ResponseWriter, status int, b []byte) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header()["Content-Type"] = contentTypeJSON
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
 }

@@ -114,10 +114,13 @@ func (s *Server) notGuest(h httprouter.Handle) httprouter.Handle {
 	}
 }
 
+// nosniff is shared by every response, like contentTypeJSON.
+var nosniff = []string{"nosniff"}
+
 // securityHeaders sets the headers every response carries.
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header()["X-Content-Type-Options"] = nosniff
 		next.ServeHTTP(w, r)
 	})
 }
