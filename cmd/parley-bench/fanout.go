@@ -21,6 +21,8 @@ type fanoutConfig struct {
 	seed       uint64
 	dropMin    time.Duration // reconnect only: a stream lives this long...
 	dropMax    time.Duration // ...up to this long before the client drops it
+	sample     time.Duration // reconnect only: read the server's memory this often (0: never)
+	pprof      string        // ...forcing a GC through the server's -pprof-addr first, if set
 }
 
 // subRun is a run with its subscribers connected and its publisher ready.

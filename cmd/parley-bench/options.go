@@ -78,6 +78,8 @@ func (o *options) register(fs *flag.FlagSet, name string) {
 		fs.DurationVar(&o.dropMin, "drop-min", 50*time.Millisecond, "shortest life of a stream before the client drops it")
 		fs.DurationVar(&o.dropMax, "drop-max", time.Second, "longest life of a stream before the client drops it")
 		fs.Uint64Var(&o.seed, "seed", 1, "seed for the drop times")
+		fs.DurationVar(&o.sample, "sample", 0, "read the server's memory this often while publishing, to see growth (a soak test with a long -duration; 0: off)")
+		fs.StringVar(&o.pprof, "pprof", "", "with -sample: the server's -pprof-addr as a `URL`, to force a GC before each reading")
 		rate(200)
 		dur()
 		fs.DurationVar(&o.drain, "drain", 10*time.Second, "how long to wait for deliveries after publishing")
@@ -141,7 +143,8 @@ func (o *options) validate(name string) error {
 		checks = append(checks, need{"rooms", o.rooms > 0}, need{"per-room", o.perRoom > 0}, need{"publishers", o.publishers > 0})
 	case "reconnect":
 		checks = append(checks, need{"clients", o.clients > 0}, need{"writers", o.writers > 0},
-			need{"drop-min", o.dropMin > 0}, need{"drop-max", o.dropMax >= o.dropMin})
+			need{"drop-min", o.dropMin > 0}, need{"drop-max", o.dropMax >= o.dropMin},
+			need{"sample", o.sample >= 0}, need{"pprof", o.pprof == "" || sameHost(o.pprof, o.server)})
 	case "replay":
 		checks = append(checks, need{"events", o.events > 0}, need{"writers", o.writers > 0}, need{"catch-up-timeout", o.catchUp > 0})
 	case "idle":
@@ -206,6 +209,7 @@ func (o *options) scenario(name string, m *Main) func(context.Context, *client) 
 			return wrap(runReconnect(ctx, c, fanoutConfig{
 				rooms: []string{o.room}, perRoom: o.clients, rate: o.rate, duration: o.duration,
 				publishers: o.writers, drain: o.drain, seed: o.seed, dropMin: o.dropMin, dropMax: o.dropMax,
+				sample: o.sample, pprof: strings.TrimSuffix(o.pprof, "/"),
 			}))
 		}
 	case "replay":

@@ -9,13 +9,20 @@ import (
 // with Last-Event-ID while writers post. Afterwards the room's history (paged
 // through GET .../messages?after=) is the truth: every acknowledged message
 // must be in it, and every client must have received exactly that history,
-// in order.
+// in order. With a sample interval it also reads the server's memory
+// throughout, which makes a long run a soak test (see reportSoak).
 func runReconnect(ctx context.Context, c *client, cfg fanoutConfig) (*Report, error) {
 	r, err := startSubRun(ctx, c, cfg)
 	if err != nil {
 		return nil, err
 	}
+	var readings <-chan []memSample
+	stopSampling := make(chan struct{})
+	if cfg.sample > 0 {
+		readings = sampleMemory(ctx, c, cfg.pprof, cfg.sample, stopSampling)
+	}
 	r.publish(ctx)
+	close(stopSampling)
 	hist, err := c.history(ctx, cfg.rooms[0], r.marker, 10000)
 	if err != nil {
 		r.stop()
@@ -53,6 +60,9 @@ func runReconnect(ctx context.Context, c *client, cfg fanoutConfig) (*Report, er
 	rep.problemIf(histOrder, "history events out of order")
 	rep.problemIf(histDups, "duplicate messages in the history")
 	rep.latency("resume_first_event", &r.resume)
+	if readings != nil {
+		reportSoak(rep, <-readings)
+	}
 	rep.Params = []Param{
 		{"room", cfg.rooms[0]}, {"clients", fmt.Sprint(cfg.perRoom)}, {"writers", fmt.Sprint(cfg.publishers)},
 		{"rate", fmt.Sprint(cfg.rate)}, {"duration", cfg.duration.String()},

@@ -3,9 +3,11 @@ package main
 import (
 	"io"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parleychat/parley/api"
 	"github.com/parleychat/parley/store"
@@ -88,5 +90,34 @@ func TestPprofMustBeTheServersHost(t *testing.T) {
 	_, err := runMain(t, "idle", "-server", "http://127.0.0.1:1", "-pprof", "http://192.0.2.1:6060")
 	if err == nil || !strings.Contains(err.Error(), "-pprof") {
 		t.Fatalf("got %v, want a -pprof error", err)
+	}
+}
+
+// TestReconnectSoak: with -sample the reconnect scenario reads the server's
+// memory throughout and reports its level and slope.
+func TestReconnectSoak(t *testing.T) {
+	srv := mustStartParley(t)
+	r := mustRunJSON(t, "reconnect", "-server", srv.URL(), "-clients", "10", "-writers", "2", "-rate", "100",
+		"-duration", "1s", "-drop-min", "20ms", "-drop-max", "100ms", "-sample", "100ms")
+	if r.Counts["memory_samples"] < 5 {
+		t.Fatalf("got %d memory samples, want one per 100 ms of a 1 s run", r.Counts["memory_samples"])
+	}
+	for _, g := range []string{"goroutines_after_warmup", "goroutines_at_end", "heap_inuse_mib_max", "rss_mib_slope_per_10min"} {
+		if _, ok := r.Gauges[g]; !ok {
+			t.Fatalf("got gauges %v, want %s", r.Gauges, g)
+		}
+	}
+	if r.Gauges["goroutines_after_warmup"] < 10 {
+		t.Fatalf("goroutines after warm-up: got %v, want at least one per client stream", r.Gauges["goroutines_after_warmup"])
+	}
+}
+
+func TestSlope(t *testing.T) {
+	var samples []memSample
+	for i := range 10 {
+		samples = append(samples, memSample{at: time.Duration(i) * time.Second, m: map[string]float64{"x": 5 + 2*float64(i)}})
+	}
+	if got := slope(samples, func(s memSample) float64 { return s.m["x"] }); math.Abs(got-2) > 1e-9 {
+		t.Fatalf("got slope %v, want 2", got)
 	}
 }
