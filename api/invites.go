@@ -40,10 +40,11 @@ func (s *Server) handleCreateInvite(w http.ResponseWriter, r *http.Request, ps h
 		err = decodeBody(w, r, 4<<10, &req, func(get func(string) string) {
 			req.ExpiresIn = get("expires_in")
 			if v := get("max_uses"); v != "" {
-				req.MaxUses, _ = strconv.Atoi(v)
-				if req.MaxUses == 0 && v != "0" {
-					req.MaxUses = -1
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					n = -1 // refused below
 				}
+				req.MaxUses = n
 			}
 		})
 	}
