@@ -587,3 +587,26 @@ func TestStreamRatePerIdentity(t *testing.T) {
 		t.Fatalf("stream 21: got %d, want 429", got)
 	}
 }
+
+// TestExpiryEndsStreams: a stream opened with a token ends when the token
+// expires.
+func TestExpiryEndsStreams(t *testing.T) {
+	s := mustStartAuthServer(t)
+	s.addUser(t, "alice")
+	tok := s.mustCall(t, http.StatusCreated, "POST", "/api/tokens", map[string]string{"expires_in": "1s", "user": "alice"}, s.admin...)
+	r, stop := s.openStream(t, "/api/rooms/a/events", "Authorization", "Bearer "+tok["token"].(string))
+	defer stop()
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Next()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("got an event, want the stream to end")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream outlived its token")
+	}
+}

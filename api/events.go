@@ -84,11 +84,13 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, rooms []str
 		// The stream ends when the caller's access does, or the credential
 		// expires.
 		ctx, cancel := context.WithCancel(r.Context())
-		if !id.cred.Expires.IsZero() {
-			ctx, cancel = context.WithDeadline(r.Context(), id.cred.Expires)
-		}
 		defer cancel()
-		wt := &watch{id: id, rooms: rooms, cancel: cancel}
+		wt := &watch{id: id, rooms: rooms, cancel: cancel} // ends ctx and any child of it
+		if !id.cred.Expires.IsZero() {
+			var stop context.CancelFunc
+			ctx, stop = context.WithDeadline(ctx, id.cred.Expires)
+			defer stop()
+		}
 		s.streams.add(wt)
 		defer s.streams.remove(wt)
 		r = r.WithContext(ctx)
@@ -100,12 +102,12 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, rooms []str
 		cursor = r.URL.Query().Get("last_event_id")
 	}
 	if cursor != "" {
-		id, err := parseID(cursor, "Last-Event-ID")
+		after, err := parseID(cursor, "Last-Event-ID")
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		req.Resume, req.Cursor = true, id
+		req.Resume, req.Cursor = true, after
 	}
 	s.Logger.Info("stream opened", "remote", ip, "user", id.name, "rooms", len(rooms), "resumed", req.Resume)
 	res, err := s.hub.Serve(w, r, req)
