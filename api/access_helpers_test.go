@@ -13,6 +13,7 @@ import (
 
 	"github.com/parleychat/parley/api"
 	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/stream"
 )
 
 // clock is a settable clock for expiries.
@@ -208,4 +209,22 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// mustEnd fails unless the stream ends, without another event, within 10 s.
+func mustEnd(tb testing.TB, r *stream.Reader, what string) {
+	tb.Helper()
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Next()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			tb.Fatalf("%s: got an event, want the stream to end", what)
+		}
+	case <-time.After(10 * time.Second):
+		tb.Fatalf("%s: still open after 10 s", what)
+	}
 }

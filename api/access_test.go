@@ -382,9 +382,7 @@ func TestLosingAccessEndsStreamsAndResumes(t *testing.T) {
 	s.mustCall(t, http.StatusOK, "DELETE", "/api/rooms/priv/members/alice", nil, s.admin...)
 	s.mustCall(t, http.StatusCreated, "POST", "/api/rooms/priv/messages", map[string]string{"text": "after"}, s.admin...)
 	s.mustCall(t, http.StatusCreated, "POST", "/api/rooms/pub/messages", map[string]string{"text": "public"}, s.admin...)
-	if e, err := r.Next(); err == nil {
-		t.Fatalf("the stream went on after access was taken away: %+v", e)
-	}
+	mustEnd(t, r, "the stream went on after access was taken away")
 
 	cursor := []string{"Last-Event-ID", seen.ID.String()}
 	for _, path := range []string{"/api/events?rooms=pub,priv", "/api/rooms/priv/events"} {
@@ -437,19 +435,7 @@ func TestRevocationEndsStreams(t *testing.T) {
 			r, stop := s.openStream(t, "/api/rooms/acme/events", cred...)
 			defer stop()
 			tc.revoke(t, cred)
-			done := make(chan error, 1)
-			go func() {
-				_, err := r.Next()
-				done <- err
-			}()
-			select {
-			case err := <-done:
-				if err == nil {
-					t.Fatal("got an event, want the stream closed")
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("the stream is still open")
-			}
+			mustEnd(t, r, "the stream went on after revocation")
 			if got, _ := s.status(t, "GET", "/api/rooms/acme/messages", "", cred...); got != http.StatusUnauthorized {
 				t.Fatalf("after revocation: got %d, want 401", got)
 			}
@@ -528,6 +514,7 @@ func TestFirstAdminSetup(t *testing.T) {
 func TestUsers(t *testing.T) {
 	s := mustStartAuthServer(t)
 	alice := s.addUser(t, "alice")
+	aliceSession := s.login(t, "alice", "alice-password", false)
 	for _, tc := range []struct {
 		name         string
 		method, path string
@@ -540,6 +527,8 @@ func TestUsers(t *testing.T) {
 		{"member adds a user", "POST", "/api/users", map[string]string{"name": "carl", "password": "whatever1"}, alice, 403},
 		{"member changes another's password", "PUT", "/api/users/root/password", map[string]string{"password": "hijacked1"}, alice, 403},
 		{"member changes their own password", "PUT", "/api/users/alice/password", map[string]string{"password": "new-password"}, alice, 204},
+		{"the password change ended alice's session", "GET", "/api/me", nil, aliceSession, 401},
+		{"but not her token", "GET", "/api/me", nil, alice, 200},
 		{"unknown user's password", "PUT", "/api/users/nobody/password", map[string]string{"password": "whatever1"}, s.admin, 404},
 		{"remove the last admin", "DELETE", "/api/users/root", nil, s.admin, 409},
 		{"remove a user", "DELETE", "/api/users/alice", nil, s.admin, 204},
@@ -596,17 +585,65 @@ func TestExpiryEndsStreams(t *testing.T) {
 	tok := s.mustCall(t, http.StatusCreated, "POST", "/api/tokens", map[string]string{"expires_in": "1s", "user": "alice"}, s.admin...)
 	r, stop := s.openStream(t, "/api/rooms/a/events", "Authorization", "Bearer "+tok["token"].(string))
 	defer stop()
-	done := make(chan error, 1)
-	go func() {
-		_, err := r.Next()
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if err == nil {
-			t.Fatal("got an event, want the stream to end")
+	mustEnd(t, r, "the stream outlived its token")
+}
+
+// TestLimitsPerAddress: without access control the limits apply per client
+// address: posts, new streams and open streams.
+func TestLimitsPerAddress(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		limits api.Limits
+		method string
+		path   string
+		body   string
+		allow  int // requests allowed before the 429
+	}{
+		{"posts", api.Limits{PostPerSecondIP: 1}, "POST", "/api/rooms/a/messages", `{"author":"a","text":"x"}`, 3},
+		{"new streams", api.Limits{StreamsPerSecondIP: 0.01}, "GET", "/api/rooms/a/events", "", 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &authServer{testServer: mustStartServer(t, func(srv *api.Server) { srv.Limits = tc.limits })}
+			for i := range tc.allow {
+				if got, body := s.status(t, tc.method, tc.path, tc.body); got >= 300 {
+					t.Fatalf("request %d: got %d %s", i, got, body)
+				}
+			}
+			if got, _ := s.status(t, tc.method, tc.path, tc.body); got != http.StatusTooManyRequests {
+				t.Fatalf("request %d: got %d, want 429", tc.allow, got)
+			}
+		})
+	}
+	t.Run("open streams", func(t *testing.T) {
+		s := &authServer{testServer: mustStartServer(t, func(srv *api.Server) { srv.Limits = api.Limits{MaxStreamsIP: 1} })}
+		_, stop := s.openStream(t, "/api/rooms/a/events")
+		if got, _ := s.status(t, "GET", "/api/rooms/a/events", ""); got != http.StatusTooManyRequests {
+			t.Fatalf("second stream: got %d, want 429", got)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the stream outlived its token")
+		stop()
+		// The slot is free again once the stream has ended on the server.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			got, _ := s.status(t, "GET", "/api/rooms/a/events", "")
+			if got == http.StatusOK {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after the first stream ended: got %d, want 200", got)
+			}
+		}
+	})
+}
+
+// TestIgnoredForwardedForIsLogged: a proxy's X-Forwarded-For without
+// -behind-proxy is ignored, and the log says so.
+func TestIgnoredForwardedForIsLogged(t *testing.T) {
+	var logs syncBuffer
+	s := &authServer{testServer: mustStartServer(t, func(srv *api.Server) {
+		srv.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})}
+	s.status(t, "GET", "/api/rooms", "", "X-Forwarded-For", "203.0.113.9")
+	s.status(t, "GET", "/api/rooms/a/events", "", "X-Forwarded-For", "203.0.113.9")
+	if n := strings.Count(logs.String(), "set -behind-proxy"); n != 1 {
+		t.Fatalf("got %d warnings, want one:\n%s", n, logs.String())
 	}
 }
