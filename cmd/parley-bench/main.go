@@ -12,6 +12,7 @@
 //	parley-bench idle -streams 10000 -pprof http://127.0.0.1:6060
 //	parley-bench storm -clients 10000 -events 100
 //	parley-bench export -events 1000000
+//	parley-bench disk -dir /var/lib/parley
 //	parley-bench all
 //
 // Every scenario takes -server (default http://127.0.0.1:8080, the only host
@@ -42,11 +43,16 @@
 // is dial to response headers; resume_first_event is a reconnect to its first
 // replayed event, counted when acknowledged messages were waiting.
 //
-// all runs append and fanout against noop and then -server and prints the
-// ratios server/noop. noop runs as a child process by default (-noop
-// process), so it has its own Go scheduler as Parley does; -noop inprocess
-// serves it from the load tool itself, which on two cores starves its
-// handlers behind the subscribers' goroutines.
+// disk needs no server: it times fdatasync and raw bbolt group commits from
+// concurrent writers in a scratch file in -dir, the storage limit on this
+// machine (put -dir on the server's file system).
+//
+// all runs append and fanout against noop and then -server, then disk in
+// -disk-dir, and prints the ratios server/noop and server/disk. noop runs
+// as a child process by default (-noop process), so it has its own Go
+// scheduler as Parley does; -noop inprocess serves it from the load tool
+// itself, which on two cores starves its handlers behind the subscribers'
+// goroutines.
 //
 // The exit status is 1 if a scenario could not run or a check failed.
 package main
@@ -96,7 +102,8 @@ scenarios:
   idle       many idle streams: the server's memory per stream (Parley only)
   storm      many clients reconnecting at once with the same Last-Event-ID
   export     seed a room and download it as JSON lines, watching the heap
-  all        append and fanout against noop and the server, with ratios
+  disk       fdatasync and raw bbolt group commits here (the storage limit)
+  all        append and fanout against noop and the server, and disk, with ratios
 
 run "parley-bench <scenario> -h" for its flags`
 
@@ -117,6 +124,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	switch name {
 	case "noop":
 		return m.runNoop(ctx, fs, args)
+	case "disk":
+		return m.runDisk(ctx, fs, args)
 	case "append", "fanout", "rooms", "reconnect", "replay", "idle", "storm", "export", "all":
 		o.register(fs, name)
 		run = o.scenario(name, m)
@@ -217,6 +226,32 @@ func (m *Main) runNoop(ctx context.Context, fs *flag.FlagSet, args []string) err
 	fmt.Fprintf(m.Stderr, "parley-bench: no-op server listening on %s\n", s.URL())
 	<-ctx.Done()
 	return s.Close()
+}
+
+// runDisk runs the disk scenario, which needs no server.
+func (m *Main) runDisk(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	var o options
+	o.register(fs, "disk")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("disk: unexpected arguments %q", fs.Args())
+	}
+	if err := o.validate("disk"); err != nil {
+		return fmt.Errorf("disk: %w", err)
+	}
+	rep, err := runDisk(ctx, o.diskConfig())
+	if rep == nil {
+		return err
+	}
+	if werr := m.write(rep, o.json); werr != nil {
+		return werr
+	}
+	if err != nil {
+		return err
+	}
+	return failures(rep)
 }
 
 // positive checks a flag whose zero value would mean "forever".

@@ -112,26 +112,32 @@ func TestScenarios(t *testing.T) {
 	for _, mode := range []string{"process", "inprocess"} {
 		t.Run("all "+mode, func(t *testing.T) {
 			out, err := runMain(t, "all", "-server", srv, "-noop", mode, "-writers", "4", "-subscribers", "10",
-				"-rate", "50", "-duration", "300ms", "-json")
+				"-rate", "50", "-duration", "300ms", "-disk-dir", t.TempDir(), "-probes", "5", "-json")
 			if err != nil {
 				t.Fatalf("%v\n%s", err, out)
 			}
 			var cmp struct {
 				NoopMode     string `json:"noop_mode"`
 				Noop, Server []jsonReport
+				Disk         *jsonReport
 				Ratios       []ratio
 			}
 			if err := json.Unmarshal([]byte(out), &cmp); err != nil {
 				t.Fatal(err)
 			}
-			if cmp.NoopMode != mode || len(cmp.Noop) != 2 || len(cmp.Server) != 2 || len(cmp.Ratios) != 6 {
-				t.Fatalf("got mode %q, %d/%d reports and %d ratios, want %q, 2/2 and 6",
-					cmp.NoopMode, len(cmp.Noop), len(cmp.Server), len(cmp.Ratios), mode)
+			if cmp.NoopMode != mode || len(cmp.Noop) != 2 || len(cmp.Server) != 2 || cmp.Disk == nil || len(cmp.Ratios) != 8 {
+				t.Fatalf("got mode %q, %d/%d reports, disk %v and %d ratios, want %q, 2/2, a disk report and 8",
+					cmp.NoopMode, len(cmp.Noop), len(cmp.Server), cmp.Disk != nil, len(cmp.Ratios), mode)
 			}
+			against := map[string]int{}
 			for _, r := range cmp.Ratios {
+				against[r.Against]++
 				if r.Ratio <= 0 {
 					t.Errorf("got ratio %+v, want a positive one", r)
 				}
+			}
+			if against["noop"] != 6 || against["disk"] != 2 {
+				t.Errorf("got ratios against %v, want 6 against noop and 2 against disk", against)
 			}
 		})
 	}
@@ -177,6 +183,10 @@ func TestBadArguments(t *testing.T) {
 		{"path in url", []string{"append", "-server", noop.URL() + "/api"}, "want http://host:port"},
 		{"extra args", []string{"append", "more"}, "unexpected arguments"},
 		{"server down", []string{"append", "-server", "http://127.0.0.1:1"}, "not healthy"},
+		{"disk: no such dir", []string{"disk", "-dir", "/nonexistent-parley-bench"}, "-dir"},
+		{"disk: zero size", []string{"disk", "-size", "0"}, "-size"},
+		{"disk: extra args", []string{"disk", "more"}, "unexpected arguments"},
+		{"all: no such disk dir", []string{"all", "-server", noop.URL(), "-disk-dir", "/nonexistent-parley-bench"}, "-disk-dir"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

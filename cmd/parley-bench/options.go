@@ -37,11 +37,25 @@ type options struct {
 	hold        time.Duration
 	pprof       string
 	sample      time.Duration
+	diskDir     string
+	size        int
+	probes      int
 }
 
 func (o *options) register(fs *flag.FlagSet, name string) {
-	fs.StringVar(&o.server, "server", "http://127.0.0.1:8080", "base `URL` of the server to load")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
+	disk := func(dirFlag string) {
+		fs.StringVar(&o.diskDir, dirFlag, ".", "`directory` for the disk scenario's scratch files: put it on the server's file system")
+		fs.IntVar(&o.size, "size", 160, "disk: bytes per event (a short chat message as Parley stores it)")
+		fs.IntVar(&o.probes, "probes", 200, "disk: fdatasync probes before the group commits")
+	}
+	if name == "disk" {
+		fs.IntVar(&o.writers, "writers", 64, "concurrent writers, each waiting for its commit")
+		fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to append")
+		disk("dir")
+		return
+	}
+	fs.StringVar(&o.server, "server", "http://127.0.0.1:8080", "base `URL` of the server to load")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "timeout of one request")
 	switch name {
 	case "replay", "storm", "export":
@@ -113,6 +127,7 @@ func (o *options) register(fs *flag.FlagSet, name string) {
 		rate(200)
 		dur()
 		drain()
+		disk("disk-dir")
 	}
 }
 
@@ -123,6 +138,9 @@ type need struct {
 }
 
 func (o *options) validate(name string) error {
+	if name == "disk" {
+		return o.validateDisk(nil, "dir")
+	}
 	room := o.room
 	if name == "rooms" {
 		room = fmt.Sprintf("%s-%d", o.room, max(o.rooms-1, 0))
@@ -160,7 +178,27 @@ func (o *options) validate(name string) error {
 	if name == "all" {
 		checks = append(checks, need{"writers", o.writers > 0}, need{"max", o.max > 0},
 			need{"noop", o.noopMode == "process" || o.noopMode == "inprocess"})
+		return o.validateDisk(checks, "disk-dir")
 	}
+	return failed(checks)
+}
+
+// validateDisk adds the disk scenario's checks to checks and runs them all;
+// dirFlag is the name of the flag that holds its directory.
+func (o *options) validateDisk(checks []need, dirFlag string) error {
+	checks = append(checks, need{"writers", o.writers > 0}, need{"duration", o.duration > 0},
+		need{"size", o.size > 0}, need{"probes", o.probes >= 0})
+	if err := failed(checks); err != nil {
+		return err
+	}
+	if err := checkDir(o.diskDir); err != nil {
+		return fmt.Errorf("bad value for -%s: %w", dirFlag, err)
+	}
+	return nil
+}
+
+// failed returns an error naming the first check that did not pass.
+func failed(checks []need) error {
 	for _, c := range checks {
 		if !c.ok {
 			return fmt.Errorf("bad value for -%s", c.flag)
@@ -173,6 +211,10 @@ func (o *options) validate(name string) error {
 func (o *options) fanout() fanoutConfig {
 	return fanoutConfig{rooms: []string{o.room}, perRoom: o.subscribers, rate: o.rate,
 		duration: o.duration, publishers: o.publishers, drain: o.drain}
+}
+
+func (o *options) diskConfig() diskConfig {
+	return diskConfig{dir: o.diskDir, writers: o.writers, duration: o.duration, size: o.size, probes: o.probes}
 }
 
 func (o *options) appendConfig() appendConfig {

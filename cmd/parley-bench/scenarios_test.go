@@ -121,3 +121,22 @@ func TestSlope(t *testing.T) {
 		t.Fatalf("got slope %v, want 2", got)
 	}
 }
+
+func TestDisk(t *testing.T) {
+	dir := t.TempDir()
+	r := mustRunJSON(t, "disk", "-dir", dir, "-writers", "8", "-duration", "300ms", "-probes", "10")
+	acked := r.Counts["acked"]
+	if acked == 0 || r.Counts["stored"] != acked || r.Counts["commits"] == 0 || r.Counts["errors"] != 0 {
+		t.Fatalf("got counts %v, want every acknowledged append stored", r.Counts)
+	}
+	if r.LatencyMS["fdatasync"].Count != 10 || r.LatencyMS["append"].Count != uint64(acked) ||
+		r.LatencyMS["commit"].Count != uint64(r.Counts["commits"]) {
+		t.Fatalf("got latencies %v", r.LatencyMS)
+	}
+	if got := r.Gauges["events_per_commit"]; got < 1 || got > 8 {
+		t.Fatalf("got %v events per commit, want 1 to 8 from 8 writers", got)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) != 0 {
+		t.Fatalf("scratch files left behind: %v", left)
+	}
+}
