@@ -62,9 +62,9 @@ func runDisk(ctx context.Context, cfg diskConfig) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("disk: %w", err)
 	}
-	defer db.Close()
 	bucket := []byte("log")
 	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket(bucket); return err }); err != nil {
+		db.Close()
 		return nil, fmt.Errorf("disk: %w", err)
 	}
 
@@ -102,12 +102,10 @@ func runDisk(ctx context.Context, cfg diskConfig) (*Report, error) {
 	rep.Elapsed = time.Since(start)
 	close(queue)
 	<-committed
-
-	var stored int64
-	err = db.View(func(tx *bolt.Tx) error {
-		stored = int64(tx.Bucket(bucket).Stats().KeyN)
-		return nil
-	})
+	if err := db.Close(); err != nil {
+		return nil, fmt.Errorf("disk: %w", err)
+	}
+	stored, err := countStored(path, opts, bucket)
 	if err != nil {
 		return nil, fmt.Errorf("disk: %w", err)
 	}
@@ -127,6 +125,23 @@ func runDisk(ctx context.Context, cfg diskConfig) (*Report, error) {
 		rep.problem("%d events acknowledged but %d in the file", appended.Load(), stored)
 	}
 	return rep, ctx.Err()
+}
+
+// countStored reopens the file at path and counts the events in bucket.
+func countStored(path string, opts *bolt.Options, bucket []byte) (int64, error) {
+	ro := *opts
+	ro.ReadOnly = true
+	db, err := bolt.Open(path, 0o600, &ro)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var n int64
+	err = db.View(func(tx *bolt.Tx) error {
+		n = int64(tx.Bucket(bucket).Stats().KeyN)
+		return nil
+	})
+	return n, err
 }
 
 // groupCommit commits everything queued in one transaction per round
