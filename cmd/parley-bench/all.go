@@ -81,7 +81,7 @@ func runAll(ctx context.Context, c *client, o *options, m *Main) (*comparison, e
 	fmt.Fprintf(m.Stderr, "parley-bench: disk in %s\n", o.diskDir)
 	disk, err := runDisk(ctx, o.diskConfig())
 	if err != nil {
-		return nil, fmt.Errorf("disk: %w", err)
+		return nil, err // already says disk
 	}
 	cmp.Disk = disk
 
