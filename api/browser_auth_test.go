@@ -461,6 +461,9 @@ func TestBrowserAuthGuest(t *testing.T) {
 	stranger.do(chromedp.SendKeys(chromedp.ID("join-name"), "Eve\n"))
 	stranger.wait("the invalid-link error", `document.getElementById('join-error').textContent === 'This invite link is invalid or has expired.'`+
 		` && `+browserShown("join-error"), browserWaitLong)
+	if browserEval[bool](stranger, browserShown("join-signed-in")) {
+		t.Errorf("the join page warns someone who is not signed in that they are")
+	}
 
 	guest := browserNewPage(t, browser)
 	guest.do(chromedp.Navigate(link))
@@ -521,6 +524,17 @@ func TestBrowserAuthGuest(t *testing.T) {
 	// The way back leads to the guest's room.
 	guest.click(`#denied-note a[data-room="acme"]`)
 	guest.waitTexts("the guest's room again", want, browserWaitLong)
+
+	// A member who opens a guest link is told that joining would sign her
+	// out, and can go back to her rooms still signed in.
+	maria.do(chromedp.Navigate(link))
+	maria.wait("the join form with a warning", browserShown("join-form")+` && `+browserShown("join-signed-in")+
+		` && document.getElementById('join-signed-in').textContent.startsWith('You are signed in as maria. Joining signs you out')`, browserWaitLong)
+	maria.click(`#join-signed-in a`)
+	maria.waitLoad("maria's chat", `location.pathname.startsWith('/r/') && document.readyState === 'complete' &&
+		document.getElementById('conn').dataset.state === 'live'`)
+	maria.waitReady()
+	maria.checkSignedIn("maria")
 	maria.checkClean()
 	guest.checkClean()
 	stranger.checkClean()

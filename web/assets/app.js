@@ -320,6 +320,10 @@ async function start() {
   const code = routeJoin();
   if (code) {
     authView.showJoin(code);
+    // Joining replaces the browser's session: say so to someone signed in.
+    api.getMe().then((who) => {
+      if (who?.role === 'member' || who?.role === 'admin') authView.warnSignedIn(who.name);
+    }, () => {});
     return;
   }
   // A server last seen with access control: no chat shell until signed in.

@@ -97,6 +97,23 @@ export class AuthView {
     this.show(this.join);
   }
 
+  /**
+   * warnSignedIn tells a signed-in user on the join page that joining would
+   * replace their session in this browser with a guest's.
+   */
+  warnSignedIn(name) {
+    const note = this.join.form.querySelector('#join-signed-in');
+    const back = document.createElement('a');
+    back.href = '/';
+    back.textContent = `go to your rooms as ${name}`;
+    note.replaceChildren(
+      `You are signed in as ${name}. Joining signs you out of this browser and back in as a guest of one room; or `,
+      back,
+      '.',
+    );
+    note.hidden = false;
+  }
+
   show(form) {
     for (const f of [this.signIn, this.setup, this.join]) {
       f.form.hidden = f !== form;
