@@ -397,6 +397,29 @@ func TestLosingAccessEndsStreamsAndResumes(t *testing.T) {
 	}
 }
 
+// TestDemotionEndsStreams: an admin made a member loses an open stream of a
+// private room they are no member of, and the role change is answered with
+// the user.
+func TestDemotionEndsStreams(t *testing.T) {
+	s := mustStartAuthServer(t)
+	s.mustCall(t, http.StatusCreated, "POST", "/api/users", map[string]string{"name": "ada", "password": "ada-password", "role": "admin"}, s.admin...)
+	ada := s.login(t, "ada", "ada-password", true)
+	s.mustCall(t, http.StatusOK, "PUT", "/api/rooms/priv/access", map[string]any{"private": true, "members": []string{}}, s.admin...)
+	r, stop := s.openStream(t, "/api/rooms/priv/events", ada...)
+	defer stop()
+	s.mustCall(t, http.StatusCreated, "POST", "/api/rooms/priv/messages", map[string]string{"text": "for admins"}, s.admin...)
+	nextEvents(t, r, 1)
+
+	u := s.mustCall(t, http.StatusOK, "PUT", "/api/users/ada/role", map[string]string{"role": "member"}, s.admin...)
+	if u["name"] != "ada" || u["role"] != "member" || u["hash"] != nil || u["password_hash"] != nil {
+		t.Fatalf("role change answered %v, want ada as a member and no hash", u)
+	}
+	mustEnd(t, r, "the stream went on after its admin was made a member")
+	if got, body := s.status(t, "GET", "/api/rooms/priv/messages", "", ada...); got != http.StatusForbidden {
+		t.Fatalf("after demotion: got %d %s, want 403", got, body)
+	}
+}
+
 // TestRevocationEndsStreams: revoking a token, signing out, removing a user
 // or revoking an invite ends the streams of that credential.
 func TestRevocationEndsStreams(t *testing.T) {
@@ -530,6 +553,21 @@ func TestUsers(t *testing.T) {
 		{"the password change ended alice's session", "GET", "/api/me", nil, aliceSession, 401},
 		{"but not her token", "GET", "/api/me", nil, alice, 200},
 		{"unknown user's password", "PUT", "/api/users/nobody/password", map[string]string{"password": "whatever1"}, s.admin, 404},
+		{"member makes herself admin", "PUT", "/api/users/alice/role", map[string]string{"role": "admin"}, alice, 403},
+		{"unknown role", "PUT", "/api/users/alice/role", map[string]string{"role": "owner"}, s.admin, 400},
+		{"no role", "PUT", "/api/users/alice/role", map[string]string{}, s.admin, 400},
+		{"role and password", "PUT", "/api/users/alice/role", map[string]string{"role": "admin", "password": "whatever1"}, s.admin, 400},
+		{"unknown user's role", "PUT", "/api/users/nobody/role", map[string]string{"role": "admin"}, s.admin, 404},
+		{"demote the last admin", "PUT", "/api/users/root/role", map[string]string{"role": "member"}, s.admin, 409},
+		{"promote alice", "PUT", "/api/users/alice/role", map[string]string{"role": "admin"}, s.admin, 200},
+		{"alice's token now lists users", "GET", "/api/users", nil, alice, 200},
+		{"alice demotes root", "PUT", "/api/users/root/role", map[string]string{"role": "member"}, alice, 200},
+		{"root's token no longer lists users", "GET", "/api/users", nil, s.admin, 403},
+		{"alice, the last admin, stays one", "PUT", "/api/users/alice/role", map[string]string{"role": "member"}, alice, 409},
+		{"alice promotes root again", "PUT", "/api/users/root/role", map[string]string{"role": "admin"}, alice, 200},
+		{"the same role again", "PUT", "/api/users/root/role", map[string]string{"role": "admin"}, s.admin, 200},
+		{"root demotes alice", "PUT", "/api/users/alice/role", map[string]string{"role": "member"}, s.admin, 200},
+		{"alice's token no longer lists users", "GET", "/api/users", nil, alice, 403},
 		{"remove the last admin", "DELETE", "/api/users/root", nil, s.admin, 409},
 		{"remove a user", "DELETE", "/api/users/alice", nil, s.admin, 204},
 		{"removed user's token", "GET", "/api/me", nil, alice, 401},

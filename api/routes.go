@@ -31,6 +31,7 @@ func (s *Server) routes() http.Handler {
 	handle(http.MethodGet, "/api/users", s.guard(admin, s.accountsOnly(s.handleListUsers)))
 	handle(http.MethodPost, "/api/users", s.guard(admin, s.accountsOnly(s.handleAddUser)))
 	handle(http.MethodPut, "/api/users/:name/password", s.guard(member, s.accountsOnly(s.handleSetPassword)))
+	handle(http.MethodPut, "/api/users/:name/role", s.guard(admin, s.accountsOnly(s.handleSetRole)))
 	handle(http.MethodDelete, "/api/users/:name", s.guard(admin, s.accountsOnly(s.handleRemoveUser)))
 	handle(http.MethodPost, "/api/tokens", s.handleCreateToken)
 	handle(http.MethodGet, "/api/tokens", s.guard(member, s.accountsOnly(s.handleListTokens)))

@@ -16,7 +16,7 @@ type credentials struct {
 	Token    string `json:"token"` // setup only
 	Name     string `json:"name"`
 	Password string `json:"password"`
-	Role     string `json:"role"` // creating users only
+	Role     string `json:"role"` // creating users, changing roles
 }
 
 // decodeCredentials reads a JSON or form body of credentials.

@@ -84,6 +84,33 @@ func (s *Server) handleSetPassword(w http.ResponseWriter, r *http.Request, ps ht
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// handleSetRole: PUT /api/users/:name/role {"role"}. A demoted admin's
+// open streams of private rooms they are no member of end at once.
+func (s *Server) handleSetRole(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	name := ps.ByName("name")
+	c, err := decodeCredentials(w, r)
+	switch {
+	case err != nil:
+	case c.Token != "" || c.Name != "" || c.Password != "":
+		err = errorf(http.StatusBadRequest, "give only the role")
+	case c.Role == "":
+		err = errorf(http.StatusBadRequest, "role is required: admin or member")
+	default:
+		err = userErr(s.Accounts.SetRole(r.Context(), name, store.Role(c.Role)), name)
+	}
+	var u store.User
+	if err == nil {
+		u, err = s.Accounts.User(r.Context(), name)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.accessChanged()
+	u.PasswordHash = ""
+	writeJSON(w, http.StatusOK, u)
+}
+
 // handleRemoveUser: DELETE /api/users/:name.
 func (s *Server) handleRemoveUser(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 	name := ps.ByName("name")

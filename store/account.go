@@ -26,6 +26,9 @@ type Accounts interface {
 	AddUser(ctx context.Context, u User) error
 	// SetPassword replaces a user's password hash and ends their sessions.
 	SetPassword(ctx context.Context, name, hash string) error
+	// SetRole makes a user an admin or a member; the last admin stays one.
+	// Their credentials carry the new role from their next use.
+	SetRole(ctx context.Context, name string, role Role) error
 	// RemoveUser removes a user, their credentials and room memberships.
 	RemoveUser(ctx context.Context, name string) error
 
@@ -285,6 +288,46 @@ func (d *DB) SetPassword(ctx context.Context, name, hash string) error {
 	})
 }
 
+// SetRole implements Accounts.
+func (d *DB) SetRole(ctx context.Context, name string, role Role) error {
+	if role != RoleAdmin && role != RoleMember {
+		return invalid("role", "must be admin or member")
+	}
+	return d.update(func(tx *bolt.Tx) error {
+		u, err := getUser(tx, name)
+		if err != nil || u.Role == role {
+			return err
+		}
+		users, _ := accounts(tx, bucketUsers)
+		if err := keepAnAdmin(users, u); err != nil {
+			return err
+		}
+		u.Role = role
+		return putJSON(users, []byte(name), userRecord{User: u, Hash: u.PasswordHash})
+	})
+}
+
+// keepAnAdmin refuses to take away u, or u's admin role, if u is the last
+// admin in users.
+func keepAnAdmin(users *bolt.Bucket, u User) error {
+	if u.Role != RoleAdmin {
+		return nil
+	}
+	admins := 0
+	if err := forEach(users, func(_ []byte, r userRecord) error {
+		if r.Role == RoleAdmin {
+			admins++
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if admins == 1 {
+		return fmt.Errorf("%w: %s is the last admin", ErrConflict, u.Name)
+	}
+	return nil
+}
+
 // RemoveUser implements Accounts.
 func (d *DB) RemoveUser(ctx context.Context, name string) error {
 	return d.update(func(tx *bolt.Tx) error {
@@ -293,19 +336,8 @@ func (d *DB) RemoveUser(ctx context.Context, name string) error {
 			return err
 		}
 		users, _ := accounts(tx, bucketUsers)
-		if u.Role == RoleAdmin {
-			admins := 0
-			if err := forEach(users, func(_ []byte, r userRecord) error {
-				if r.Role == RoleAdmin {
-					admins++
-				}
-				return nil
-			}); err != nil {
-				return err
-			}
-			if admins == 1 {
-				return fmt.Errorf("%w: %s is the last admin", ErrConflict, name)
-			}
+		if err := keepAnAdmin(users, u); err != nil {
+			return err
 		}
 		if err := users.Delete([]byte(name)); err != nil {
 			return err

@@ -63,6 +63,9 @@ func TestAccountRules(t *testing.T) {
 		{"guest role", d.AddUser(ctx, User{Name: "g", Role: RoleGuest, PasswordHash: "x"}), ErrInvalid},
 		{"no password", d.AddUser(ctx, User{Name: "bob", Role: RoleMember}), ErrInvalid},
 		{"last admin", d.RemoveUser(ctx, "root"), ErrConflict},
+		{"last admin made a member", d.SetRole(ctx, "root", RoleMember), ErrConflict},
+		{"guest role set", d.SetRole(ctx, "alice", RoleGuest), ErrInvalid},
+		{"role of unknown user", d.SetRole(ctx, "nobody", RoleAdmin), ErrNotFound},
 		{"unknown user", d.RemoveUser(ctx, "nobody"), ErrNotFound},
 		{"credential of unknown user", d.AddCredential(ctx, []byte("h"), Credential{User: "nobody"}), ErrNotFound},
 		{"member who is not a user", d.SetRoomAccess(ctx, RoomAccess{Room: "a", Private: true, Members: []string{"nobody"}}), ErrInvalid},
@@ -79,6 +82,22 @@ func TestAccountRules(t *testing.T) {
 	}
 	if _, _, err := d.Identify(ctx, []byte("old"), now); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("expired token: got %v, want ErrNotFound", err)
+	}
+
+	// A role change keeps the password and shows at the next Identify.
+	if err := d.AddCredential(ctx, []byte("t"), Credential{ID: "t", Kind: KindToken, User: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range []Role{RoleAdmin, RoleMember} {
+		if err := d.SetRole(ctx, "alice", role); err != nil {
+			t.Fatal(err)
+		}
+		if _, u, err := d.Identify(ctx, []byte("t"), now); err != nil || u.Role != role {
+			t.Fatalf("alice after SetRole(%s): got %+v %v", role, u, err)
+		}
+		if u, err := d.User(ctx, "alice"); err != nil || u.PasswordHash != "x" {
+			t.Fatalf("alice's password hash after SetRole(%s): got %q %v, want x", role, u.PasswordHash, err)
+		}
 	}
 
 	// Removing a user removes their credentials and memberships.

@@ -190,6 +190,21 @@ func TestUserAddListPasswdRemove(t *testing.T) {
 	wantErr(t, err, "401")
 	mustLogin(t, url, "bob", "bob-password-3")
 
+	// Roles change in place; bob's token carries the new one at once.
+	if out := mustCLI(t, env, "", "user", "role", "bob", "admin"); out != "bob is an admin\n" {
+		t.Fatalf("user role admin: got %q", out)
+	}
+	mustCLI(t, bobEnv, "", "user", "list")
+	if out := mustCLI(t, env, "", "user", "role", "bob", "member"); out != "bob is a member\n" {
+		t.Fatalf("user role member: got %q", out)
+	}
+	_, err = cli(t, bobEnv, "", "user", "list")
+	wantErr(t, err, "403")
+	_, err = cli(t, env, "", "user", "role", "bob", "owner")
+	wantErr(t, err, "400")
+	_, err = cli(t, env, "", "user", "role", "bob")
+	wantErr(t, err, "a NAME and a role")
+
 	if out := mustCLI(t, env, "", "user", "rm", "bob"); out != "removed bob\n" {
 		t.Fatalf("user rm: got %q", out)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -15,6 +16,7 @@ const userHelp = `Usage:
   parley user add -setup-token TOKEN [-password-stdin] NAME     add the first admin
   parley user list [-json]                                      list users (admins)
   parley user passwd [-password-stdin] [NAME]                   change a password (default: your own)
+  parley user role NAME admin|member                            make a user an admin or a member (admins)
   parley user rm NAME                                           remove a user (admins)
 
 They need a server running with -auth on and, but for -setup-token, an
@@ -27,6 +29,7 @@ func (m *Main) user(ctx context.Context, args []string) error {
 		"add":    m.userAdd,
 		"list":   m.userList,
 		"passwd": m.userPasswd,
+		"role":   m.userRole,
 		"rm":     m.userRemove,
 	}, args)
 }
@@ -149,6 +152,33 @@ func (m *Main) userPasswd(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(m.Stdout, "changed the password of %s\n", name)
 	return nil
+}
+
+func (m *Main) userRole(ctx context.Context, args []string) error {
+	fs := m.newFlagSet("user role", "NAME admin|member")
+	c := clientFlags(fs)
+	if err := m.parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		fs.Usage()
+		return errors.New("user role needs a NAME and a role, admin or member")
+	}
+	name, role := fs.Arg(0), fs.Arg(1)
+	var u apiUser
+	if err := c.doJSON(ctx, http.MethodPut, "/api/users/"+url.PathEscape(name)+"/role", map[string]string{"role": role}, &u); err != nil {
+		return fmt.Errorf("user role: %w", err)
+	}
+	fmt.Fprintf(m.Stdout, "%s is %s\n", u.Name, withArticle(u.Role))
+	return nil
+}
+
+// withArticle puts "a" or "an" before a role.
+func withArticle(role string) string {
+	if strings.HasPrefix(role, "a") {
+		return "an " + role
+	}
+	return "a " + role
 }
 
 func (m *Main) userRemove(ctx context.Context, args []string) error {
