@@ -124,9 +124,7 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	switch name {
 	case "noop":
 		return m.runNoop(ctx, fs, args)
-	case "disk":
-		return m.runDisk(ctx, fs, args)
-	case "append", "fanout", "rooms", "reconnect", "replay", "idle", "storm", "export", "all":
+	case "append", "fanout", "rooms", "reconnect", "replay", "idle", "storm", "export", "all", "disk":
 		o.register(fs, name)
 		run = o.scenario(name, m)
 	default:
@@ -141,13 +139,16 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	if err := o.validate(name); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	c, err := newClient(o.server, o.writers+o.publishers+16, o.timeout)
-	if err != nil {
-		return err
-	}
-	defer c.close()
-	if err := c.health(ctx); err != nil {
-		return err
+	var c *client // disk needs no server
+	if name != "disk" {
+		var err error
+		if c, err = newClient(o.server, o.writers+o.publishers+16, o.timeout); err != nil {
+			return err
+		}
+		defer c.close()
+		if err := c.health(ctx); err != nil {
+			return err
+		}
 	}
 	out, err := run(ctx, c)
 	if out == nil {
@@ -226,32 +227,6 @@ func (m *Main) runNoop(ctx context.Context, fs *flag.FlagSet, args []string) err
 	fmt.Fprintf(m.Stderr, "parley-bench: no-op server listening on %s\n", s.URL())
 	<-ctx.Done()
 	return s.Close()
-}
-
-// runDisk runs the disk scenario, which needs no server.
-func (m *Main) runDisk(ctx context.Context, fs *flag.FlagSet, args []string) error {
-	var o options
-	o.register(fs, "disk")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("disk: unexpected arguments %q", fs.Args())
-	}
-	if err := o.validate("disk"); err != nil {
-		return fmt.Errorf("disk: %w", err)
-	}
-	rep, err := runDisk(ctx, o.diskConfig())
-	if rep == nil {
-		return err
-	}
-	if werr := m.write(rep, o.json); werr != nil {
-		return werr
-	}
-	if err != nil {
-		return err
-	}
-	return failures(rep)
 }
 
 // positive checks a flag whose zero value would mean "forever".

@@ -282,6 +282,8 @@ func (o *options) scenario(name string, m *Main) func(context.Context, *client) 
 			}
 			return wrap(runExport(ctx, c, exportConfig{room: room, events: o.events, writers: o.writers, timeout: o.catchUp, sample: o.sample}))
 		}
+	case "disk":
+		return func(ctx context.Context, _ *client) (any, error) { return wrap(runDisk(ctx, o.diskConfig())) }
 	case "all":
 		return func(ctx context.Context, c *client) (any, error) {
 			cmp, err := runAll(ctx, c, o, m)
