@@ -177,22 +177,6 @@ func (s *authServer) status(tb testing.TB, method, path string, body string, hea
 	return resp.StatusCode, string(b)
 }
 
-// historyAs reads a page of history with header pairs.
-func (s *authServer) historyAs(tb testing.TB, path string, header ...string) []store.Event {
-	tb.Helper()
-	resp := s.do(tb, http.MethodGet, path, "", nil, header...)
-	if resp.status != http.StatusOK {
-		tb.Fatalf("GET %s: got %d %s", path, resp.status, resp.body)
-	}
-	var page struct {
-		Events []store.Event `json:"events"`
-	}
-	if err := json.Unmarshal(resp.body, &page); err != nil {
-		tb.Fatal(err)
-	}
-	return page.Events
-}
-
 // syncBuffer is a bytes.Buffer safe for a logger and a test at once.
 type syncBuffer struct {
 	mu sync.Mutex // guards b

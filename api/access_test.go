@@ -234,7 +234,7 @@ func TestCrossSiteFormPostIsRefused(t *testing.T) {
 			}
 		})
 	}
-	evs := s.historyAs(t, "/api/rooms/general/messages", s.admin...)
+	evs := s.history(t, "/api/rooms/general/messages", s.admin...)
 	if len(evs) != 1 || evs[0].Author != "alice" {
 		t.Fatalf("stored: got %+v, want only the same-origin post", evs)
 	}
@@ -294,7 +294,7 @@ func TestPostingIsLimited(t *testing.T) {
 	s.mustCall(t, http.StatusCreated, "POST", "/api/rooms/a/messages", map[string]string{"text": "admin"}, s.admin...)
 	s.clock.advance(time.Second)
 	s.mustCall(t, http.StatusCreated, "POST", "/api/rooms/a/messages", map[string]string{"text": "one too many", "client_id": "c1"}, alice...)
-	if evs := s.historyAs(t, "/api/rooms/a/messages", s.admin...); texts(evs) != "0,1,2,admin,one too many" {
+	if evs := s.history(t, "/api/rooms/a/messages", s.admin...); texts(evs) != "0,1,2,admin,one too many" {
 		t.Fatalf("stored: got %s", texts(evs))
 	}
 }

@@ -116,9 +116,10 @@ func (s *testServer) post(tb testing.TB, room string, msg map[string]string, wan
 	return e
 }
 
-func (s *testServer) history(tb testing.TB, path string) []store.Event {
+// history reads a page of history, with header pairs for the caller.
+func (s *testServer) history(tb testing.TB, path string, header ...string) []store.Event {
 	tb.Helper()
-	resp := s.do(tb, http.MethodGet, path, "", nil)
+	resp := s.do(tb, http.MethodGet, path, "", nil, header...)
 	if resp.status != http.StatusOK {
 		tb.Fatalf("GET %s: got %d %s", path, resp.status, resp.body)
 	}
