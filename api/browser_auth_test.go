@@ -9,11 +9,9 @@ package api_test
 // PARLEY_SCREENSHOTS=1 also writes docs/ui-signin.png and docs/ui-guest.png.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -76,31 +74,7 @@ func browserStartAuthServer(tb testing.TB, configure ...func(*api.Server)) *brow
 // "") and returns the response with its body read.
 func (s *browserAuthServer) request(method, path, cookie string, body any) (*http.Response, []byte) {
 	s.tb.Helper()
-	var r io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		r = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, s.URL+path, r)
-	if err != nil {
-		s.tb.Fatalf("%s %s: %v", method, path, err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if cookie != "" {
-		req.Header.Set("Cookie", cookie)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.tb.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		s.tb.Fatalf("%s %s: read: %v", method, path, err)
-	}
-	return resp, raw
+	return browserRequest(s.tb, method, s.URL+path, cookie, body)
 }
 
 // must is request that fails the test unless the status is want; it

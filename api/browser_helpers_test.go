@@ -150,21 +150,7 @@ func (s *browserServer) unreact(room, id, author, emoji string) browserEvent {
 // status but 201 or 200 fails the test.
 func (s *browserServer) call(method, path string, body any) browserEvent {
 	s.tb.Helper()
-	b, _ := json.Marshal(body)
-	req, err := http.NewRequest(method, s.URL+path, bytes.NewReader(b))
-	if err != nil {
-		s.tb.Fatalf("%s %s: %v", method, path, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.tb.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		s.tb.Fatalf("%s %s: read: %v", method, path, err)
-	}
+	resp, raw := browserRequest(s.tb, method, s.URL+path, "", body)
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
 		s.tb.Fatalf("%s %s: got status %d (%s), want 201 or 200", method, path, resp.StatusCode, raw)
 	}
@@ -173,6 +159,38 @@ func (s *browserServer) call(method, path string, body any) browserEvent {
 		s.tb.Fatalf("%s %s: decode: %v", method, path, err)
 	}
 	return ev
+}
+
+// browserRequest sends body (if not nil) as JSON to target with cookie (a
+// "name=value" Cookie header, or "") and returns the response with its body
+// read; only a failure to send or read fails the test.
+func browserRequest(tb testing.TB, method, target, cookie string, body any) (*http.Response, []byte) {
+	tb.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, target, r)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", method, target, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if cookie != "" {
+		req.Header.Set("Cookie", cookie)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", method, target, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatalf("%s %s: read: %v", method, target, err)
+	}
+	return resp, raw
 }
 
 // messages returns a room's stored events, oldest first.
