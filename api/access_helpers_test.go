@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/parleychat/parley/api"
-	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/store/bolt"
 	"github.com/parleychat/parley/stream"
 )
 
@@ -59,7 +59,7 @@ func mustStartAuthServer(tb testing.TB, configure ...func(*api.Server)) *authSer
 func mustStartAuthServerWithoutAdmin(tb testing.TB, configure ...func(*api.Server)) *authServer {
 	tb.Helper()
 	c := &clock{t: time.Now().UTC()}
-	db := store.NewDB(filepath.Join(tb.TempDir(), "parley.db"))
+	db := bolt.NewDB(filepath.Join(tb.TempDir(), "parley.db"))
 	db.Logger = quietLogger()
 	if err := db.Open(); err != nil {
 		tb.Fatal(err)

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,35 +8,14 @@ import (
 	"os"
 
 	"github.com/julienschmidt/httprouter"
+
 	"github.com/parleychat/parley/store"
 )
-
-// maintainer is what a log offers beyond store.Log for keeping history:
-// import, backup and retention. The bbolt log has it all.
-type maintainer interface {
-	Import(ctx context.Context, room string, src io.ReadSeeker) (store.ImportReport, error)
-	Backup(w io.Writer, size func(int64)) (int64, error)
-	RoomRetention(ctx context.Context, room string) (*store.Retention, error)
-	SetRoomRetention(ctx context.Context, room string, r *store.Retention) error
-}
-
-// maintenance returns the log's maintenance side, or answers 501.
-func (s *Server) maintenance(w http.ResponseWriter, r *http.Request) (maintainer, bool) {
-	m, ok := s.log.(maintainer)
-	if !ok {
-		s.writeError(w, r, errorf(http.StatusNotImplemented, "this log does not support it"))
-	}
-	return m, ok
-}
 
 // handleImport: POST /api/rooms/:room/import with a JSON-lines export as the
 // body. The body is spooled to a temporary file so the whole of it can be
 // checked before anything is stored.
 func (s *Server) handleImport(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-	m, ok := s.maintenance(w, r)
-	if !ok {
-		return
-	}
 	room := ps.ByName("room")
 	if err := store.ValidateRoom(room); err != nil {
 		s.writeError(w, r, err)
@@ -63,7 +41,7 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request, ps httprou
 		s.writeError(w, r, err)
 		return
 	}
-	rep, err := m.Import(r.Context(), room, f)
+	rep, err := s.log.Import(r.Context(), room, f)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -75,12 +53,8 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request, ps httprou
 // handleBackup: GET /api/admin/backup streams a consistent copy of the db
 // while the server keeps serving.
 func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	m, ok := s.maintenance(w, r)
-	if !ok {
-		return
-	}
 	started := false
-	_, err := m.Backup(w, func(size int64) {
+	_, err := s.log.Backup(w, func(size int64) {
 		started = true
 		h := w.Header()
 		h.Set("Content-Type", "application/octet-stream")
@@ -107,11 +81,7 @@ type settingsJSON struct {
 
 // handleGetSettings: GET /api/rooms/:room/settings.
 func (s *Server) handleGetSettings(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-	m, ok := s.maintenance(w, r)
-	if !ok {
-		return
-	}
-	ret, err := m.RoomRetention(r.Context(), ps.ByName("room"))
+	ret, err := s.log.RoomRetention(r.Context(), ps.ByName("room"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -121,10 +91,6 @@ func (s *Server) handleGetSettings(w http.ResponseWriter, r *http.Request, ps ht
 
 // handlePutSettings: PUT /api/rooms/:room/settings {"retention":{...}|null}.
 func (s *Server) handlePutSettings(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-	m, ok := s.maintenance(w, r)
-	if !ok {
-		return
-	}
 	room := ps.ByName("room")
 	if err := store.ValidateRoom(room); err != nil {
 		s.writeError(w, r, err)
@@ -146,7 +112,7 @@ func (s *Server) handlePutSettings(w http.ResponseWriter, r *http.Request, ps ht
 		s.writeError(w, r, err)
 		return
 	}
-	if err := m.SetRoomRetention(r.Context(), room, in.Retention); err != nil {
+	if err := s.log.SetRoomRetention(r.Context(), room, in.Retention); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/parleychat/parley/api"
 	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/store/bolt"
 )
 
 func TestImportOverHTTPRoundTrips(t *testing.T) {
@@ -103,11 +104,11 @@ func TestBackupOverHTTPWhileWriting(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "backup.db")
 	os.WriteFile(path, resp.body, 0o600)
-	rep, err := store.Verify(path)
+	rep, err := bolt.Verify(path)
 	if err != nil || !rep.OK() {
 		t.Fatalf("backup does not verify: %v %+v", err, rep)
 	}
-	db := store.NewDB(path)
+	db := bolt.NewDB(path)
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}

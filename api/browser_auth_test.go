@@ -25,7 +25,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/parleychat/parley/api"
-	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/store/bolt"
 )
 
 const browserSetupToken = "browser-test-setup-token"
@@ -35,7 +35,7 @@ const browserSetupToken = "browser-test-setup-token"
 type browserAuthServer struct {
 	tb  testing.TB
 	URL string
-	db  *store.DB
+	db  *bolt.DB
 	srv *api.Server
 }
 
@@ -43,7 +43,7 @@ type browserAuthServer struct {
 // Open.
 func browserStartAuthServer(tb testing.TB, configure ...func(*api.Server)) *browserAuthServer {
 	tb.Helper()
-	db := store.NewDB(filepath.Join(tb.TempDir(), "parley.db"))
+	db := bolt.NewDB(filepath.Join(tb.TempDir(), "parley.db"))
 	db.Logger = quietLogger()
 	if err := db.Open(); err != nil {
 		tb.Fatalf("open db: %v", err)

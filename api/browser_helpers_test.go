@@ -26,7 +26,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/parleychat/parley/api"
-	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/store/bolt"
 )
 
 const browserChromiumPath = "/usr/bin/chromium"
@@ -72,7 +72,7 @@ type browserServer struct {
 	path string
 	addr string
 	URL  string
-	db   *store.DB
+	db   *bolt.DB
 	srv  *api.Server
 }
 
@@ -88,7 +88,7 @@ func browserStartServer(tb testing.TB) *browserServer {
 // picks a free port, later starts reuse it).
 func (s *browserServer) start() {
 	s.tb.Helper()
-	db := store.NewDB(s.path)
+	db := bolt.NewDB(s.path)
 	if err := db.Open(); err != nil {
 		s.tb.Fatalf("open db: %v", err)
 	}

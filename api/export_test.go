@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+
 	"github.com/parleychat/parley/api"
 	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/store/bolt"
 )
 
 // seed appends n messages to room through the log from 256 writers, so the
@@ -56,9 +58,9 @@ func (c *testClock) Add(d time.Duration) { c.Set(c.Now().Add(d)) }
 
 // mustStartServerWith is mustStartServer with confDB applied to the store
 // before Open and, if wrap is set, wrap's Log between the server and it.
-func mustStartServerWith(tb testing.TB, confDB func(*store.DB), wrap func(store.Log) store.Log, configure ...func(*api.Server)) *testServer {
+func mustStartServerWith(tb testing.TB, confDB func(*bolt.DB), wrap func(store.Log) store.Log, configure ...func(*api.Server)) *testServer {
 	tb.Helper()
-	db := store.NewDB(filepath.Join(tb.TempDir(), "parley.db"))
+	db := bolt.NewDB(filepath.Join(tb.TempDir(), "parley.db"))
 	db.Logger = quietLogger()
 	if confDB != nil {
 		confDB(db)
@@ -186,7 +188,7 @@ func TestExportFilters(t *testing.T) {
 	t1 := time.Date(2026, 11, 21, 20, 0, 0, 0, time.UTC)
 	t2, t3 := t1.Add(time.Minute), t1.Add(2*time.Minute)
 	clock := &testClock{t: t1}
-	s := mustStartServerWith(t, func(d *store.DB) { d.Now = clock.Now }, nil, func(s *api.Server) {
+	s := mustStartServerWith(t, func(d *bolt.DB) { d.Now = clock.Now }, nil, func(s *api.Server) {
 		s.Now = func() time.Time { return t1.Add(3 * time.Minute) }
 	})
 	// Three messages in each of three milliseconds.

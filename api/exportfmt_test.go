@@ -17,6 +17,7 @@ import (
 
 	"github.com/parleychat/parley/api"
 	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/store/bolt"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/export")
@@ -27,7 +28,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/ex
 func goldenRoom(t *testing.T) *testServer {
 	t.Helper()
 	clock := &testClock{t: time.Date(2026, 11, 21, 20, 0, 0, 0, time.UTC)}
-	s := mustStartServerWith(t, func(d *store.DB) { d.Now = clock.Now }, nil, func(s *api.Server) {
+	s := mustStartServerWith(t, func(d *bolt.DB) { d.Now = clock.Now }, nil, func(s *api.Server) {
 		s.Now = func() time.Time { return time.Date(2026, 11, 21, 23, 0, 0, 0, time.UTC) }
 	})
 	post := func(author, text, replyTo string) string {

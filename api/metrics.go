@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/julienschmidt/httprouter"
-	"github.com/parleychat/parley/stream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/parleychat/parley/stream"
 )
 
 // metrics are the server's Prometheus collectors, on a registry of their own
@@ -24,11 +25,6 @@ type metrics struct {
 	batchSize     prometheus.Histogram
 	requests      *prometheus.CounterVec   // method, route, code
 	reqSeconds    *prometheus.HistogramVec // method, route; streams excluded
-}
-
-// sizer is implemented by logs that can report their file size (store.DB).
-type sizer interface {
-	Size() (int64, error)
 }
 
 func newMetrics(s *Server) *metrics {
@@ -86,25 +82,23 @@ func newMetrics(s *Server) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	if sz, ok := s.log.(sizer); ok {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "parley_db_size_bytes",
-			Help: "Size of the database file.",
-		}, func() float64 {
-			n, err := sz.Size()
-			if err != nil {
-				return 0 // closed: there is no file to speak of
-			}
-			return float64(n)
-		}))
-	}
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "parley_db_size_bytes",
+		Help: "Size of the database file.",
+	}, func() float64 {
+		n, err := s.log.Size()
+		if err != nil {
+			return 0 // closed: there is no file to speak of
+		}
+		return float64(n)
+	}))
 	return m
 }
 
-// ObserveCommit records one commit of the log: the events it stored and the
-// time it took. Wire it to store.DB.OnCommit. It is safe for concurrent use
-// and does not allocate.
-func (s *Server) ObserveCommit(events int, took time.Duration) {
+// observeCommit records one commit of the log: the events it stored and the
+// time it took. NewServer registers it with the log. It is safe for
+// concurrent use and does not allocate.
+func (s *Server) observeCommit(events int, took time.Duration) {
 	s.metrics.appends.Add(float64(events))
 	s.metrics.commitSeconds.Observe(took.Seconds())
 	s.metrics.batchSize.Observe(float64(events))

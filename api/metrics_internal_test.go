@@ -9,7 +9,8 @@ import (
 	"testing"
 
 	"github.com/julienschmidt/httprouter"
-	"github.com/parleychat/parley/store"
+
+	"github.com/parleychat/parley/store/bolt"
 )
 
 // discardWriter is a ResponseWriter that costs nothing, so the benchmark
@@ -23,7 +24,7 @@ func (w *discardWriter) WriteHeader(int)             {}
 // BenchmarkInstrument is the cost instrument adds to every request: the
 // counter, the histogram and the status writer. Compare with /bare.
 func BenchmarkInstrument(b *testing.B) {
-	db := store.NewDB(filepath.Join(b.TempDir(), "parley.db"))
+	db := bolt.NewDB(filepath.Join(b.TempDir(), "parley.db"))
 	if err := db.Open(); err != nil {
 		b.Fatal(err)
 	}

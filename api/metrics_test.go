@@ -71,7 +71,6 @@ func (s *testServer) waitMetric(tb testing.TB, series string, want float64) {
 
 func TestMetrics(t *testing.T) {
 	s := mustStartServer(t)
-	s.db.OnCommit = s.ObserveCommit // before any append, as cmd/parley does
 
 	live, stopLive := s.openStream(t, "/api/rooms/m/events")
 	first := s.post(t, "m", map[string]string{"author": "a", "text": "1"}, http.StatusCreated)

@@ -102,6 +102,7 @@ func NewServer(log store.Log) *Server {
 		hub:               stream.NewHub(log),
 	}
 	s.metrics = newMetrics(s)
+	log.ObserveCommits(s.observeCommit)
 	return s
 }
 

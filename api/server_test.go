@@ -14,20 +14,21 @@ import (
 
 	"github.com/parleychat/parley/api"
 	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/store/bolt"
 	"github.com/parleychat/parley/stream"
 )
 
 // testServer is a real server on a loopback port over a real bbolt file.
 type testServer struct {
 	*api.Server
-	db *store.DB
+	db *bolt.DB
 }
 
 // mustStartServer starts a server on 127.0.0.1:0; configure may adjust it
 // before Open. Both are closed at cleanup.
 func mustStartServer(tb testing.TB, configure ...func(*api.Server)) *testServer {
 	tb.Helper()
-	db := store.NewDB(filepath.Join(tb.TempDir(), "parley.db"))
+	db := bolt.NewDB(filepath.Join(tb.TempDir(), "parley.db"))
 	db.Logger = quietLogger()
 	if err := db.Open(); err != nil {
 		tb.Fatal(err)
@@ -36,7 +37,7 @@ func mustStartServer(tb testing.TB, configure ...func(*api.Server)) *testServer 
 }
 
 // mustStartServerOn is mustStartServer over an open db.
-func mustStartServerOn(tb testing.TB, db *store.DB, configure ...func(*api.Server)) *testServer {
+func mustStartServerOn(tb testing.TB, db *bolt.DB, configure ...func(*api.Server)) *testServer {
 	tb.Helper()
 	srv := api.NewServer(db)
 	srv.Addr, srv.Logger = "127.0.0.1:0", quietLogger()
@@ -236,7 +237,7 @@ func TestCloseEndsStreamsAndIsIdempotent(t *testing.T) {
 
 func TestOpenFailsOnBusyAddress(t *testing.T) {
 	s := mustStartServer(t)
-	db := store.NewDB(filepath.Join(t.TempDir(), "other.db"))
+	db := bolt.NewDB(filepath.Join(t.TempDir(), "other.db"))
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}

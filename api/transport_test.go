@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/parleychat/parley/api"
-	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/store/bolt"
 )
 
 // TestTLSServesHTTP2AndSecureCookies: with a certificate the server speaks
@@ -41,7 +41,7 @@ func TestTLSServesHTTP2AndSecureCookies(t *testing.T) {
 // TestTLSNeedsBothFiles: half a TLS configuration fails at Open.
 func TestTLSNeedsBothFiles(t *testing.T) {
 	certFile, _, _ := mustWriteCert(t, t.TempDir())
-	db := store.NewDB(filepath.Join(t.TempDir(), "parley.db"))
+	db := bolt.NewDB(filepath.Join(t.TempDir(), "parley.db"))
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
 	}

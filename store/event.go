@@ -120,15 +120,17 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// encodedEvent is an event's JSON without its id and time, which the writer
-// splices in: {"id":ID,<mid>,"time":TIME<tail>}.
-type encodedEvent struct {
+// EncodedEvent is an event's JSON without its id and time, which a log's
+// writer splices in once it assigns them: {"id":ID,<mid>,"time":TIME<tail>}.
+// Encoding before the id is known keeps the work off the writer.
+type EncodedEvent struct {
 	mid  []byte // "room":..,"type":..,"author":..[,"text":..]
 	tail []byte // the optional fields after time, each with its comma
 }
 
-// encodeParts encodes e's fields in the order and escaping of MarshalJSON.
-func (e *Event) encodeParts() encodedEvent {
+// EncodeParts encodes e's fields but id and time, in the order and escaping
+// of MarshalJSON.
+func (e *Event) EncodeParts() EncodedEvent {
 	b := make([]byte, 0, 64+len(e.Room)+len(e.Author)+len(e.Text))
 	b = appendField(b, `"room":`, e.Room)
 	b = appendField(b, `,"type":`, e.Type)
@@ -151,29 +153,26 @@ func (e *Event) encodeParts() encodedEvent {
 	if e.Redacted {
 		tail = append(tail, `,"redacted":true`...)
 	}
-	return encodedEvent{mid: b, tail: tail}
+	return EncodedEvent{mid: b, tail: tail}
 }
 
-// assemble returns the stored value of the event of type typ with its id
-// and the id's time (see encodeValue), and its JSON, which aliases the end
-// of value: one allocation for both.
-func (p encodedEvent) assemble(typ string, id ulid.ULID) (value, js []byte) {
-	// One spare byte: the API appends a newline to an answer's JSON.
-	b := make([]byte, 0, 1+len(typ)+80+len(p.mid)+len(p.tail))
-	b = append(b, byte(len(typ)))
-	b = append(b, typ...)
-	start := len(b)
-	b = append(b, `{"id":"`...)
-	b = append(b, id.String()...)
-	b = append(b, `",`...)
-	b = append(b, p.mid...)
-	b = append(b, `,"time":"`...)
-	b = time.UnixMilli(int64(id.Time())).UTC().AppendFormat(b, TimeFormat)
-	b = append(b, '"')
-	b = append(b, p.tail...)
-	b = append(b, '}')
-	return b, b[start:]
+// AppendJSON appends the JSON of the event of type typ with id and the id's
+// time to dst: the event's wire shape, byte for byte what MarshalJSON
+// writes.
+func (p EncodedEvent) AppendJSON(dst []byte, id ulid.ULID) []byte {
+	dst = append(dst, `{"id":"`...)
+	dst = append(dst, id.String()...)
+	dst = append(dst, `",`...)
+	dst = append(dst, p.mid...)
+	dst = append(dst, `,"time":"`...)
+	dst = time.UnixMilli(int64(id.Time())).UTC().AppendFormat(dst, TimeFormat)
+	dst = append(dst, '"')
+	dst = append(dst, p.tail...)
+	return append(dst, '}')
 }
+
+// Len is an upper bound of the length AppendJSON adds.
+func (p EncodedEvent) Len() int { return 80 + len(p.mid) + len(p.tail) }
 
 // appendField appends a name and a string value escaped as encoding/json does.
 func appendField(b []byte, name, v string) []byte {
@@ -234,10 +233,11 @@ func ValidateRoom(name string) error {
 	return nil
 }
 
-// validate checks e as a client submitted it, as far as e alone can tell;
+// Validate checks e as a client submitted it, as far as e alone can tell;
 // rules that depend on the log (the target exists, belongs to the author)
-// are checked when it is stored. maxText is the text limit in bytes (0: none).
-func (e *Event) validate(maxText int) error {
+// are checked when it is stored. maxText is the text limit in bytes (0:
+// none). Every Log implementation calls it before storing e.
+func (e *Event) Validate(maxText int) error {
 	if err := ValidateRoom(e.Room); err != nil {
 		return err
 	}
@@ -352,38 +352,4 @@ func validateClientID(id string) error {
 		}
 	}
 	return nil
-}
-
-// encodeValue lays a record out as stored in bbolt: a length-prefixed type,
-// then the event JSON.
-func encodeValue(typ string, js []byte) []byte {
-	v := make([]byte, 0, 1+len(typ)+len(js))
-	v = append(v, byte(len(typ)))
-	v = append(v, typ...)
-	return append(v, js...)
-}
-
-// decodeValue splits a stored value into its type and JSON. The JSON aliases
-// v: copy it before the transaction ends.
-func decodeValue(v []byte) (typ string, js []byte, err error) {
-	if len(v) == 0 || int(v[0])+1 > len(v) {
-		return "", nil, fmt.Errorf("corrupt record of %d bytes", len(v))
-	}
-	n := int(v[0])
-	return internType(v[1 : 1+n]), v[1+n:], nil
-}
-
-// internType avoids an allocation per record for the known types.
-func internType(b []byte) string {
-	switch string(b) {
-	case TypeMessage:
-		return TypeMessage
-	case TypeEdit:
-		return TypeEdit
-	case TypeDelete:
-		return TypeDelete
-	case TypeReaction:
-		return TypeReaction
-	}
-	return string(b)
 }

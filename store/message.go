@@ -96,18 +96,19 @@ func (m *Message) UnmarshalJSON(b []byte) error {
 	return err
 }
 
-// newMessage is the state of a message event before any change.
-func newMessage(e Event) Message {
+// NewMessage is the state of a message event before any change.
+func NewMessage(e Event) Message {
 	return Message{
 		ID: e.ID, Room: e.Room, Author: e.Author, Text: e.Text, Time: e.Time,
 		ClientID: e.ClientID, ReplyTo: e.ReplyTo, Redacted: e.Redacted,
 	}
 }
 
-// apply folds a change (edit, delete or reaction of m) into m and reports
+// Apply folds a change (edit, delete or reaction of m) into m and reports
 // whether it changed anything. It checks no permission: the log does that
-// before storing a change, and a stored change always applies this way.
-func (m *Message) apply(e Event) bool {
+// before storing a change, and a stored change always applies this way, in
+// every Log implementation.
+func (m *Message) Apply(e Event) bool {
 	switch e.Type {
 	case TypeEdit:
 		if m.Redacted || e.Redacted || e.Text == m.Text {
@@ -157,8 +158,8 @@ func (m *Message) apply(e Event) bool {
 	return true
 }
 
-// clone returns a copy of m that shares nothing mutable with it.
-func (m Message) clone() Message {
+// Clone returns a copy of m that shares nothing mutable with it.
+func (m Message) Clone() Message {
 	m.Reactions = slices.Clone(m.Reactions)
 	for i := range m.Reactions {
 		m.Reactions[i].Authors = slices.Clone(m.Reactions[i].Authors)
@@ -178,12 +179,12 @@ func Fold(events []Event) []Message {
 	for _, e := range events {
 		if e.Type == TypeMessage {
 			index[e.ID] = len(out)
-			out = append(out, newMessage(e))
+			out = append(out, NewMessage(e))
 			continue
 		}
 		// A change whose message retention deleted has nothing to change.
 		if i, ok := index[e.Target]; ok {
-			out[i].apply(e)
+			out[i].Apply(e)
 		}
 	}
 	return out

@@ -1,23 +1,38 @@
-// Package store owns Parley's event log: the domain types it persists
-// (events and rooms), their validation, and the durable, ordered log behind
-// the Log interface. DB is the bbolt implementation.
+// Package store is Parley's domain: the events a room's log holds (their
+// types, validation, wire encoding and how changes fold into messages),
+// accounts, and the interfaces through which the rest of Parley reaches
+// storage, with every promise callers rely on. Implementations live in
+// subpackages (store/bolt: one bbolt file) and apply the rules exported
+// here, so every implementation validates, folds and encodes identically;
+// store/storetest checks each of them against the same contract.
 package store
 
 import (
 	"context"
 	"errors"
+	"io"
+	"time"
 
 	"github.com/oklog/ulid/v2"
 )
 
-// Log is the narrow interface the rest of Parley uses to reach the event log.
-// A second implementation (a cluster log, say) must keep the same promises:
+// Log is the event log: the interface the rest of Parley uses to append,
+// read, stream and maintain history. Every implementation keeps these
+// promises, which store/storetest checks:
 //
-//   - Append assigns ids that are strictly increasing across the whole log and
-//     returns only once the event is durable.
-//   - Subscribers see committed records in id order, and never a record that
-//     was not committed.
-//   - Reads after a cursor return records in id order.
+//   - Append assigns ids that are strictly increasing across the whole log,
+//     and returns only once the event is durable.
+//   - One order: commit order, id order and the order subscribers see are
+//     the same.
+//   - Visibility: a record handed to a Subscribe function is already visible
+//     to ReadAfter, ReadBefore and Messages (a stream that subscribes, then
+//     reads after its cursor, misses nothing), and no record is handed over
+//     that was not committed.
+//   - Reads after a cursor return records in id order, and a read never
+//     returns less than an earlier read that completed before it began
+//     (reads never go backwards), except for what retention deleted.
+//
+// All methods are safe for concurrent use.
 type Log interface {
 	// Append validates e, assigns its id and time, stores it durably and
 	// returns the stored record with created true. Nothing is stored, and
@@ -53,12 +68,48 @@ type Log interface {
 
 	// Subscribe registers fn to be called with each batch of committed
 	// records, in commit (= id) order, from a single goroutine. fn must not
-	// block: a slow fn delays every append. The returned func unregisters fn.
+	// block: a slow fn delays every append. The returned func unregisters
+	// fn; it is safe to call more than once.
 	Subscribe(fn func([]Record)) (unsubscribe func())
+
+	// ObserveCommits registers fn, replacing any function registered
+	// before, to be called after every successful commit with the number of
+	// events it stored and how long it took (durability included), for
+	// metrics. Like a Subscribe function it runs on the writer and must be
+	// cheap. It may be called at any time.
+	ObserveCommits(fn func(events int, took time.Duration))
+
+	// Import reads a JSON-lines export of room (one event per line, as
+	// export writes it; see ParseImportLine) and stores the events the log
+	// does not have yet, ids preserved. The whole input is checked before
+	// anything is stored: a bad input is an *ImportError naming its line.
+	// Later appends get ids above every imported id. Imported events are
+	// history: they are not handed to subscribers.
+	Import(ctx context.Context, room string, src io.ReadSeeker) (ImportReport, error)
+
+	// Backup writes a consistent copy of everything the log keeps (events
+	// and accounts) to w while the log keeps serving. size, if set, is
+	// called with the copy's length before any byte is written.
+	Backup(w io.Writer, size func(int64)) (int64, error)
+
+	// RoomRetention returns a room's own retention (nil: it follows the
+	// log's default). A room needs no events to have settings.
+	RoomRetention(ctx context.Context, room string) (*Retention, error)
+
+	// SetRoomRetention sets a room's own retention; nil returns it to the
+	// default. Pruning applies it at its next run.
+	SetRoomRetention(ctx context.Context, room string, r *Retention) error
+
+	// Size returns how many bytes the log takes on this node's disk.
+	Size() (int64, error)
 
 	// Ping reports whether the log can be read: nil when healthy, ErrClosed
 	// after Close.
 	Ping(ctx context.Context) error
+
+	// Close finishes the appends in flight and releases the log; afterwards
+	// every method fails with ErrClosed. It is safe to call more than once.
+	Close() error
 }
 
 // Sentinel errors returned by the store. Callers match them with errors.Is.
@@ -83,6 +134,11 @@ var (
 	// ErrConflict is returned when a change cannot apply to the message's
 	// current state, such as editing or reacting to a deleted message.
 	ErrConflict = errors.New("the message was deleted")
+
+	// ErrCorrupt is returned when stored data is damaged: a truncated file,
+	// bad metadata, or a failed consistency check. Parley never repairs
+	// damaged storage by itself.
+	ErrCorrupt = errors.New("database file is corrupt")
 )
 
 // ValidationError says which rule an input broke. It wraps ErrInvalid.
@@ -96,4 +152,7 @@ func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }
 // Unwrap makes errors.Is(err, ErrInvalid) true.
 func (e *ValidationError) Unwrap() error { return ErrInvalid }
 
-func invalid(field, reason string) error { return &ValidationError{Field: field, Reason: reason} }
+// Invalid returns a *ValidationError: field breaks a rule, for reason.
+func Invalid(field, reason string) error { return &ValidationError{Field: field, Reason: reason} }
+
+func invalid(field, reason string) error { return Invalid(field, reason) }

@@ -5,6 +5,7 @@
 package stream
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"sync"
@@ -12,11 +13,22 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+
 	"github.com/parleychat/parley/store"
 )
 
 // ErrClosed is returned by Serve after the hub is closed.
 var ErrClosed = errors.New("stream hub closed")
+
+// Source is what a hub needs of the log: its committed records as they are
+// committed, and reads after a cursor. A record handed to the Subscribe
+// function must already be visible to ReadAfter (store.Log promises it):
+// the hand-off from replay to live relies on it.
+type Source interface {
+	Subscribe(fn func([]store.Record)) (unsubscribe func())
+	ReadAfter(ctx context.Context, rooms []string, after ulid.ULID, limit int) ([]store.Record, error)
+	Horizon(ctx context.Context, room string) (pruned, oldest ulid.ULID, err error)
+}
 
 // Hub routes the log's committed records to the subscribers of their rooms.
 // Set its exported fields before the first Serve. It is safe for concurrent use.
@@ -43,7 +55,7 @@ type Hub struct {
 	// Logger receives stream errors.
 	Logger *slog.Logger
 
-	log   store.Log
+	log   Source
 	unsub func()
 	stats hubStats
 
@@ -61,7 +73,7 @@ type Hub struct {
 }
 
 // NewHub returns a hub with default settings, subscribed to log.
-func NewHub(log store.Log) *Hub {
+func NewHub(log Source) *Hub {
 	h := &Hub{
 		Heartbeat:     15 * time.Second,
 		Retry:         2 * time.Second,

@@ -17,14 +17,16 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+
 	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/store/bolt"
 )
 
 // mustStartHub starts a hub over a fresh log, served over loopback at
 // URL?rooms=a,b[&cursor=ID].
-func mustStartHub(tb testing.TB, configure func(*Hub)) (*store.DB, *Hub, string) {
+func mustStartHub(tb testing.TB, configure func(*Hub)) (*bolt.DB, *Hub, string) {
 	tb.Helper()
-	db := store.NewDB(filepath.Join(tb.TempDir(), "parley.db"))
+	db := bolt.NewDB(filepath.Join(tb.TempDir(), "parley.db"))
 	if err := db.Open(); err != nil {
 		tb.Fatal(err)
 	}
@@ -49,7 +51,7 @@ func mustStartHub(tb testing.TB, configure func(*Hub)) (*store.DB, *Hub, string)
 	return db, h, srv.URL
 }
 
-func appendN(tb testing.TB, db *store.DB, room string, n int, text string) []store.Record {
+func appendN(tb testing.TB, db *bolt.DB, room string, n int, text string) []store.Record {
 	tb.Helper()
 	var recs []store.Record
 	for i := 0; i < n; i++ {
@@ -64,7 +66,7 @@ func appendN(tb testing.TB, db *store.DB, room string, n int, text string) []sto
 
 // appendConcurrently appends n events from several writers, so they share
 // commits, and returns them in id order.
-func appendConcurrently(tb testing.TB, db *store.DB, writers int, room string, n int, text string) []store.Record {
+func appendConcurrently(tb testing.TB, db *bolt.DB, writers int, room string, n int, text string) []store.Record {
 	var (
 		mu   sync.Mutex
 		recs []store.Record
@@ -347,7 +349,7 @@ func waitFor(tb testing.TB, cond func() bool) {
 // TestResetWhenRetentionDeletedWhatWasAsked: a cursor older than what
 // retention kept gets a reset first, then what remains, then live events.
 func TestResetWhenRetentionDeletedWhatWasAsked(t *testing.T) {
-	db := store.NewDB(filepath.Join(t.TempDir(), "parley.db"))
+	db := bolt.NewDB(filepath.Join(t.TempDir(), "parley.db"))
 	db.Retention, db.PruneEvery = store.Retention{Events: 3}, 10*time.Millisecond
 	if err := db.Open(); err != nil {
 		t.Fatal(err)

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/parleychat/parley/api"
-	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/store/bolt"
 )
 
 // mustStartParley starts a real Parley server, for the scenarios that read
@@ -18,14 +18,13 @@ import (
 func mustStartParley(tb testing.TB) *api.Server {
 	tb.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	db := store.NewDB(filepath.Join(tb.TempDir(), "parley.db"))
+	db := bolt.NewDB(filepath.Join(tb.TempDir(), "parley.db"))
 	db.Logger = quiet
 	if err := db.Open(); err != nil {
 		tb.Fatal(err)
 	}
 	srv := api.NewServer(db)
 	srv.Addr, srv.Logger = "127.0.0.1:0", quiet
-	db.OnCommit = srv.ObserveCommit
 	if err := srv.Open(); err != nil {
 		db.Close()
 		tb.Fatal(err)

@@ -13,13 +13,14 @@ import (
 
 	"github.com/parleychat/parley/api"
 	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/store/bolt"
 )
 
 // inProcessServer runs a server in the test process on addr over the db
 // file at path; the returned func stops it.
 func inProcessServer(tb testing.TB, path, addr string) (url string, stop func()) {
 	tb.Helper()
-	db := store.NewDB(path)
+	db := bolt.NewDB(path)
 	db.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if err := db.Open(); err != nil {
 		tb.Fatal(err)

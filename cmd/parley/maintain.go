@@ -11,6 +11,7 @@ import (
 	"os"
 
 	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/store/bolt"
 )
 
 // importCmd uploads a JSON-lines export into a room of a running server.
@@ -101,7 +102,7 @@ func (m *Main) verify(_ context.Context, args []string) error {
 	if err := m.parse(fs, args); err != nil {
 		return err
 	}
-	rep, err := store.Verify(*db)
+	rep, err := bolt.Verify(*db)
 	if err != nil {
 		return fmt.Errorf("verify %s: %w", *db, err)
 	}
@@ -131,7 +132,7 @@ func (m *Main) compact(_ context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := store.Compact(*db, *out); err != nil {
+	if err := bolt.Compact(*db, *out); err != nil {
 		return err
 	}
 	after, err := os.Stat(*out)

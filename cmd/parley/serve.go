@@ -14,6 +14,7 @@ import (
 
 	"github.com/parleychat/parley/api"
 	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/store/bolt"
 )
 
 // defaultGCPercent lets the heap grow to five times what is live between
@@ -83,7 +84,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		logger.Warn("ACCESS CONTROL IS OFF on a non-loopback address: anyone who can reach " + *addr + " can read, post and administer everything (-auth none)")
 	}
 
-	db := store.NewDB(*dbPath)
+	db := bolt.NewDB(*dbPath)
 	db.MaxTextBytes, db.Logger = *maxMsg, logger
 	db.Retention = store.Retention{Events: *retainEvents, For: store.Duration(*retainFor)}
 	if err := db.Open(); err != nil {
@@ -104,8 +105,6 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	// Nothing is appended before the server opens, so the writer sees this.
-	db.OnCommit = srv.ObserveCommit
 	if *pprofAddr != "" {
 		p, err := startPprof(*pprofAddr, logger)
 		if err != nil {

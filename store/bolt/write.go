@@ -1,11 +1,13 @@
-package store
+package bolt
 
 import (
 	"fmt"
 	"time"
 
 	"github.com/oklog/ulid/v2"
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/parleychat/parley/store"
 )
 
 // commit stores batch in one transaction. Ids are assigned inside it, in
@@ -16,11 +18,11 @@ import (
 func (d *DB) commit(batch []*appendReq) {
 	results := make([]appendResult, len(batch))
 	var (
-		recs     []Record
+		recs     []store.Record
 		redacted []ulid.ULID // ids whose stale copies must be scrubbed
 	)
 	start := time.Now()
-	err := d.db.Update(func(tx *bolt.Tx) error {
+	err := d.db.Update(func(tx *bbolt.Tx) error {
 		w := &batchWriter{d: d, tx: tx, rooms: tx.Bucket(bucketRooms), touched: map[string]*roomBuckets{}}
 		recs, redacted = recs[:0], redacted[:0]
 		for i, req := range batch {
@@ -68,8 +70,8 @@ func (d *DB) commit(batch []*appendReq) {
 		recs, redacted = nil, nil
 	} else {
 		d.commits.Add(1)
-		if d.OnCommit != nil {
-			d.OnCommit(len(recs), time.Since(start))
+		if fn := d.observe.Load(); fn != nil && *fn != nil {
+			(*fn)(len(recs), time.Since(start))
 		}
 	}
 	// Publish before answering: once an append is acknowledged, every
@@ -85,7 +87,7 @@ func (d *DB) commit(batch []*appendReq) {
 	var later []*appendReq
 	var laterResults []appendResult
 	for i, req := range batch {
-		if len(redacted) > 0 && results[i].created && results[i].rec.Type == TypeDelete {
+		if len(redacted) > 0 && results[i].created && results[i].rec.Type == store.TypeDelete {
 			later, laterResults = append(later, req), append(laterResults, results[i])
 			continue
 		}
@@ -100,8 +102,8 @@ func (d *DB) commit(batch []*appendReq) {
 // batchWriter stores the requests of one transaction.
 type batchWriter struct {
 	d        *DB
-	tx       *bolt.Tx
-	rooms    *bolt.Bucket
+	tx       *bbolt.Tx
+	rooms    *bbolt.Bucket
 	touched  map[string]*roomBuckets
 	redacted []ulid.ULID
 	lastID   ulid.ULID // the highest id stored
@@ -109,7 +111,7 @@ type batchWriter struct {
 
 // roomBuckets are one room's buckets and what the batch added to it.
 type roomBuckets struct {
-	room, log, msgs, edits *bolt.Bucket
+	room, log, msgs, edits *bbolt.Bucket
 	added                  uint64
 }
 
@@ -130,7 +132,7 @@ func (w *batchWriter) room(name string, create bool) (*roomBuckets, error) {
 	}
 	rb := &roomBuckets{room: b}
 	for _, sub := range []struct {
-		dst  **bolt.Bucket
+		dst  **bbolt.Bucket
 		name []byte
 	}{{&rb.log, bucketLog}, {&rb.msgs, bucketMsgs}, {&rb.edits, bucketEdits}} {
 		bb, err := b.CreateBucketIfNotExists(sub.name)
@@ -160,42 +162,42 @@ func (w *batchWriter) store(req *appendReq) (appendResult, error) {
 			return appendResult{rec: rec}, nil
 		}
 	}
-	rb, err := w.room(e.Room, e.Type == TypeMessage)
+	rb, err := w.room(e.Room, e.Type == store.TypeMessage)
 	if err != nil {
 		return appendResult{}, err
 	}
-	if e.Type == TypeMessage {
+	if e.Type == store.TypeMessage {
 		if e.ReplyTo != (ulid.ULID{}) && rb.msgs.Get(e.ReplyTo[:]) == nil {
-			return appendResult{err: invalid("reply_to", "no such message in this room")}, nil
+			return appendResult{err: store.Invalid("reply_to", "no such message in this room")}, nil
 		}
 	} else {
 		if rb == nil {
-			return appendResult{err: ErrNotFound}, nil
+			return appendResult{err: store.ErrNotFound}, nil
 		}
 		m, err := w.message(rb, e.Target)
 		if err != nil {
 			return appendResult{err: err}, nil
 		}
 		switch {
-		case (e.Type == TypeEdit || e.Type == TypeDelete) && e.Author != m.Author && !e.Moderate:
-			return appendResult{err: ErrForbidden}, nil
-		case (e.Type == TypeEdit || e.Type == TypeReaction) && m.Redacted:
-			return appendResult{err: ErrConflict}, nil
+		case (e.Type == store.TypeEdit || e.Type == store.TypeDelete) && e.Author != m.Author && !e.Moderate:
+			return appendResult{err: store.ErrForbidden}, nil
+		case (e.Type == store.TypeEdit || e.Type == store.TypeReaction) && m.Redacted:
+			return appendResult{err: store.ErrConflict}, nil
 		}
 		e.Time = w.d.Now() // for the dry run; the id's time is set below
-		if next := m.clone(); !next.apply(e) {
+		if next := m.Clone(); !next.Apply(e) {
 			// Nothing would change: answer with the current state.
 			js, err := m.MarshalJSON()
 			if err != nil {
 				return appendResult{}, err
 			}
-			return appendResult{rec: Record{ID: m.ID, Room: m.Room, Type: TypeMessage, JSON: js}}, nil
+			return appendResult{rec: store.Record{ID: m.ID, Room: m.Room, Type: store.TypeMessage, JSON: js}}, nil
 		}
 	}
 
 	e.ID = w.d.ids.next(w.d.Now())
 	e.Time = time.UnixMilli(int64(e.ID.Time())).UTC()
-	val, js := req.enc.assemble(e.Type, e.ID)
+	val, js := assemble(req.enc, e.Type, e.ID)
 	key := e.ID.Bytes()
 	if err := rb.log.Put(key, val); err != nil {
 		return appendResult{}, err
@@ -213,14 +215,14 @@ func (w *batchWriter) store(req *appendReq) (appendResult, error) {
 			return appendResult{}, err
 		}
 	}
-	return appendResult{rec: Record{ID: e.ID, Room: e.Room, Type: e.Type, JSON: js}, created: true}, nil
+	return appendResult{rec: store.Record{ID: e.ID, Room: e.Room, Type: e.Type, JSON: js}, created: true}, nil
 }
 
 // index folds a stored event into the room's message index: a new message
 // gets an entry, a change updates its target's state, a delete redacts.
 // key is e's id as a key.
-func (w *batchWriter) index(rb *roomBuckets, e Event, key []byte) error {
-	if e.Type == TypeMessage {
+func (w *batchWriter) index(rb *roomBuckets, e store.Event, key []byte) error {
+	if e.Type == store.TypeMessage {
 		return rb.msgs.Put(key, []byte{})
 	}
 	m, err := w.message(rb, e.Target)
@@ -228,15 +230,15 @@ func (w *batchWriter) index(rb *roomBuckets, e Event, key []byte) error {
 		return fmt.Errorf("index %s: %w", e.ID, err)
 	}
 	switch e.Type {
-	case TypeEdit:
+	case store.TypeEdit:
 		err = rb.edits.Put(append(e.Target.Bytes(), key...), []byte{})
-	case TypeDelete:
+	case store.TypeDelete:
 		err = w.redact(rb, e.Target)
 	}
 	if err != nil {
 		return err
 	}
-	m.apply(e)
+	m.Apply(e)
 	js, err := m.MarshalJSON()
 	if err != nil {
 		return err
@@ -245,15 +247,15 @@ func (w *batchWriter) index(rb *roomBuckets, e Event, key []byte) error {
 }
 
 // message returns the current state of message id in rb, or ErrNotFound.
-func (w *batchWriter) message(rb *roomBuckets, id ulid.ULID) (Message, error) {
+func (w *batchWriter) message(rb *roomBuckets, id ulid.ULID) (store.Message, error) {
 	v := rb.msgs.Get(id[:])
 	if v == nil {
-		return Message{}, ErrNotFound
+		return store.Message{}, store.ErrNotFound
 	}
-	var m Message
+	var m store.Message
 	if len(v) == 0 { // unchanged: the state is the message event
 		typ, js, err := decodeValue(rb.log.Get(id[:]))
-		if err != nil || typ != TypeMessage {
+		if err != nil || typ != store.TypeMessage {
 			return m, fmt.Errorf("message %s: index and log disagree (%v)", id, err)
 		}
 		v = js
@@ -280,7 +282,7 @@ func (w *batchWriter) redact(rb *roomBuckets, id ulid.ULID) error {
 		if err != nil {
 			return fmt.Errorf("redact %s: %w", rid, err)
 		}
-		var e Event
+		var e store.Event
 		if err := e.UnmarshalJSON(js); err != nil {
 			return fmt.Errorf("redact %s: %w", rid, err)
 		}
@@ -311,20 +313,20 @@ func (w *batchWriter) finish() error {
 
 // getRecord reads the record with the given 16-byte id from room's log,
 // copying it out of the transaction.
-func getRecord(rooms *bolt.Bucket, room string, id []byte) (Record, error) {
+func getRecord(rooms *bbolt.Bucket, room string, id []byte) (store.Record, error) {
 	rb := rooms.Bucket([]byte(room))
 	if rb == nil {
-		return Record{}, ErrNotFound
+		return store.Record{}, store.ErrNotFound
 	}
 	v := rb.Bucket(bucketLog).Get(id)
 	if v == nil {
-		return Record{}, ErrNotFound
+		return store.Record{}, store.ErrNotFound
 	}
 	typ, js, err := decodeValue(v)
 	if err != nil {
-		return Record{}, err
+		return store.Record{}, err
 	}
-	var rec Record
+	var rec store.Record
 	copy(rec.ID[:], id)
 	rec.Room, rec.Type, rec.JSON = room, typ, append([]byte(nil), js...)
 	return rec, nil

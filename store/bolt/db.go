@@ -1,4 +1,8 @@
-package store
+// Package bolt is Parley's storage in one bbolt file: the event log (a
+// store.Log) and accounts (a store.Accounts). One writer goroutine commits
+// appends in groups and assigns their ids; the rules of what may be stored
+// are the store package's, applied here.
+package bolt
 
 import (
 	"context"
@@ -11,7 +15,9 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/parleychat/parley/store"
 )
 
 // Layout of the bbolt file:
@@ -61,7 +67,7 @@ type DB struct {
 	DedupWindow time.Duration
 	// Retention is what rooms without their own retention keep (the zero
 	// value keeps everything).
-	Retention Retention
+	Retention store.Retention
 	// PruneEvery is the interval of background pruning: retention and
 	// expired client ids, in small transactions.
 	PruneEvery time.Duration
@@ -69,12 +75,8 @@ type DB struct {
 	Now func() time.Time
 	// Logger receives background errors.
 	Logger *slog.Logger
-	// OnCommit, if set, is called after every successful commit with the
-	// number of events stored and the time the transaction took (fsync
-	// included). It runs on the writer goroutine: keep it cheap.
-	OnCommit func(events int, took time.Duration)
 
-	db    *bolt.DB
+	db    *bbolt.DB
 	queue chan *appendReq
 
 	mu     sync.RWMutex // guards closed; shared while enqueueing so Close waits for senders
@@ -87,17 +89,18 @@ type DB struct {
 	scrubber sync.WaitGroup // scrubs in flight; Close waits for them
 	readers  readers        // open read transactions, for the scrubber
 
-	subsMu  sync.Mutex                             // serialises Subscribe and unsubscribe
-	subs    atomic.Pointer[map[*subscription]bool] // copy-on-write, read by the writer
-	ids     idGen                                  // writer goroutine only, after Open
-	commits atomic.Int64                           // committed transactions, for tests
+	subsMu  sync.Mutex                               // serialises Subscribe and unsubscribe
+	subs    atomic.Pointer[map[*subscription]bool]   // copy-on-write, read by the writer
+	ids     idGen                                    // writer goroutine only, after Open
+	commits atomic.Int64                             // committed transactions, for tests
+	observe atomic.Pointer[func(int, time.Duration)] // see ObserveCommits
 
 	// beforeCommit, when set by a test, runs at the end of each write
 	// transaction; an error aborts the commit.
-	beforeCommit func(*bolt.Tx) error
+	beforeCommit func(*bbolt.Tx) error
 }
 
-type subscription struct{ fn func([]Record) }
+type subscription struct{ fn func([]store.Record) }
 
 // NewDB returns a DB for the file at path with default settings.
 func NewDB(path string) *DB {
@@ -128,7 +131,7 @@ func (d *DB) Open() error {
 		return fmt.Errorf("open db %s: %w", d.Path, err)
 	}
 	var last ulid.ULID
-	err = db.View(func(tx *bolt.Tx) error {
+	err = db.View(func(tx *bbolt.Tx) error {
 		// A file with buckets but not ours is not written to.
 		if k, _ := tx.Cursor().First(); tx.Bucket(bucketMeta) == nil && k != nil {
 			return errors.New("not a parley database")
@@ -156,13 +159,13 @@ func (d *DB) Open() error {
 
 // initSchema creates the buckets of a new file, checks the schema version of
 // an existing one and reads the last id.
-func initSchema(db *bolt.DB, last *ulid.ULID) (err error) {
+func initSchema(db *bbolt.DB, last *ulid.ULID) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
+			err = fmt.Errorf("%w: %v", store.ErrCorrupt, r)
 		}
 	}()
-	return db.Update(func(tx *bolt.Tx) error {
+	return db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range [][]byte{bucketMeta, bucketRooms, bucketCIDs, bucketCIDsByID} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
@@ -203,7 +206,7 @@ func (d *DB) Close() error {
 }
 
 // Subscribe implements Log.
-func (d *DB) Subscribe(fn func([]Record)) func() {
+func (d *DB) Subscribe(fn func([]store.Record)) func() {
 	s := &subscription{fn: fn}
 	d.subsMu.Lock()
 	d.swapSubs(func(m map[*subscription]bool) { m[s] = true })
@@ -216,6 +219,11 @@ func (d *DB) Subscribe(fn func([]Record)) func() {
 			d.subsMu.Unlock()
 		})
 	}
+}
+
+// ObserveCommits implements Log.
+func (d *DB) ObserveCommits(fn func(events int, took time.Duration)) {
+	d.observe.Store(&fn)
 }
 
 // swapSubs replaces the subscriber set with a changed copy. Caller holds subsMu.
@@ -233,7 +241,7 @@ func (d *DB) swapSubs(change func(map[*subscription]bool)) {
 // read from the file, so it is exact after Open and after every commit.
 func (d *DB) LastID() (ulid.ULID, error) {
 	var id ulid.ULID
-	err := d.view(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bbolt.Tx) error {
 		copy(id[:], tx.Bucket(bucketMeta).Get(keyLastID))
 		return nil
 	})
@@ -242,7 +250,7 @@ func (d *DB) LastID() (ulid.ULID, error) {
 
 // Ping implements Log.
 func (d *DB) Ping(ctx context.Context) error {
-	return d.view(func(tx *bolt.Tx) error {
+	return d.view(func(tx *bbolt.Tx) error {
 		if tx.Bucket(bucketMeta).Get(keyVersion) == nil {
 			return errors.New("schema version missing")
 		}
@@ -253,16 +261,16 @@ func (d *DB) Ping(ctx context.Context) error {
 // Size returns the size of the db file in bytes.
 func (d *DB) Size() (int64, error) {
 	var n int64
-	err := d.view(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
+	err := d.view(func(tx *bbolt.Tx) error { n = tx.Size(); return nil })
 	return n, err
 }
 
 // view runs fn in a read transaction, failing with ErrClosed after Close.
-func (d *DB) view(fn func(*bolt.Tx) error) error {
+func (d *DB) view(fn func(*bbolt.Tx) error) error {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if d.closed || d.db == nil {
-		return ErrClosed
+		return store.ErrClosed
 	}
 	seq := d.commits.Load()
 	d.readers.begin(seq)
@@ -270,13 +278,13 @@ func (d *DB) view(fn func(*bolt.Tx) error) error {
 	return d.db.View(fn)
 }
 
-func putCount(b *bolt.Bucket, n uint64) error {
+func putCount(b *bbolt.Bucket, n uint64) error {
 	var v [8]byte
 	binary.BigEndian.PutUint64(v[:], n)
 	return b.Put(keyCount, v[:])
 }
 
-func getCount(b *bolt.Bucket) uint64 {
+func getCount(b *bbolt.Bucket) uint64 {
 	if v := b.Get(keyCount); len(v) == 8 {
 		return binary.BigEndian.Uint64(v)
 	}
@@ -286,33 +294,33 @@ func getCount(b *bolt.Bucket) uint64 {
 // appendReq is one Append waiting for the writer.
 type appendReq struct {
 	ctx  context.Context
-	ev   Event
-	enc  encodedEvent // ev's JSON but for id and time, encoded by the caller
-	imp  []Event      // instead of ev: checked events to import, ids set
+	ev   store.Event
+	enc  store.EncodedEvent // ev's JSON but for id and time, encoded by the caller
+	imp  []store.Event      // instead of ev: checked events to import, ids set
 	done chan appendResult
 }
 
 type appendResult struct {
-	rec      Record
+	rec      store.Record
 	created  bool
-	imported ImportReport
+	imported store.ImportReport
 	err      error
 }
 
 // Append implements Log. Appends from many goroutines are committed together,
 // many per fsync, by a single writer goroutine.
-func (d *DB) Append(ctx context.Context, e Event) (Record, bool, error) {
-	if err := e.validate(d.MaxTextBytes); err != nil {
-		return Record{}, false, err
+func (d *DB) Append(ctx context.Context, e store.Event) (store.Record, bool, error) {
+	if err := e.Validate(d.MaxTextBytes); err != nil {
+		return store.Record{}, false, err
 	}
 	// Encode on the caller's goroutine: the writer only splices in the id.
 	req := newAppendReq(ctx)
-	req.ev, req.enc = e, e.encodeParts()
+	req.ev, req.enc = e, e.EncodeParts()
 	d.mu.RLock()
 	if d.closed || d.db == nil {
 		d.mu.RUnlock()
 		req.release()
-		return Record{}, false, ErrClosed
+		return store.Record{}, false, store.ErrClosed
 	}
 	select {
 	case d.queue <- req:
@@ -320,7 +328,7 @@ func (d *DB) Append(ctx context.Context, e Event) (Record, bool, error) {
 	case <-ctx.Done():
 		d.mu.RUnlock()
 		req.release()
-		return Record{}, false, ctx.Err()
+		return store.Record{}, false, ctx.Err()
 	}
 	// Once queued, wait for the outcome even if ctx ends: the writer checks
 	// ctx before storing, and an answer after commit must not be lost.

@@ -1,4 +1,4 @@
-package store
+package bolt
 
 import (
 	"context"
@@ -8,14 +8,17 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+
+	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/store/storetest"
 )
 
 func TestRetentionKeepsTheNewestEvents(t *testing.T) {
 	d := mustOpenDB(t, "")
 	ctx := context.Background()
-	var a []Record
+	var a []store.Record
 	for i := 0; i < 12; i++ {
-		rec, _, err := d.Append(ctx, Event{Room: "a", Type: TypeMessage, Author: "x", Text: fmt.Sprint(i), ClientID: fmt.Sprint("c", i)})
+		rec, _, err := d.Append(ctx, store.Event{Room: "a", Type: store.TypeMessage, Author: "x", Text: fmt.Sprint(i), ClientID: fmt.Sprint("c", i)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -23,14 +26,14 @@ func TestRetentionKeepsTheNewestEvents(t *testing.T) {
 		mustAppend(t, d, "b", "x", fmt.Sprint(i))
 	}
 	// An edit of a message that will be pruned stays, and harms nothing.
-	appendEvent(t, d, Event{Room: "a", Type: TypeEdit, Author: "x", Target: a[0].ID, Text: "late edit"})
-	if err := d.SetRoomRetention(ctx, "a", &Retention{Events: 5}); err != nil {
+	appendEvent(t, d, store.Event{Room: "a", Type: store.TypeEdit, Author: "x", Target: a[0].ID, Text: "late edit"})
+	if err := d.SetRoomRetention(ctx, "a", &store.Retention{Events: 5}); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.SetRoomRetention(ctx, "nope", &Retention{Events: 5}); !errors.Is(err, ErrNotFound) {
+	if err := d.SetRoomRetention(ctx, "nope", &store.Retention{Events: 5}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("retention of a missing room: %v", err)
 	}
-	if err := d.SetRoomRetention(ctx, "a", &Retention{Events: -1}); !errors.Is(err, ErrInvalid) {
+	if err := d.SetRoomRetention(ctx, "a", &store.Retention{Events: -1}); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("negative retention: %v", err)
 	}
 	n, err := d.pruneRooms(d.Now())
@@ -51,14 +54,14 @@ func TestRetentionKeepsTheNewestEvents(t *testing.T) {
 	if rooms, _ := d.Rooms(ctx); rooms[0].Events != 5 {
 		t.Fatalf("count after pruning: %+v", rooms[0])
 	}
-	if page, _ := d.Messages(ctx, "a", Page{Limit: 50}); len(page) != 4 {
+	if page, _ := d.Messages(ctx, "a", store.Page{Limit: 50}); len(page) != 4 {
 		t.Fatalf("message index after pruning: %d entries", len(page))
 	}
 	// A pruned event's client id is forgotten; a kept one is not.
-	if _, created, _ := d.Append(ctx, Event{Room: "a", Type: TypeMessage, Author: "x", Text: "again", ClientID: "c0"}); !created {
+	if _, created, _ := d.Append(ctx, store.Event{Room: "a", Type: store.TypeMessage, Author: "x", Text: "again", ClientID: "c0"}); !created {
 		t.Fatal("client id of a pruned event still deduplicates")
 	}
-	if _, created, _ := d.Append(ctx, Event{Room: "a", Type: TypeMessage, Author: "x", Text: "again", ClientID: "c11"}); created {
+	if _, created, _ := d.Append(ctx, store.Event{Room: "a", Type: store.TypeMessage, Author: "x", Text: "again", ClientID: "c11"}); created {
 		t.Fatal("client id of a kept event forgotten")
 	}
 	d.Close()
@@ -66,9 +69,9 @@ func TestRetentionKeepsTheNewestEvents(t *testing.T) {
 }
 
 func TestRetentionByAge(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
-	d := mustOpenDB(t, "", func(d *DB) { d.Now = clock.Now; d.Retention = Retention{For: Duration(time.Hour)} })
-	var recs []Record
+	clock := storetest.NewClock(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	d := mustOpenDB(t, "", func(d *DB) { d.Now = clock.Now; d.Retention = store.Retention{For: store.Duration(time.Hour)} })
+	var recs []store.Record
 	for _, step := range []time.Duration{0, 30 * time.Minute, 90 * time.Minute} {
 		clock.Set(clock.Now().Add(step))
 		recs = append(recs, mustAppend(t, d, "a", "x", step.String()))

@@ -1,4 +1,4 @@
-package store
+package bolt
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"sync"
 
 	"github.com/oklog/ulid/v2"
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
 )
 
 // bbolt copies a page on every change and leaves the old copy in a free
@@ -97,7 +97,7 @@ func (d *DB) scrubFile(ids []ulid.ULID) error {
 	if err != nil || len(hits) == 0 {
 		return err
 	}
-	return d.db.Update(func(*bolt.Tx) error {
+	return d.db.Update(func(*bbolt.Tx) error {
 		for _, off := range hits {
 			n, err := staleObjectAt(f, off, anchors)
 			if err != nil {

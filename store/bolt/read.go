@@ -1,4 +1,4 @@
-package store
+package bolt
 
 import (
 	"bytes"
@@ -6,24 +6,19 @@ import (
 	"slices"
 
 	"github.com/oklog/ulid/v2"
-	bolt "go.etcd.io/bbolt"
-)
+	bbolt "go.etcd.io/bbolt"
 
-// Room describes a room that has events.
-type Room struct {
-	Name   string    `json:"name"`
-	Events uint64    `json:"events"`
-	LastID ulid.ULID `json:"last_id"`
-}
+	"github.com/parleychat/parley/store"
+)
 
 // ReadAfter implements Log. Each room is read from its own index, so the cost
 // is proportional to the records returned, not to the size of the log.
-func (d *DB) ReadAfter(ctx context.Context, rooms []string, after ulid.ULID, limit int) ([]Record, error) {
+func (d *DB) ReadAfter(ctx context.Context, rooms []string, after ulid.ULID, limit int) ([]store.Record, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	var out []Record
-	err := d.view(func(tx *bolt.Tx) error {
+	var out []store.Record
+	err := d.view(func(tx *bbolt.Tx) error {
 		var cur []*roomCursor
 		for _, room := range rooms {
 			c := openCursor(tx, room)
@@ -60,12 +55,12 @@ func (d *DB) ReadAfter(ctx context.Context, rooms []string, after ulid.ULID, lim
 }
 
 // ReadBefore implements Log.
-func (d *DB) ReadBefore(ctx context.Context, room string, before ulid.ULID, limit int) ([]Record, error) {
+func (d *DB) ReadBefore(ctx context.Context, room string, before ulid.ULID, limit int) ([]store.Record, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	var out []Record
-	err := d.view(func(tx *bolt.Tx) error {
+	var out []store.Record
+	err := d.view(func(tx *bbolt.Tx) error {
 		c := openCursor(tx, room)
 		if c == nil {
 			return nil
@@ -94,12 +89,12 @@ func (d *DB) ReadBefore(ctx context.Context, room string, before ulid.ULID, limi
 }
 
 // Rooms implements Log.
-func (d *DB) Rooms(ctx context.Context) ([]Room, error) {
-	var out []Room
-	err := d.view(func(tx *bolt.Tx) error {
+func (d *DB) Rooms(ctx context.Context) ([]store.Room, error) {
+	var out []store.Room
+	err := d.view(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketRooms).ForEachBucket(func(name []byte) error {
 			rb := tx.Bucket(bucketRooms).Bucket(name)
-			r := Room{Name: string(name), Events: getCount(rb)}
+			r := store.Room{Name: string(name), Events: getCount(rb)}
 			if k, _ := rb.Bucket(bucketLog).Cursor().Last(); k != nil {
 				copy(r.LastID[:], k)
 			}
@@ -113,11 +108,11 @@ func (d *DB) Rooms(ctx context.Context) ([]Room, error) {
 // roomCursor walks one room's log inside a read transaction.
 type roomCursor struct {
 	room string
-	c    *bolt.Cursor
+	c    *bbolt.Cursor
 	k, v []byte
 }
 
-func openCursor(tx *bolt.Tx, room string) *roomCursor {
+func openCursor(tx *bbolt.Tx, room string) *roomCursor {
 	rb := tx.Bucket(bucketRooms).Bucket([]byte(room))
 	if rb == nil {
 		return nil
@@ -135,38 +130,29 @@ func (c *roomCursor) seekAfter(after ulid.ULID) {
 
 // record copies the current record out of the transaction into arena, which
 // it grows: one allocation per many records instead of one per record.
-func (c *roomCursor) record(arena *[]byte) (Record, error) {
+func (c *roomCursor) record(arena *[]byte) (store.Record, error) {
 	typ, js, err := decodeValue(c.v)
 	if err != nil {
-		return Record{}, err
+		return store.Record{}, err
 	}
 	if cap(*arena)-len(*arena) < len(js) {
 		*arena = make([]byte, 0, max(64<<10, len(js)))
 	}
 	start := len(*arena)
 	*arena = append(*arena, js...)
-	rec := Record{Room: c.room, Type: typ, JSON: (*arena)[start:len(*arena):len(*arena)]}
+	rec := store.Record{Room: c.room, Type: typ, JSON: (*arena)[start:len(*arena):len(*arena)]}
 	copy(rec.ID[:], c.k)
 	return rec, nil
 }
 
-// Page selects a page of a room's messages by id: the Limit messages after
-// After when Forward, else the Limit messages just before Before (the newest
-// ones if Before is zero).
-type Page struct {
-	After, Before ulid.ULID
-	Forward       bool
-	Limit         int
-}
-
 // Messages implements Log. It reads the message index, not the log, so a
 // page costs the same however many events the room has.
-func (d *DB) Messages(ctx context.Context, room string, p Page) ([]Record, error) {
+func (d *DB) Messages(ctx context.Context, room string, p store.Page) ([]store.Record, error) {
 	if p.Limit <= 0 {
 		return nil, nil
 	}
-	var out []Record
-	err := d.view(func(tx *bolt.Tx) error {
+	var out []store.Record
+	err := d.view(func(tx *bbolt.Tx) error {
 		rb := tx.Bucket(bucketRooms).Bucket([]byte(room))
 		if rb == nil || rb.Bucket(bucketMsgs) == nil {
 			return nil
@@ -203,7 +189,7 @@ func (d *DB) Messages(ctx context.Context, room string, p Page) ([]Record, error
 			}
 			start := len(arena)
 			arena = append(arena, js...)
-			rec := Record{Room: room, Type: TypeMessage, JSON: arena[start:len(arena):len(arena)]}
+			rec := store.Record{Room: room, Type: store.TypeMessage, JSON: arena[start:len(arena):len(arena)]}
 			copy(rec.ID[:], k)
 			out = append(out, rec)
 		}

@@ -1,4 +1,4 @@
-package store
+package bolt
 
 import (
 	"errors"
@@ -6,7 +6,7 @@ import (
 	"io"
 	"os"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
 )
 
 // Backup writes a consistent copy of the whole db file to w while the log
@@ -14,7 +14,7 @@ import (
 // set, is called with the copy's length before any byte is written.
 func (d *DB) Backup(w io.Writer, size func(int64)) (int64, error) {
 	var n int64
-	err := d.view(func(tx *bolt.Tx) error {
+	err := d.view(func(tx *bbolt.Tx) error {
 		if size != nil {
 			size(tx.Size())
 		}
@@ -40,11 +40,11 @@ func Compact(src, dst string) error {
 		return fmt.Errorf("compact: open %s: %w", src, err)
 	}
 	defer in.Close()
-	out, err := bolt.Open(dst, 0o600, &bolt.Options{NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	out, err := bbolt.Open(dst, 0o600, &bbolt.Options{NoFreelistSync: true, FreelistType: bbolt.FreelistMapType})
 	if err != nil {
 		return fmt.Errorf("compact: create %s: %w", dst, err)
 	}
-	if err := bolt.Compact(out, in, 64<<20); err != nil {
+	if err := bbolt.Compact(out, in, 64<<20); err != nil {
 		out.Close()
 		os.Remove(dst)
 		return fmt.Errorf("compact: %w", err)

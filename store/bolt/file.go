@@ -1,4 +1,4 @@
-package store
+package bolt
 
 import (
 	"encoding/binary"
@@ -9,14 +9,11 @@ import (
 	"runtime/debug"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
-)
 
-// ErrCorrupt is returned when the db file is damaged: truncated, with bad
-// metadata, or failing bbolt's consistency check. Parley never repairs such
-// a file by itself.
-var ErrCorrupt = errors.New("database file is corrupt")
+	"github.com/parleychat/parley/store"
+)
 
 // bbolt's on-disk meta page, as far as checkHeader reads it: a 16-byte page
 // header, then magic, version and page size, and at offset 16+40 the high
@@ -45,21 +42,21 @@ func checkHeader(path string) error {
 	}
 	head := make([]byte, metaMinLength)
 	if _, err := io.ReadFull(f, head); err != nil {
-		return fmt.Errorf("%w: %d bytes, too short for a database", ErrCorrupt, st.Size())
+		return fmt.Errorf("%w: %d bytes, too short for a database", store.ErrCorrupt, st.Size())
 	}
 	if binary.LittleEndian.Uint32(head[16:]) != boltMagic {
-		return fmt.Errorf("%w: not a bbolt database (bad magic)", ErrCorrupt)
+		return fmt.Errorf("%w: not a bbolt database (bad magic)", store.ErrCorrupt)
 	}
 	pageSize := int64(binary.LittleEndian.Uint32(head[24:]))
 	if pageSize < 512 || pageSize > 1<<20 {
-		return fmt.Errorf("%w: page size %d", ErrCorrupt, pageSize)
+		return fmt.Errorf("%w: page size %d", store.ErrCorrupt, pageSize)
 	}
 	// Two meta pages; the one with the higher transaction id is current.
 	var best struct{ txid, pgid uint64 }
 	for i := int64(0); i < 2; i++ {
 		m := make([]byte, metaMinLength)
 		if _, err := f.ReadAt(m, i*pageSize); err != nil {
-			return fmt.Errorf("%w: cannot read meta page %d: %v", ErrCorrupt, i, err)
+			return fmt.Errorf("%w: cannot read meta page %d: %v", store.ErrCorrupt, i, err)
 		}
 		if binary.LittleEndian.Uint32(m[16:]) != boltMagic {
 			continue
@@ -69,36 +66,36 @@ func checkHeader(path string) error {
 		}
 	}
 	if need := int64(best.pgid) * pageSize; st.Size() < need {
-		return fmt.Errorf("%w: truncated: %d bytes, its pages need %d", ErrCorrupt, st.Size(), need)
+		return fmt.Errorf("%w: truncated: %d bytes, its pages need %d", store.ErrCorrupt, st.Size(), need)
 	}
 	return nil
 }
 
 // openBolt opens path, turning bbolt's panics and memory faults on damaged
 // pages into ErrCorrupt instead of a crash.
-func openBolt(path string, readOnly bool, timeout time.Duration) (db *bolt.DB, err error) {
+func openBolt(path string, readOnly bool, timeout time.Duration) (db *bbolt.DB, err error) {
 	if err := checkHeader(path); err != nil {
 		return nil, err
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			db, err = nil, fmt.Errorf("%w: %v", ErrCorrupt, r)
+			db, err = nil, fmt.Errorf("%w: %v", store.ErrCorrupt, r)
 		}
 	}()
-	db, err = bolt.Open(path, 0o600, &bolt.Options{
+	db, err = bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout:  timeout,
 		ReadOnly: readOnly,
 		// The freelist is rebuilt at open instead of written at every commit:
 		// fewer pages per fsync, same durability.
 		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
+		FreelistType:   bbolt.FreelistMapType,
 	})
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
 		return nil, errors.New("locked by another process (is a parley server using it?)")
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: %v", store.ErrCorrupt, err)
 	}
 	return db, err
 }

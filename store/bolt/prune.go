@@ -1,11 +1,13 @@
-package store
+package bolt
 
 import (
 	"errors"
 	"time"
 
 	"github.com/oklog/ulid/v2"
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/parleychat/parley/store"
 )
 
 // pruneChunk bounds each pruning transaction so it never holds the write
@@ -21,11 +23,11 @@ func (d *DB) pruneLoop() {
 	for {
 		now := d.Now()
 		if d.DedupWindow > 0 {
-			if _, err := d.pruneClientIDs(now.Add(-d.DedupWindow)); err != nil && !errors.Is(err, ErrClosed) {
+			if _, err := d.pruneClientIDs(now.Add(-d.DedupWindow)); err != nil && !errors.Is(err, store.ErrClosed) {
 				d.Logger.Error("prune client ids", "err", err)
 			}
 		}
-		if n, err := d.pruneRooms(now); err != nil && !errors.Is(err, ErrClosed) {
+		if n, err := d.pruneRooms(now); err != nil && !errors.Is(err, store.ErrClosed) {
 			d.Logger.Error("apply retention", "err", err)
 		} else if n > 0 {
 			d.Logger.Info("retention pruned events", "events", n)
@@ -46,7 +48,7 @@ func (d *DB) pruneClientIDs(cutoff time.Time) (int, error) {
 	total := 0
 	for {
 		n := 0
-		err := d.update(func(tx *bolt.Tx) error {
+		err := d.update(func(tx *bbolt.Tx) error {
 			byID, cids := tx.Bucket(bucketCIDsByID), tx.Bucket(bucketCIDs)
 			c := byID.Cursor()
 			for k, v := c.First(); k != nil && n < pruneChunk && string(k) < string(limit[:]); k, v = c.First() {
@@ -69,11 +71,11 @@ func (d *DB) pruneClientIDs(cutoff time.Time) (int, error) {
 
 // update runs fn in a write transaction outside the append path, failing
 // with ErrClosed after Close.
-func (d *DB) update(fn func(*bolt.Tx) error) error {
+func (d *DB) update(fn func(*bbolt.Tx) error) error {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if d.closed || d.db == nil {
-		return ErrClosed
+		return store.ErrClosed
 	}
 	return d.db.Update(fn)
 }

@@ -1,4 +1,4 @@
-package store
+package bolt
 
 import (
 	"bytes"
@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/parleychat/parley/store"
 )
 
 // defaultLockTimeout is how long offline tools wait for a file's lock.
@@ -42,10 +44,10 @@ func Verify(path string) (*Report, error) {
 	}
 	defer db.Close()
 	rep := &Report{}
-	err = db.View(func(tx *bolt.Tx) (err error) {
+	err = db.View(func(tx *bbolt.Tx) (err error) {
 		defer func() {
 			if r := recover(); r != nil {
-				err = fmt.Errorf("%w: %v", ErrCorrupt, r)
+				err = fmt.Errorf("%w: %v", store.ErrCorrupt, r)
 			}
 		}()
 		for e := range tx.Check() {
@@ -74,14 +76,14 @@ func Verify(path string) (*Report, error) {
 	return rep, err
 }
 
-func verifyRoom(rep *Report, room string, rb *bolt.Bucket, last ulid.ULID) {
+func verifyRoom(rep *Report, room string, rb *bbolt.Bucket, last ulid.ULID) {
 	logB, msgs, edits := rb.Bucket(bucketLog), rb.Bucket(bucketMsgs), rb.Bucket(bucketEdits)
 	if logB == nil || msgs == nil || edits == nil {
 		rep.problem("room %s: missing buckets", room)
 		return
 	}
 	var (
-		events []Event
+		events []store.Event
 		n      uint64
 	)
 	logB.ForEach(func(k, v []byte) error {
@@ -93,7 +95,7 @@ func verifyRoom(rep *Report, room string, rb *bolt.Bucket, last ulid.ULID) {
 			rep.problem("room %s, event %s: %v", room, id, err)
 			return nil
 		}
-		var e Event
+		var e store.Event
 		if err := e.UnmarshalJSON(js); err != nil {
 			rep.problem("room %s, event %s: %v", room, id, err)
 			return nil
@@ -115,14 +117,14 @@ func verifyRoom(rep *Report, room string, rb *bolt.Bucket, last ulid.ULID) {
 	if c := getCount(rb); c != n {
 		rep.problem("room %s: count says %d events, the log has %d", room, c, n)
 	}
-	want := Fold(events)
+	want := store.Fold(events)
 	if rb.Get(keyPruned) == nil { // without retention, every change has its message
 		ids := map[ulid.ULID]bool{}
 		for _, m := range want {
 			ids[m.ID] = true
 		}
 		for _, e := range events {
-			if e.Type != TypeMessage && !ids[e.Target] {
+			if e.Type != store.TypeMessage && !ids[e.Target] {
 				rep.problem("room %s, event %s: target %s is not a message of the room", room, e.ID, e.Target)
 			}
 		}
@@ -151,18 +153,18 @@ func verifyRoom(rep *Report, room string, rb *bolt.Bucket, last ulid.ULID) {
 			return nil
 		}
 		typ, js, err := decodeValue(logB.Get(k[16:]))
-		var e Event
+		var e store.Event
 		if err == nil {
 			err = e.UnmarshalJSON(js)
 		}
-		if err != nil || typ != TypeEdit || !bytes.Equal(e.Target[:], k[:16]) {
+		if err != nil || typ != store.TypeEdit || !bytes.Equal(e.Target[:], k[:16]) {
 			rep.problem("room %s: edit index entry %x does not match the log", room, k)
 		}
 		return nil
 	})
 }
 
-func verifyClientIDs(rep *Report, tx *bolt.Tx) {
+func verifyClientIDs(rep *Report, tx *bbolt.Tx) {
 	rooms := tx.Bucket(bucketRooms)
 	tx.Bucket(bucketCIDs).ForEach(func(k, v []byte) error {
 		room, cid, ok := bytes.Cut(k, []byte{0})
@@ -171,7 +173,7 @@ func verifyClientIDs(rep *Report, tx *bolt.Tx) {
 			return nil
 		}
 		rec, err := getRecord(rooms, string(room), v)
-		var e Event
+		var e store.Event
 		if err == nil {
 			err = e.UnmarshalJSON(rec.JSON)
 		}

@@ -1,0 +1,172 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/parleychat/parley/store"
+)
+
+var (
+	keySettings = []byte("settings") // rooms/<room>/settings: store.Retention JSON
+	keyPruned   = []byte("pruned")   // rooms/<room>/pruned: id of the newest pruned event
+)
+
+// RoomRetention returns a room's own retention (nil: it follows the
+// default, DB.Retention). ErrNotFound if the room has no events.
+func (d *DB) RoomRetention(ctx context.Context, room string) (*store.Retention, error) {
+	var r *store.Retention
+	err := d.view(func(tx *bbolt.Tx) error {
+		rb := tx.Bucket(bucketRooms).Bucket([]byte(room))
+		if rb == nil {
+			return store.ErrNotFound
+		}
+		if v := rb.Get(keySettings); v != nil {
+			r = &store.Retention{}
+			return json.Unmarshal(v, r)
+		}
+		return ctx.Err()
+	})
+	return r, err
+}
+
+// SetRoomRetention sets a room's own retention; nil returns it to the
+// default. Pruning applies it at its next run.
+func (d *DB) SetRoomRetention(ctx context.Context, room string, r *store.Retention) error {
+	if r != nil {
+		if err := r.Validate(); err != nil {
+			return err
+		}
+	}
+	return d.update(func(tx *bbolt.Tx) error {
+		rb := tx.Bucket(bucketRooms).Bucket([]byte(room))
+		if rb == nil {
+			return store.ErrNotFound
+		}
+		if r == nil {
+			return rb.Delete(keySettings)
+		}
+		v, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		return rb.Put(keySettings, v)
+	})
+}
+
+// Horizon implements Log.
+func (d *DB) Horizon(ctx context.Context, room string) (pruned, oldest ulid.ULID, err error) {
+	err = d.view(func(tx *bbolt.Tx) error {
+		rb := tx.Bucket(bucketRooms).Bucket([]byte(room))
+		if rb == nil {
+			return nil
+		}
+		copy(pruned[:], rb.Get(keyPruned))
+		if k, _ := rb.Bucket(bucketLog).Cursor().First(); k != nil {
+			copy(oldest[:], k)
+		}
+		return ctx.Err()
+	})
+	return pruned, oldest, err
+}
+
+// pruneRooms applies every room's retention at time now, each room in
+// transactions of at most pruneChunk events, and returns how many events
+// it deleted.
+func (d *DB) pruneRooms(now time.Time) (int, error) {
+	var rooms []string
+	err := d.view(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketRooms).ForEachBucket(func(k []byte) error {
+			rooms = append(rooms, string(k))
+			return nil
+		})
+	})
+	total := 0
+	for _, room := range rooms {
+		for err == nil {
+			var n int
+			n, err = d.pruneChunk(room, now)
+			total += n
+			if n < pruneChunk {
+				break
+			}
+		}
+	}
+	return total, err
+}
+
+// pruneChunk deletes up to pruneChunk of room's oldest events that its
+// retention no longer keeps, with their index entries and client ids.
+func (d *DB) pruneChunk(room string, now time.Time) (int, error) {
+	n := 0
+	err := d.update(func(tx *bbolt.Tx) error {
+		rb := tx.Bucket(bucketRooms).Bucket([]byte(room))
+		if rb == nil {
+			return nil
+		}
+		ret := d.Retention
+		if v := rb.Get(keySettings); v != nil {
+			if err := json.Unmarshal(v, &ret); err != nil {
+				return fmt.Errorf("room %s settings: %w", room, err)
+			}
+		}
+		if ret.Events <= 0 && ret.For <= 0 {
+			return nil
+		}
+		var cutoff ulid.ULID // events below it are too old
+		if ret.For > 0 {
+			_ = cutoff.SetTime(ulid.Timestamp(now.Add(-time.Duration(ret.For))))
+		}
+		count := getCount(rb)
+		logB, msgs, edits := rb.Bucket(bucketLog), rb.Bucket(bucketMsgs), rb.Bucket(bucketEdits)
+		cids, cidsByID := tx.Bucket(bucketCIDs), tx.Bucket(bucketCIDsByID)
+		var last []byte
+		c := logB.Cursor()
+		for k, v := c.First(); k != nil && n < pruneChunk; k, v = c.First() {
+			tooMany := ret.Events > 0 && count > uint64(ret.Events)
+			tooOld := ret.For > 0 && bytes.Compare(k, cutoff[:]) < 0
+			if !tooMany && !tooOld {
+				break
+			}
+			if typ, _, _ := decodeValue(v); typ == store.TypeMessage {
+				if err := msgs.Delete(k); err != nil {
+					return err
+				}
+				ec := edits.Cursor()
+				for ek, _ := ec.Seek(k); ek != nil && bytes.HasPrefix(ek, k); ek, _ = ec.Seek(k) {
+					if err := ec.Delete(); err != nil {
+						return err
+					}
+				}
+			}
+			if ck := cidsByID.Get(k); ck != nil {
+				if err := cids.Delete(ck); err != nil {
+					return err
+				}
+				if err := cidsByID.Delete(k); err != nil {
+					return err
+				}
+			}
+			last = append(last[:0], k...)
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			count--
+			n++
+		}
+		if n == 0 {
+			return nil
+		}
+		if err := rb.Put(keyPruned, last); err != nil {
+			return err
+		}
+		return putCount(rb, count)
+	})
+	return n, err
+}

@@ -1,0 +1,92 @@
+// Package storetest checks a store.Log implementation against the contract
+// every Log keeps: ids, order, visibility to subscribers, the change rules,
+// folding, reads and import. An implementation's own tests call Run with a
+// function that opens a fresh, empty log; implementation details (how
+// commits are grouped, files, failure injection) stay in its own tests.
+package storetest
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parleychat/parley/store"
+)
+
+// Options configure a log opened for one test.
+type Options struct {
+	// MaxTextBytes is the text limit in bytes (0: the implementation's
+	// default).
+	MaxTextBytes int
+	// Now is the clock ids are stamped with (nil: the wall clock).
+	Now func() time.Time
+}
+
+// Opener opens a fresh, empty log for one test, closed at tb's cleanup.
+type Opener func(tb testing.TB, opt Options) store.Log
+
+// Run runs every contract test against logs that open returns, each as a
+// subtest.
+func Run(t *testing.T, open Opener) {
+	for _, tc := range []struct {
+		name string
+		test func(*testing.T, Opener)
+	}{
+		{"AppendStoresWireShape", testAppendStoresWireShape},
+		{"IDsIncreaseWhenClockStepsBack", testIDsIncreaseWhenClockStepsBack},
+		{"ConcurrentAppendsHaveOneOrder", testConcurrentAppendsHaveOneOrder},
+		{"SubscribedRecordsAreVisible", testSubscribedRecordsAreVisible},
+		{"ClientIDDeduplicates", testClientIDDeduplicates},
+		{"AppendRejectsBadEvents", testAppendRejectsBadEvents},
+		{"ChangeRules", testChangeRules},
+		{"MessagesFoldChanges", testMessagesFoldChanges},
+		{"FoldIncrementalEqualsScratch", testFoldIncrementalEqualsScratch},
+		{"ModeratorChangesOthersMessages", testModeratorChangesOthersMessages},
+		{"ReadAfterMergesRoomsInIDOrder", testReadAfterMergesRoomsInIDOrder},
+		{"ReadBeforePagesBackwards", testReadBeforePagesBackwards},
+		{"RoomsCountsEvents", testRoomsCountsEvents},
+		{"ImportRoundTrip", testImportRoundTrip},
+		{"ImportRejectsBadFilesWhole", testImportRejectsBadFilesWhole},
+		{"RoomRetentionSettings", testRoomRetentionSettings},
+		{"CloseIsIdempotentAndStopsEverything", testCloseIsIdempotent},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.test(t, open) })
+	}
+}
+
+// Clock is a settable clock for Options.Now. It is safe for concurrent use.
+type Clock struct {
+	mu  sync.Mutex // guards now
+	now time.Time
+}
+
+// NewClock returns a clock that reads t until it is set.
+func NewClock(t time.Time) *Clock { return &Clock{now: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+// Set moves the clock to t, forwards or back.
+func (c *Clock) Set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
+
+// Add moves the clock by d.
+func (c *Clock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+// MustAppend appends a message and fails tb unless it is stored.
+func MustAppend(tb testing.TB, l store.Log, room, author, text string) store.Record {
+	tb.Helper()
+	rec, created, err := l.Append(context.Background(), store.Event{Room: room, Type: store.TypeMessage, Author: author, Text: text})
+	if err != nil || !created {
+		tb.Fatalf("append: created %v, err %v", created, err)
+	}
+	return rec
+}
+
+// appendEvent appends e, a message unless it says otherwise.
+func appendEvent(l store.Log, e store.Event) (store.Record, bool, error) {
+	if e.Type == "" {
+		e.Type = store.TypeMessage
+	}
+	return l.Append(context.Background(), e)
+}
