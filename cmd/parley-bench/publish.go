@@ -52,8 +52,8 @@ func newPublisher(c *client, tag runTag, rooms []string, rate float64, workers, 
 	}
 }
 
-// run publishes until d has passed, max messages are out or ctx is done,
-// then waits for the POSTs in flight.
+// run publishes until d has passed (after at least one message), max
+// messages are out or ctx is done, then waits for the POSTs in flight.
 func (p *publisher) run(ctx context.Context, d time.Duration) {
 	jobs := make(chan int)
 	var wg sync.WaitGroup
@@ -86,7 +86,9 @@ feed:
 				}
 			}
 		}
-		if time.Since(start) >= d {
+		// The first message always goes out, so that a run on a machine
+		// stalled for its whole duration still has something to verify.
+		if seq > 0 && time.Since(start) >= d {
 			break
 		}
 		select {
