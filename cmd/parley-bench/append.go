@@ -24,7 +24,7 @@ func runAppend(ctx context.Context, c *client, cfg appendConfig) (*Report, error
 	}}
 	pub.addTo(rep)
 	rep.rate("appends_per_s", pub.ackedTotal(), pub.elapsed)
-	rep.latency("post", &pub.post)
+	pub.addLatencies(rep)
 	if pub.fed >= cfg.max {
 		rep.note("stopped at -max %d before the duration was up", cfg.max)
 	}

@@ -86,7 +86,9 @@ func runDisk(ctx context.Context, cfg diskConfig) (*Report, error) {
 	for range cfg.writers {
 		wg.Go(func() {
 			req := &diskAppend{value: value, done: make(chan error, 1)}
-			for runCtx.Err() == nil {
+			// Each writer appends at least once, so that a run on a machine
+			// stalled for its whole duration still has something to verify.
+			for first := true; first || runCtx.Err() == nil; first = false {
 				t := time.Now()
 				queue <- req
 				if err := <-req.done; err != nil {

@@ -32,7 +32,7 @@ func runExport(ctx context.Context, c *client, cfg exportConfig) (*Report, error
 		pub.run(ctx, cfg.timeout)
 		pub.addTo(rep)
 		rep.rate("seed_appends_per_s", pub.ackedTotal(), pub.elapsed)
-		rep.latency("post", &pub.post)
+		pub.addLatencies(rep)
 		acked = pub.ackedTotal()
 		if ctx.Err() != nil {
 			return rep, ctx.Err()

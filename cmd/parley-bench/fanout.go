@@ -164,7 +164,7 @@ func (r *subRun) report(name, server string, expected func(seq int) bool) *Repor
 	rep.rate("publish_per_s", r.pub.ackedTotal(), r.pub.elapsed)
 	rep.rate("deliveries_per_s", deliveries, last-r.pub.startAt)
 	rep.latency("publish_to_receive", &r.latency)
-	rep.latency("post", &r.pub.post)
+	r.pub.addLatencies(rep)
 	rep.latency("connect", &r.connect)
 	return rep
 }

@@ -38,10 +38,18 @@
 // Parley rather than noop. With -pprof, idle asks the server's profiler for
 // a garbage collection before each reading.
 //
-// Latencies: post is a POST until its acknowledgement; publish_to_receive
-// runs from the start of the POST to a subscriber reading the event; connect
-// is dial to response headers; resume_first_event is a reconnect to its first
-// replayed event, counted when acknowledged messages were waiting.
+// Latencies: post runs until a POST is acknowledged and publish_to_receive
+// until a subscriber reads the event, both from when the message was due.
+// fanout, rooms, reconnect and all's fanout are open loops paced by -rate:
+// each message is due at its tick on the schedule whether or not a publisher
+// is free, so when the server falls behind, the wait for a publisher counts
+// (no coordinated omission); post_service is the same POSTs timed from their
+// send, the queueing left out. append (alone and in all), disk, and the
+// seeding in replay, storm and export are closed loops: each writer sends
+// when its previous message is answered, there is no schedule, and each
+// request is timed from its send. connect is dial to response headers;
+// resume_first_event is a reconnect to its first replayed event, counted
+// when acknowledged messages were waiting.
 //
 // disk needs no server: it times fdatasync and raw bbolt group commits from
 // concurrent writers in a scratch file in -dir, the storage limit on this
@@ -104,6 +112,13 @@ scenarios:
   export     seed a room and download it as JSON lines, watching the heap
   disk       fdatasync and raw bbolt group commits here (the storage limit)
   all        append and fanout against noop and the server, and disk, with ratios
+
+latencies:
+  open loop, paced by -rate (fanout, rooms, reconnect, all's fanout): from each
+    message's scheduled send time, so a server that falls behind is charged for
+    the queue it causes; post_service times the same POSTs from their send
+  closed loop, each writer sending when answered (append, all's append, disk,
+    seeding in replay, storm and export): each request from its send
 
 run "parley-bench <scenario> -h" for its flags`
 

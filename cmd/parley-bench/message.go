@@ -10,9 +10,9 @@ import (
 // runTag stamps and recognises this run's messages. Every message a scenario
 // publishes has the text "<tag>:<seq>:<sent>": tag tells this run's messages
 // from anything else in the room, seq numbers the message, and sent is when
-// its POST began, in nanoseconds on the run's monotonic clock, so a
-// subscriber in the same process can compute publish-to-receive latency
-// without decoding JSON.
+// it was due (its tick, in a paced run) or its POST began (unpaced), in
+// nanoseconds on the run's monotonic clock, so a subscriber in the same
+// process can compute publish-to-receive latency without decoding JSON.
 type runTag struct {
 	tag   string
 	start time.Time
@@ -25,14 +25,14 @@ func newRunTag() runTag {
 // now is the time since the run began, on the monotonic clock.
 func (r runTag) now() time.Duration { return time.Since(r.start) }
 
-// text builds the text of message seq, stamped with the current time.
-func (r runTag) text(seq int) string {
+// text builds the text of message seq, stamped with sent on the run clock.
+func (r runTag) text(seq int, sent time.Duration) string {
 	b := make([]byte, 0, len(r.tag)+32)
 	b = append(b, r.tag...)
 	b = append(b, ':')
 	b = strconv.AppendInt(b, int64(seq), 10)
 	b = append(b, ':')
-	b = strconv.AppendInt(b, int64(r.now()), 10)
+	b = strconv.AppendInt(b, int64(sent), 10)
 	return string(b)
 }
 

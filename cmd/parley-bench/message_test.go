@@ -31,9 +31,9 @@ func TestJSONStringField(t *testing.T) {
 
 func TestRunTagText(t *testing.T) {
 	tag := runTag{tag: "rabc", start: time.Now()}
-	seq, sent, ok := tag.parseText([]byte(tag.text(42)))
-	if !ok || seq != 42 || sent <= 0 || sent > time.Minute {
-		t.Fatalf("got %d %v %v, want 42, a small positive time, true", seq, sent, ok)
+	seq, sent, ok := tag.parseText([]byte(tag.text(42, 1234567*time.Microsecond)))
+	if !ok || seq != 42 || sent != 1234567*time.Microsecond {
+		t.Fatalf("got %d %v %v, want 42 1.234567s true", seq, sent, ok)
 	}
 	for _, text := range []string{"", "rabc", "rabc:", "rabc:1", "rabc:1:", "rabc:x:1", "rabd:1:2", "rabc:1:2:3", "rabcd:1:2", "rabc:1:2x"} {
 		if _, _, ok := tag.parseText([]byte(text)); ok {

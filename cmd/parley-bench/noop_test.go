@@ -12,7 +12,7 @@ import (
 
 func mustClient(tb testing.TB, url string) *client {
 	tb.Helper()
-	c, err := newClient(url, 4, 10*time.Second)
+	c, err := newClient(url, 4, time.Minute)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestNoopClientID(t *testing.T) {
 
 func TestNoopStreams(t *testing.T) {
 	c := mustClient(t, mustStartNoop(t).URL())
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	a1 := mustPost(t, c, "a", "a1")
 	mustPost(t, c, "b", "b1")

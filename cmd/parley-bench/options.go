@@ -65,14 +65,16 @@ func (o *options) register(fs *flag.FlagSet, name string) {
 		fs.StringVar(&o.room, "room", "bench", "room (for rooms: name prefix)")
 	}
 	dur := func() { fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to publish") }
-	rate := func(def float64) { fs.Float64Var(&o.rate, "rate", def, "messages per second, in total") }
+	rate := func(def float64) {
+		fs.Float64Var(&o.rate, "rate", def, "messages per second, in total, on a fixed schedule: latencies run from each message's tick")
+	}
 	drain := func() {
 		fs.DurationVar(&o.drain, "drain", 10*time.Second, "how long to wait for deliveries after publishing")
 		fs.IntVar(&o.publishers, "publishers", 8, "concurrent publisher connections")
 	}
 	switch name {
 	case "append":
-		fs.IntVar(&o.writers, "writers", 64, "concurrent keep-alive writers")
+		fs.IntVar(&o.writers, "writers", 64, "concurrent keep-alive writers, each sending when answered (a closed loop: each POST timed from its send)")
 		fs.IntVar(&o.max, "max", 10_000_000, "appends at most")
 		dur()
 	case "fanout":

@@ -82,7 +82,7 @@ func runReplay(ctx context.Context, c *client, cfg replayConfig) (*Report, error
 		first.Record(s.first - start)
 		catchUp.Record(s.last - start)
 	}
-	rep.latency("post", &pub.post)
+	pub.addLatencies(rep)
 	rep.latency("connect", &connect)
 	rep.latency("first_event", &first)
 	rep.latency("catch_up", &catchUp)

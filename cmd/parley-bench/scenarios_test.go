@@ -47,9 +47,11 @@ func TestStorm(t *testing.T) {
 	}
 }
 
-// A server that forgets events must fail the storm's checks.
+// A server that forgets events must fail the storm's checks. It keeps one
+// event, so two seeded events show the loss (16 idle writers take the first
+// 16 at once), however slowly they are answered.
 func TestStormDetectsLoss(t *testing.T) {
-	noop := mustStartNoop(t, func(s *NoopServer) { s.Keep = 4 })
+	noop := mustStartNoop(t, func(s *NoopServer) { s.Keep = 1 })
 	_, err := runMain(t, "storm", "-server", noop.URL(), "-clients", "5", "-events", "20", "-catch-up-timeout", "2s", "-json")
 	if err == nil || !strings.Contains(err.Error(), "events not received") {
 		t.Fatalf("got error %v, want events not received", err)
@@ -93,13 +95,16 @@ func TestPprofMustBeTheServersHost(t *testing.T) {
 }
 
 // TestReconnectSoak: with -sample the reconnect scenario reads the server's
-// memory throughout and reports its level and slope.
+// memory throughout and reports its level and slope. The report needs three
+// readings: the first, one more at the next tick, and the last at the end
+// of the run, so all the test needs is the first /metrics answered within
+// the 5 s run (it took up to a second with the machine loaded 30 deep).
 func TestReconnectSoak(t *testing.T) {
 	srv := mustStartParley(t)
-	r := mustRunJSON(t, "reconnect", "-server", srv.URL(), "-clients", "10", "-writers", "2", "-rate", "100",
-		"-duration", "1s", "-drop-min", "20ms", "-drop-max", "100ms", "-sample", "100ms")
-	if r.Counts["memory_samples"] < 5 {
-		t.Fatalf("got %d memory samples, want one per 100 ms of a 1 s run", r.Counts["memory_samples"])
+	r := mustRunJSON(t, "reconnect", "-server", srv.URL(), "-clients", "10", "-writers", "2", "-rate", "20",
+		"-duration", "5s", "-drop-min", "20ms", "-drop-max", "100ms", "-sample", "10ms", "-drain", "1m")
+	if r.Counts["memory_samples"] < 3 {
+		t.Fatalf("got %d memory samples, want at least the 3 that judging growth needs", r.Counts["memory_samples"])
 	}
 	for _, g := range []string{"goroutines_after_warmup", "goroutines_at_end", "heap_inuse_mib_max", "rss_mib_slope_per_10min"} {
 		if _, ok := r.Gauges[g]; !ok {

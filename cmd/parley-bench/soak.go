@@ -13,8 +13,9 @@ type memSample struct {
 }
 
 // sampleMemory reads the server's memory (after a forced GC when pprof is
-// set) now and every interval until stop is closed, and returns the
-// readings. Readings that fail are skipped.
+// set) now, every interval, and once more when stop is closed, so the last
+// reading is the end of the run; then it returns the readings. Readings
+// that fail are skipped.
 func sampleMemory(ctx context.Context, c *client, pprof string, interval time.Duration, stop <-chan struct{}) <-chan []memSample {
 	out := make(chan []memSample, 1)
 	go func() {
@@ -22,12 +23,16 @@ func sampleMemory(ctx context.Context, c *client, pprof string, interval time.Du
 		start := time.Now()
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
-		for {
+		read := func() {
 			if m, err := c.memory(ctx, pprof); err == nil {
 				samples = append(samples, memSample{time.Since(start), m})
 			}
+		}
+		for {
+			read()
 			select {
 			case <-stop:
+				read()
 				out <- samples
 				return
 			case <-ctx.Done():

@@ -39,9 +39,11 @@ func mustStartAuthServer(tb testing.TB, env map[string]string) (string, *syncBuf
 			tb.Errorf("serve: %v\n%s", err, logs)
 		}
 	})
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+	var url string
+	started := waitFor(func() bool {
 		if m := listeningRE.FindStringSubmatch(logs.String()); m != nil {
-			return m[1], logs
+			url = m[1]
+			return true
 		}
 		select {
 		case err := <-done:
@@ -49,10 +51,12 @@ func mustStartAuthServer(tb testing.TB, env map[string]string) (string, *syncBuf
 			tb.Fatalf("serve exited: %v\n%s", err, logs)
 		default:
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("serve did not start:\n%s", logs)
-		}
+		return false
+	})
+	if !started {
+		tb.Fatalf("serve did not start:\n%s", logs)
 	}
+	return url, logs
 }
 
 // mustStartAdminServer starts a server whose admin "admin" has
@@ -77,7 +81,7 @@ func mustLogin(tb testing.TB, url, name, password string) string {
 // returns what it printed on stdout.
 func cli(tb testing.TB, env map[string]string, stdin string, args ...string) (string, error) {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	var stdout bytes.Buffer
 	m := &Main{Stdin: strings.NewReader(stdin), Stdout: &stdout, Stderr: io.Discard, Getenv: func(k string) string { return env[k] }}
@@ -227,12 +231,13 @@ func TestUserAddWithSetupToken(t *testing.T) {
 	// The log shows the command to run.
 	setupRE := regexp.MustCompile(`-setup-token (\S+)`)
 	var token string
-	for deadline := time.Now().Add(10 * time.Second); token == ""; time.Sleep(5 * time.Millisecond) {
+	if !waitFor(func() bool {
 		if m := setupRE.FindStringSubmatch(logs.String()); m != nil {
 			token = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("no setup token in the log:\n%s", logs)
 		}
+		return token != ""
+	}) {
+		t.Fatalf("no setup token in the log:\n%s", logs)
 	}
 	_, err := cli(t, nil, "root-password\n", "user", "add", "-server", url, "-setup-token", "wrong"+token, "-password-stdin", "root")
 	if err == nil {
@@ -376,8 +381,8 @@ func TestTokenListAndRevoke(t *testing.T) {
 	select {
 	case err := <-tailDone:
 		wantErr(t, err, "401", "check -token or PARLEY_TOKEN")
-	case <-time.After(20 * time.Second):
-		t.Fatal("tail still running 20s after its token was revoked")
+	case <-time.After(patience):
+		t.Fatalf("tail still running %v after its token was revoked", patience)
 	}
 	_, err := cli(t, daveEnv, "", "send", "-room", "r", "three")
 	wantErr(t, err, "401", "check -token or PARLEY_TOKEN")

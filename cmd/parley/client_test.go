@@ -101,15 +101,12 @@ func TestSendTailExport(t *testing.T) {
 // waitLines waits until out has at least n lines and returns them.
 func waitLines(tb testing.TB, out *syncBuffer, n int) []string {
 	tb.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-		if out.String() != "" && len(lines) >= n {
-			return lines
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("got %q, want %d lines", out.String(), n)
-		}
-		time.Sleep(10 * time.Millisecond)
+	var lines []string
+	if !waitFor(func() bool {
+		lines = strings.Split(strings.TrimSpace(out.String()), "\n")
+		return out.String() != "" && len(lines) >= n
+	}) {
+		tb.Fatalf("got %q, want %d lines", out.String(), n)
 	}
+	return lines
 }

@@ -30,6 +30,22 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// patience bounds every wait in these tests: long enough for a machine busy
+// with other work, short of hanging the suite. The tests wait for what they
+// need and never assert how quickly it came.
+const patience = time.Minute
+
+// waitFor polls cond until it holds and reports whether it did within
+// patience.
+func waitFor(cond func() bool) bool {
+	for deadline := time.Now().Add(patience); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
+}
+
 // child is a parley process.
 type child struct {
 	cmd    *exec.Cmd
@@ -84,7 +100,7 @@ func startChild(tb testing.TB, args ...string) *child {
 	case err := <-c.exited:
 		c.exited <- err // for the cleanup
 		tb.Fatalf("parley exited: %v\n%s", err, c.stderr)
-	case <-time.After(20 * time.Second):
+	case <-time.After(patience):
 		tb.Fatalf("parley did not start:\n%s", c.stderr)
 	}
 	return c
@@ -96,7 +112,7 @@ func (c *child) wait(tb testing.TB) error {
 	case err := <-c.exited:
 		c.exited <- err // for the cleanup
 		return err
-	case <-time.After(20 * time.Second):
+	case <-time.After(patience):
 		tb.Fatalf("parley did not exit:\n%s", c.stderr)
 		return nil
 	}
@@ -155,7 +171,7 @@ func TestKillLosesNoAcknowledgedEvent(t *testing.T) {
 		acked []string
 		wg    sync.WaitGroup
 	)
-	client := &http.Client{Timeout: 10 * time.Second}
+	client := &http.Client{Timeout: patience}
 	for w := 0; w < 16; w++ {
 		wg.Add(1)
 		go func(w int) {
@@ -171,17 +187,13 @@ func TestKillLosesNoAcknowledgedEvent(t *testing.T) {
 			}
 		}(w)
 	}
-	// Kill it in the middle of the load.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	// Kill it in the middle of the load: after 300 acknowledgements, or
+	// whatever a busy machine managed by then (at least one, checked below).
+	waitFor(func() bool {
 		mu.Lock()
-		n := len(acked)
-		mu.Unlock()
-		if n >= 300 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		defer mu.Unlock()
+		return len(acked) >= 300
+	})
 	c.cmd.Process.Signal(syscall.SIGKILL)
 	c.wait(t)
 	wg.Wait()
@@ -239,25 +251,22 @@ func TestTermShutsDownCleanly(t *testing.T) {
 	}
 }
 
-// TestSecondServerOnSameDBFailsClearly: the second process gets a clear
-// error within seconds instead of hanging.
+// TestSecondServerOnSameDBFailsClearly: the second process exits with a
+// clear error instead of hanging (it gives up after the store's lock
+// timeout, seconds; patience only catches a hang).
 func TestSecondServerOnSameDBFailsClearly(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "parley.db")
 	startChild(t, "serve", "-addr", "127.0.0.1:0", "-db", db)
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	second := exec.CommandContext(ctx, os.Args[0], "serve", "-addr", "127.0.0.1:0", "-db", db)
 	second.Env = append(os.Environ(), "PARLEY_TEST_CHILD=1")
 	out, err := second.CombinedOutput()
 	if err == nil || ctx.Err() != nil {
-		t.Fatalf("second server: got %v (%v), want a quick failure\n%s", err, ctx.Err(), out)
+		t.Fatalf("second server: got %v (%v), want it to fail rather than hang\n%s", err, ctx.Err(), out)
 	}
 	if !strings.Contains(string(out), "locked by another process") {
 		t.Fatalf("unclear error:\n%s", out)
-	}
-	if d := time.Since(start); d > 10*time.Second {
-		t.Fatalf("took %v to fail", d)
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestCheckLoopback(t *testing.T) {
@@ -42,7 +41,7 @@ func TestServePprof(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no pprof URL logged:\n%s", c.stderr)
 	}
-	client := &http.Client{Timeout: 10 * time.Second}
+	client := &http.Client{Timeout: patience}
 	resp, err := client.Get(m[1] + "cmdline")
 	if err != nil {
 		t.Fatal(err)

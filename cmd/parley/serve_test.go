@@ -31,10 +31,8 @@ func TestServeSetsTheGCTargetUnlessGOGCIsSet(t *testing.T) {
 			go func() {
 				done <- m.Run(ctx, []string{"serve", "-addr", "127.0.0.1:0", "-db", filepath.Join(t.TempDir(), "p.db"), "-gc-percent", "250"})
 			}()
-			for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), "parley listening"); time.Sleep(5 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatalf("serve did not start:\n%s", stderr)
-				}
+			if !waitFor(func() bool { return strings.Contains(stderr.String(), "parley listening") }) {
+				t.Fatalf("serve did not start:\n%s", stderr)
 			}
 			got := debug.SetGCPercent(100)
 			cancel()
@@ -84,15 +82,13 @@ func TestServeAccessControlMode(t *testing.T) {
 					if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 						t.Fatalf("got %v, want an error with %q", err, tc.wantErr)
 					}
-				case <-time.After(10 * time.Second):
+				case <-time.After(patience):
 					t.Fatal("serve did not fail")
 				}
 				return
 			}
-			for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), "parley listening"); time.Sleep(5 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatalf("serve did not start:\n%s", stderr)
-				}
+			if !waitFor(func() bool { return strings.Contains(stderr.String(), "parley listening") }) {
+				t.Fatalf("serve did not start:\n%s", stderr)
 			}
 			cancel()
 			if err := <-done; err != nil {
