@@ -73,11 +73,19 @@ type browserServer struct {
 	URL  string
 	db   *store.DB
 	srv  *api.Server
+	// configureDB and configure, if set, adjust the db and the server
+	// before each start: a test may change them between a stop and a start.
+	configureDB func(*store.DB)
+	configure   func(*api.Server)
 }
 
-func browserStartServer(tb testing.TB) *browserServer {
+// browserStartServer starts a server after opts have set its fields.
+func browserStartServer(tb testing.TB, opts ...func(*browserServer)) *browserServer {
 	tb.Helper()
 	s := &browserServer{tb: tb, path: filepath.Join(tb.TempDir(), "parley.db"), addr: "127.0.0.1:0"}
+	for _, opt := range opts {
+		opt(s)
+	}
 	s.start()
 	tb.Cleanup(s.stop)
 	return s
@@ -88,12 +96,18 @@ func browserStartServer(tb testing.TB) *browserServer {
 func (s *browserServer) start() {
 	s.tb.Helper()
 	db := store.NewDB(s.path)
+	if s.configureDB != nil {
+		s.configureDB(db)
+	}
 	if err := db.Open(); err != nil {
 		s.tb.Fatalf("open db: %v", err)
 	}
 	srv := api.NewServer(db)
 	srv.Addr = s.addr
 	srv.Logger = slog.New(slog.DiscardHandler)
+	if s.configure != nil {
+		s.configure(srv)
+	}
 	if err := srv.Open(); err != nil {
 		db.Close()
 		s.tb.Fatalf("open server on %s: %v", s.addr, err)

@@ -1,0 +1,239 @@
+package api_test
+
+// Browser tests of the page's streams when things go wrong: more rooms
+// than one stream may carry, and a stream the server refuses.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"reflect"
+	"slices"
+	"sync/atomic"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/parleychat/parley/api"
+)
+
+// openRoom opens name from the room form and waits until it is loaded.
+func (p *browserPage) openRoom(name string) {
+	p.tb.Helper()
+	p.do(chromedp.SendKeys(chromedp.ID("room-input"), name+"\n"))
+	p.wait("#"+name+" to open", fmt.Sprintf(`document.getElementById('room-title').textContent === %q`, name))
+	p.waitReady()
+}
+
+// waitBadges waits until the followed rooms' unread badges are exactly want.
+func (p *browserPage) waitBadges(what string, want map[string]string) {
+	p.tb.Helper()
+	js, _ := json.Marshal(want)
+	p.wait(what, fmt.Sprintf(`(() => {
+		const got = Object.fromEntries([...document.querySelectorAll('#room-list a')]
+			.filter((a) => a.querySelector('.badge')).map((a) => [a.dataset.room, a.querySelector('.badge').textContent]));
+		const want = %s;
+		return Object.keys(got).length === Object.keys(want).length && Object.keys(want).every((k) => got[k] === want[k]);
+	})()`, js))
+}
+
+// TestBrowserManyRooms: a page that follows more rooms than one stream may
+// carry (the server's max_stream_rooms) gets every room's events, also
+// after the server restarts with a lower limit.
+func TestBrowserManyRooms(t *testing.T) {
+	srv := browserStartServer(t, func(s *browserServer) {
+		s.configure = func(a *api.Server) { a.MaxStreamRooms = 3 }
+	})
+	rooms := []string{"r1", "r2", "r3", "r4", "r5", "r6", "r7"}
+	browser := browserStart(t)
+	p := browserNewPage(t, browser)
+	p.open(srv.URL+"/r/"+rooms[0], "reader")
+	for _, room := range rooms[1:] {
+		p.openRoom(room)
+	}
+	p.click(`#room-list a[data-room="r1"]`)
+	p.wait("r1 open", `document.getElementById('room-title').textContent === 'r1'`)
+
+	// round posts one message to every room and waits until the page shows
+	// all of them: r1's in the timeline, the others' as unread.
+	var inR1 []string
+	round := func(n int) {
+		t.Helper()
+		want := map[string]string{}
+		for _, room := range rooms {
+			srv.post(room, "bot", fmt.Sprintf("%s message %d", room, n), "")
+			if room != "r1" {
+				want[room] = fmt.Sprint(n)
+			}
+		}
+		inR1 = append(inR1, fmt.Sprintf("r1 message %d", n))
+		p.waitTexts("r1's messages", inR1)
+		p.waitBadges("a message in every other room", want)
+		p.wait("live, with no error", `document.getElementById('conn').dataset.state === 'live' && document.getElementById('stream-error').hidden`)
+	}
+	round(1)
+
+	// The server comes back allowing fewer rooms per stream: the page
+	// regroups its rooms and keeps every one.
+	srv.stop()
+	srv.configure = func(a *api.Server) { a.MaxStreamRooms = 2 }
+	srv.start()
+	round(2)
+	if got := browserEval[[]string](p, `[...document.querySelectorAll('#room-list a')].map((a) => a.dataset.room)`); !slices.Equal(got, rooms) {
+		t.Errorf("followed rooms: got %q, want %q", got, rooms)
+	}
+	p.checkClean()
+}
+
+// browserProxy stands between the page and the server like a reverse proxy
+// that can be told to answer the page's streams with a status of its own.
+type browserProxy struct {
+	URL     string
+	front   *httptest.Server
+	refuse  atomic.Int32 // the status to answer streams with; 0 passes them on
+	streams atomic.Int32 // stream requests seen
+}
+
+func browserStartProxy(tb testing.TB, backend string) *browserProxy {
+	tb.Helper()
+	target, err := url.Parse(backend)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	bp := &browserProxy{}
+	bp.front = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/events" {
+			bp.streams.Add(1)
+			if code := int(bp.refuse.Load()); code != 0 {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(code)
+				fmt.Fprintf(w, `{"error":"refused by the proxy with %d"}`+"\n", code)
+				return
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	tb.Cleanup(func() {
+		bp.front.CloseClientConnections() // open streams would hold Close up
+		bp.front.Close()
+	})
+	bp.URL = bp.front.URL
+	return bp
+}
+
+// TestBrowserStreamRefused: a stream answered with a status that retrying
+// can fix (503) is retried until it works; one that retrying cannot fix
+// (400) stops the retries and says why, until the rooms change.
+func TestBrowserStreamRefused(t *testing.T) {
+	srv := browserStartServer(t)
+	proxy := browserStartProxy(t, srv.URL)
+	browser := browserStart(t)
+	p := browserNewPage(t, browser)
+	p.open(proxy.URL+"/r/lobby", "reader")
+	stopped := `document.getElementById('conn').dataset.state === 'stopped'`
+	errorShown := `document.getElementById('stream-error')?.hidden === false`
+
+	// 503: the page keeps trying, then carries on where it was.
+	proxy.refuse.Store(http.StatusServiceUnavailable)
+	before := proxy.streams.Load()
+	proxy.front.CloseClientConnections()
+	p.wait("the indicator to leave live", `['reconnecting', 'offline'].includes(document.getElementById('conn').dataset.state)`)
+	waitFor(t, func() bool { return proxy.streams.Load() >= before+3 })
+	if browserEval[bool](p, stopped+` || `+errorShown) {
+		t.Fatalf("a 503 stopped the stream; it must be retried")
+	}
+	srv.post("lobby", "bot", "after the 503s", "")
+	proxy.refuse.Store(0)
+	p.waitTexts("the message posted meanwhile", []string{"after the 503s"})
+	p.wait("live", `document.getElementById('conn').dataset.state === 'live'`)
+
+	// 400: the page stops and says why.
+	proxy.refuse.Store(http.StatusBadRequest)
+	proxy.front.CloseClientConnections()
+	p.wait("the stopped state with the proxy's error", stopped+` && `+errorShown+
+		` && document.getElementById('stream-error').textContent.includes('refused by the proxy with 400')`+
+		` && /Reload the page/.test(document.getElementById('stream-error').textContent)`)
+	refused := proxy.streams.Load()
+	// What brings a waiting stream back at once (the network returning, the
+	// page shown again) does not retry a refused one either.
+	p.do(chromedp.Evaluate[chromedp.Void](`(async () => {
+		window.dispatchEvent(new Event('online'));
+		document.dispatchEvent(new Event('visibilitychange'));
+		await fetch('/healthz');
+	})()`, chromedp.EvalAwaitPromise))
+	if got := proxy.streams.Load(); got != refused {
+		t.Errorf("stream requests after the 400: got %d, want %d (no retry)", got, refused)
+	}
+
+	// Following another room is a new stream: it is tried again.
+	proxy.refuse.Store(0)
+	p.openRoom("other")
+	p.wait("live again, the error gone", `document.getElementById('conn').dataset.state === 'live' && !(`+errorShown+`)`)
+	srv.post("other", "bot", "streams work again", "")
+	p.waitTexts("a message in the new room", []string{"streams work again"})
+	p.checkClean()
+}
+
+// TestBrowserStreamParser: the page's reader of server-sent events (sse.js)
+// follows the HTML standard's rules however the bytes arrive: each case is
+// fed in two chunks, split at every byte.
+func TestBrowserStreamParser(t *testing.T) {
+	type event struct {
+		Type string `json:"type"`
+		Data string `json:"data"`
+		ID   string `json:"id"`
+	}
+	srv := browserStartServer(t)
+	browser := browserStart(t)
+	p := browserNewPage(t, browser)
+	p.do(chromedp.Navigate(srv.URL + "/"))
+	for _, tc := range []struct {
+		name  string
+		input string
+		want  []event
+	}{
+		{"LF", "id: 1\nevent: e\ndata: a\n\n", []event{{"e", "a", "1"}}},
+		{"CR", "id: 1\revent: e\rdata: a\r\r", []event{{"e", "a", "1"}}},
+		{"CRLF", "id: 1\r\ndata: a\r\ndata: b\r\n\r\n", []event{{"message", "a\nb", "1"}}},
+		{"BOM and comments", "\ufeff: hi\ndata: a\n\n:\n\n", []event{{"message", "a", ""}}},
+		{"no space after colon, and two spaces", "data:a\ndata:  b\n\n", []event{{"message", "a\n b", ""}}},
+		{"field without colon", "data\n\n", []event{{"message", "", ""}}},
+		{"no data: no dispatch, type resets", "event: x\n\ndata: a\n\n", []event{{"message", "a", ""}}},
+		{"id carries over, a reset has none", "id: 7\ndata: a\n\nevent: reset\ndata: {}\n\n", []event{{"message", "a", "7"}, {"reset", "{}", "7"}}},
+		{"id with NUL ignored", "id: 7\ndata: a\n\nid: 8\x00\ndata: b\n\n", []event{{"message", "a", "7"}, {"message", "b", "7"}}},
+		{"unfinished event dropped", "data: a\n\ndata: b\n", []event{{"message", "a", ""}}},
+		{"unknown fields and retry ignored", "retry: 2000\n\nfoo: bar\ndata: a\n\n", []event{{"message", "a", ""}}},
+		{"UTF-8 split anywhere", "data: é✓🎉\n\n", []event{{"message", "é✓🎉", ""}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			arg, _ := json.Marshal(tc.input)
+			ctx, cancel := context.WithTimeout(p.ctx, browserWait)
+			defer cancel()
+			splits, err := chromedp.Run(ctx, chromedp.Evaluate[[][]event](fmt.Sprintf(`(async (input) => {
+				const { readEvents } = await import('/assets/sse.js');
+				const bytes = new TextEncoder().encode(input);
+				const out = [];
+				for (let cut = 0; cut <= bytes.length; cut++) {
+					const body = new ReadableStream({ start(c) { c.enqueue(bytes.slice(0, cut)); c.enqueue(bytes.slice(cut)); c.close(); } });
+					const got = [];
+					await readEvents(body, (e) => got.push(e));
+					out.push(got);
+				}
+				return out;
+			})(%s)`, arg), chromedp.EvalAwaitPromise))
+			if err != nil {
+				t.Fatalf("evaluate: %v", err)
+			}
+			for cut, got := range splits {
+				if !reflect.DeepEqual(got, tc.want) && !(len(got) == 0 && len(tc.want) == 0) {
+					t.Errorf("split at byte %d: got %+v, want %+v", cut, got, tc.want)
+				}
+			}
+		})
+	}
+}
