@@ -1,7 +1,8 @@
 package api_test
 
-// Browser tests of the page's streams when things go wrong: more rooms
-// than one stream may carry, and a stream the server refuses.
+// Browser tests of the page's streams and sending when things go wrong:
+// more rooms than one stream may carry, a stream the server refuses, and
+// messages that failed while the server was down or that it refused.
 
 import (
 	"context"
@@ -13,6 +14,7 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -236,4 +238,132 @@ func TestBrowserStreamParser(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBrowserResendAfterOutage: messages that failed while the server was
+// down go again on their own once it answers, in order and with their
+// client ids, so each is stored once, and none shows twice meanwhile.
+func TestBrowserResendAfterOutage(t *testing.T) {
+	srv := browserStartServer(t)
+	browser := browserStart(t)
+	p := browserNewPage(t, browser)
+	p.open(srv.URL+"/r/retry", "erin")
+
+	srv.stop()
+	p.wait("the indicator to leave live", `document.getElementById('conn').dataset.state !== 'live'`)
+	texts := []string{"lost answer", "never arrived", "third"}
+	for _, text := range texts {
+		p.send(text)
+	}
+	p.wait("the sends to fail", `[...document.querySelectorAll('#outbox li')].filter((li) =>
+		li.dataset.state === 'failed' && /Not sent/.test(li.textContent)).length === 3`)
+	clientIDs := browserEval[[]string](p, `[...document.querySelectorAll('#outbox li')].map((li) => li.dataset.clientId)`)
+	// Record any moment a text shows twice, in the timeline and the outbox.
+	p.do(chromedp.Evaluate[chromedp.Void](`window.parleyTwice = [];
+		new MutationObserver(() => {
+			const shown = [...document.querySelectorAll('#messages .msg-text, #outbox .msg-text')].map((e) => e.textContent);
+			const twice = shown.filter((t, i) => shown.indexOf(t) !== i);
+			if (twice.length) window.parleyTwice.push(twice.join(', '));
+		}).observe(document.getElementById('timeline'), {childList: true, subtree: true, characterData: true});`))
+
+	srv.start()
+	// The first message reached the server; only its answer was lost. The
+	// page's retry must not store it twice.
+	srv.post("retry", "erin", "lost answer", clientIDs[0])
+	p.waitTexts("each message once, in order", texts)
+	p.wait("the outbox to empty", `document.querySelectorAll('#outbox li').length === 0`)
+
+	var got []string
+	for _, ev := range srv.messages("retry") {
+		got = append(got, ev.Text+" "+ev.ClientID)
+	}
+	var want []string
+	for i, text := range texts {
+		want = append(want, text+" "+clientIDs[i])
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("stored: got %q, want %q", got, want)
+	}
+	if twice := browserEval[[]string](p, `window.parleyTwice`); len(twice) != 0 {
+		t.Errorf("texts shown twice meanwhile: %q", twice)
+	}
+	p.checkClean()
+}
+
+// TestBrowserSendRefused: a message the server refuses for a reason that
+// retrying cannot fix (over its limit) is not sent again on its own, even
+// when later messages go; Retry sends it when the reader asks, with its
+// client id, and Discard drops it.
+func TestBrowserSendRefused(t *testing.T) {
+	srv := browserStartServer(t)
+	browser := browserStart(t)
+	p := browserNewPage(t, browser)
+	p.open(srv.URL+"/r/limits", "erin")
+	// The page learnt the limit at load; the server restarts with a lower one.
+	srv.stop()
+	srv.configure = func(a *api.Server) { a.MaxMessageBytes = 16 }
+	srv.start()
+	resp, raw := browserRequest(t, http.MethodPost, srv.URL+"/api/rooms/elsewhere/messages", "", map[string]string{"author": "x", "text": "a message over sixteen bytes"})
+	var refusal struct {
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(raw, &refusal); err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a long text: got %d %s, want 413 with an error", resp.StatusCode, raw)
+	}
+	p.wait("live", `document.getElementById('conn').dataset.state === 'live'`)
+
+	// refused counts the server's 413 answers to posts, the probe's included.
+	refused := func() string {
+		t.Helper()
+		resp, raw := browserRequest(t, http.MethodGet, srv.URL+"/metrics", "", nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("metrics: got %d", resp.StatusCode)
+		}
+		for _, line := range strings.Split(string(raw), "\n") {
+			if strings.HasPrefix(line, `parley_http_requests_total{code="413",method="POST",route="/api/rooms/:room/messages"}`) {
+				return line[strings.LastIndexByte(line, ' ')+1:]
+			}
+		}
+		return "0"
+	}
+	p.send("a message over sixteen bytes")
+	failed := fmt.Sprintf(`[...document.querySelectorAll('#outbox li')].some((li) => li.dataset.state === 'failed' &&
+		li.querySelector('.msg-error')?.textContent === %q)`, "Not sent: "+refusal.Error)
+	p.wait("the server's refusal", failed)
+	// A later message goes, and takes the refused one along only if
+	// retrying could help: it cannot.
+	p.send("short one")
+	p.waitTexts("the short message", []string{"short one"})
+	if got := refused(); got != "2" {
+		t.Errorf("413 answers, the probe's and the page's: got %s, want 2 (no retry on its own)", got)
+	}
+	if !browserEval[bool](p, failed) {
+		t.Errorf("the refused message is no longer shown as refused")
+	}
+
+	// The limit goes up again: Retry sends it, once.
+	srv.stop()
+	srv.configure = nil
+	srv.start()
+	p.wait("live", `document.getElementById('conn').dataset.state === 'live'`)
+	p.click(`#outbox li[data-state="failed"] button[data-action="retry"]`)
+	p.waitTexts("the retried message after the short one", []string{"short one", "a message over sixteen bytes"})
+	p.wait("the outbox to empty", `document.querySelectorAll('#outbox li').length === 0`)
+
+	// Discard drops a refused message for good.
+	srv.stop()
+	srv.configure = func(a *api.Server) { a.MaxMessageBytes = 16 }
+	srv.start()
+	p.wait("live", `document.getElementById('conn').dataset.state === 'live'`)
+	p.send("another long message")
+	p.click(`#outbox li[data-state="failed"] button[data-action="discard"]`)
+	p.wait("the outbox to empty", `document.querySelectorAll('#outbox li').length === 0`)
+	var stored []string
+	for _, ev := range srv.messages("limits") {
+		stored = append(stored, ev.Text)
+	}
+	if want := []string{"short one", "a message over sixteen bytes"}; !slices.Equal(stored, want) {
+		t.Errorf("stored: got %q, want %q", stored, want)
+	}
+	p.checkClean()
 }

@@ -276,40 +276,6 @@ func TestBrowserScrollback(t *testing.T) {
 	p.checkClean()
 }
 
-func TestBrowserRetryAfterOutage(t *testing.T) {
-	srv := browserStartServer(t)
-	browser := browserStart(t)
-	p := browserNewPage(t, browser)
-	p.open(srv.URL+"/r/retry", "erin")
-
-	srv.stop()
-	p.wait("the indicator to leave live", `document.getElementById('conn').dataset.state !== 'live'`)
-	p.send("lost answer")
-	p.send("never arrived")
-	p.wait("both sends to fail", `document.querySelectorAll('#outbox li[data-state="failed"] button[data-action="retry"]').length === 2`)
-	clientIDs := browserEval[[]string](p, `[...document.querySelectorAll('#outbox li')].map((li) => li.dataset.clientId)`)
-
-	srv.start()
-	// The first message reached the server; only its answer was lost. The
-	// retry must not store it twice.
-	srv.post("retry", "erin", "lost answer", clientIDs[0])
-	p.click(`#outbox li[data-client-id="` + clientIDs[0] + `"] button[data-action="retry"]`)
-	p.click(`#outbox li[data-client-id="` + clientIDs[1] + `"] button[data-action="retry"]`)
-	p.waitTexts("each message once", []string{"lost answer", "never arrived"})
-	p.wait("the outbox to empty", `document.querySelectorAll('#outbox li').length === 0`)
-
-	stored := srv.messages("retry")
-	var got []string
-	for _, ev := range stored {
-		got = append(got, ev.Text+" "+ev.ClientID)
-	}
-	want := []string{"lost answer " + clientIDs[0], "never arrived " + clientIDs[1]}
-	if !slices.Equal(got, want) {
-		t.Fatalf("stored: got %q, want %q", got, want)
-	}
-	p.checkClean()
-}
-
 // TestBrowserScreenshots writes docs/ui-desktop.png, docs/ui-desktop-dark.png,
 // docs/ui-phone.png and docs/ui-phone-rooms.png when PARLEY_SCREENSHOTS=1.
 func TestBrowserScreenshots(t *testing.T) {

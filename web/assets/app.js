@@ -116,6 +116,8 @@ const stream = new Stream({
   onOpen: () => {
     for (const room of store.rooms.values()) rooms.loadInitial(room);
     rooms.refresh();
+    // The server answers again: what failed while it did not goes now.
+    sender.resend();
   },
   onError: () => access.check(rooms.streamRooms()),
   onRefused: streamRefused,

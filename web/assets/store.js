@@ -248,12 +248,15 @@ export function isEvent(e) {
 /**
  * OutboxItem is a message the reader sent that the stream has not delivered
  * yet. state is "pending" (request in flight), "sent" (stored, waiting for
- * the stream) or "failed" (error holds why). Retries reuse clientId.
- * replyTo is the id of the message it answers, or empty.
+ * the stream) or "failed" (error holds why; retryable is true when trying
+ * again may succeed, and the page does so on its own). Retries reuse
+ * clientId. replyTo is the id of the message it answers, or empty.
  */
 export class OutboxItem {
-  constructor({ clientId, room, author, text, time, replyTo = '', state = 'pending', error = '', event = null }) {
-    Object.assign(this, { clientId, room, author, text, time, replyTo, state, error, event });
+  constructor({
+    clientId, room, author, text, time, replyTo = '', state = 'pending', error = '', retryable = false, event = null,
+  }) {
+    Object.assign(this, { clientId, room, author, text, time, replyTo, state, error, retryable, event });
   }
 
   /** reply_to names the parent the way a stored message does. */
