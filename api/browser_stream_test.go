@@ -1,13 +1,15 @@
 package api_test
 
 // Browser tests of the page's streams and sending when things go wrong:
-// more rooms than one stream may carry, a stream the server refuses, and
-// messages that failed while the server was down or that it refused.
+// more rooms than one stream may carry, a stream the server refuses,
+// messages that failed while the server was down or that it refused, and
+// unread counts that count only messages.
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -19,6 +21,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/oklog/ulid/v2"
 
 	"github.com/parleychat/parley/api"
 )
@@ -29,6 +32,13 @@ func (p *browserPage) openRoom(name string) {
 	p.do(chromedp.SendKeys(chromedp.ID("room-input"), name+"\n"))
 	p.wait("#"+name+" to open", fmt.Sprintf(`document.getElementById('room-title').textContent === %q`, name))
 	p.waitReady()
+}
+
+// badges is the unread badge of each followed room that has one.
+func (p *browserPage) badges() map[string]string {
+	p.tb.Helper()
+	return browserEval[map[string]string](p, `Object.fromEntries([...document.querySelectorAll('#room-list a')]
+		.filter((a) => a.querySelector('.badge')).map((a) => [a.dataset.room, a.querySelector('.badge').textContent]))`)
 }
 
 // waitBadges waits until the followed rooms' unread badges are exactly want.
@@ -364,6 +374,70 @@ func TestBrowserSendRefused(t *testing.T) {
 	}
 	if want := []string{"short one", "a message over sixteen bytes"}; !slices.Equal(stored, want) {
 		t.Errorf("stored: got %q, want %q", stored, want)
+	}
+	p.checkClean()
+}
+
+// TestBrowserUnreadCountsMessages: edits, deletes and reactions are not
+// unread messages, and the list of other rooms does not pass the server's
+// count of events off as messages.
+func TestBrowserUnreadCountsMessages(t *testing.T) {
+	srv := browserStartServer(t)
+	first := srv.post("quiet", "bob", "the only message left", "")
+	srv.edit("quiet", first.ID, "bob", "the only message left, edited")
+	for _, who := range []string{"ann", "cat", "dan"} {
+		srv.react("quiet", first.ID, who, "👍")
+	}
+	gone := srv.post("quiet", "bob", "soon gone", "")
+	last := srv.remove("quiet", gone.ID, "bob")
+	browser := browserStart(t)
+	p := browserNewPage(t, browser)
+	p.open(srv.URL+"/r/lobby", "reader")
+
+	// Seven events, two messages, one of them deleted: the room is listed
+	// with when it was last active, not with a number.
+	type other struct {
+		Name  string `json:"name"`
+		Since string `json:"since"`
+		Title string `json:"title"`
+	}
+	lastTime := ulid.Time(ulid.MustParse(last.ID).Time()).UTC().Format("2006-01-02T15:04:05.000Z")
+	p.wait("quiet among the other rooms", `Boolean(document.querySelector('#other-rooms a[data-room="quiet"]'))`)
+	got := browserEval[other](p, `(() => {
+		const a = document.querySelector('#other-rooms a[data-room="quiet"]');
+		const time = a.querySelector('time');
+		return {name: a.querySelector('.room-name').textContent, since: time?.dateTime ?? '', title: time?.title ?? ''};
+	})()`)
+	if got.Name != "quiet" || got.Since != lastTime || !strings.HasPrefix(got.Title, "Last active ") {
+		t.Errorf("other room: got %+v, want quiet, last active at %s", got, lastTime)
+	}
+	for _, n := range []string{"7", "2", "1"} {
+		if browserEval[bool](p, fmt.Sprintf(`[...document.querySelectorAll('#other-rooms a *')].some((e) => e.children.length === 0 && e.textContent.trim() === %q)`, n)) {
+			t.Errorf("the other rooms list shows the number %s", n)
+		}
+	}
+
+	// Followed and read, then left in the background: one new message is
+	// one unread, whatever changes come with it.
+	p.openRoom("quiet")
+	p.click(`#room-list a[data-room="lobby"]`)
+	p.wait("lobby open", `document.getElementById('room-title').textContent === 'lobby'`)
+	news := srv.post("quiet", "bob", "news", "")
+	srv.edit("quiet", news.ID, "bob", "news, edited")
+	srv.react("quiet", news.ID, "ann", "🎉")
+	srv.react("quiet", first.ID, "eve", "👍")
+	retracted := srv.post("quiet", "bob", "retracted", "")
+	p.waitBadges("two unread", map[string]string{"quiet": "2"})
+	srv.remove("quiet", retracted.ID, "bob")
+	// One stream carries both rooms in id order: once this shows, every
+	// change above has reached the page.
+	srv.post("lobby", "bot", "after the changes", "")
+	p.waitTexts("the marker in lobby", []string{"after the changes"})
+	if got, want := p.badges(), map[string]string{"quiet": "1"}; !maps.Equal(got, want) {
+		t.Errorf("unread badges: got %v, want %v", got, want)
+	}
+	if got := browserEval[string](p, `document.title`); got != "(1) #lobby · Parley" {
+		t.Errorf("title: got %q, want (1) #lobby · Parley", got)
 	}
 	p.checkClean()
 }

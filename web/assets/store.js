@@ -239,6 +239,23 @@ function insertionIndex(list, id) {
   return lo;
 }
 
+const crockford = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+/**
+ * idTime is the time an event id was made (its first 48 bits count
+ * milliseconds), or null for the zero id or something else.
+ */
+export function idTime(id) {
+  if (typeof id !== 'string' || id.length !== 26) return null;
+  let ms = 0;
+  for (const c of id.slice(0, 10)) {
+    const v = crockford.indexOf(c);
+    if (v < 0) return null;
+    ms = ms * 32 + v;
+  }
+  return ms > 0 ? new Date(ms) : null;
+}
+
 /** isEvent checks the shape the rest of the page relies on. */
 export function isEvent(e) {
   return e && typeof e === 'object' && typeof e.id === 'string' && typeof e.room === 'string'
