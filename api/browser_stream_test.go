@@ -2,8 +2,9 @@ package api_test
 
 // Browser tests of the page's streams and sending when things go wrong:
 // more rooms than one stream may carry, a stream the server refuses,
-// messages that failed while the server was down or that it refused, and
-// unread counts that count only messages.
+// messages that failed while the server was down or that it refused,
+// retention deleting what the page missed, and unread counts that count
+// only messages.
 
 import (
 	"context"
@@ -19,11 +20,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/parleychat/parley/api"
+	"github.com/parleychat/parley/store"
 )
 
 // openRoom opens name from the room form and waits until it is loaded.
@@ -439,5 +442,47 @@ func TestBrowserUnreadCountsMessages(t *testing.T) {
 	if got := browserEval[string](p, `document.title`); got != "(1) #lobby · Parley" {
 		t.Errorf("title: got %q, want (1) #lobby · Parley", got)
 	}
+	p.checkClean()
+}
+
+// TestBrowserResetAfterRetention: a page that was away while retention
+// deleted events it had not seen is told so by the stream (event: reset)
+// and reloads the room: it shows exactly what the server still has, not
+// what it had before with a hole after it.
+func TestBrowserResetAfterRetention(t *testing.T) {
+	srv := browserStartServer(t, func(s *browserServer) {
+		s.configureDB = func(db *store.DB) {
+			db.PruneEvery = 20 * time.Millisecond
+			db.Logger = quietLogger()
+		}
+	})
+	for i := range 5 {
+		srv.post("logs", "bot", fmt.Sprintf("old %d", i), "")
+	}
+	browser := browserStart(t)
+	p := browserNewPage(t, browser)
+	p.open(srv.URL+"/r/logs", "reader")
+	p.waitTexts("the room", []string{"old 0", "old 1", "old 2", "old 3", "old 4"})
+
+	p.setOnline(false)
+	p.wait("the indicator to show offline", `document.getElementById('conn').dataset.state === 'offline'`)
+	for i := range 4 {
+		srv.post("logs", "bot", fmt.Sprintf("new %d", i), "")
+	}
+	srv.call(http.MethodPut, "/api/rooms/logs/settings", map[string]any{"retention": map[string]int{"events": 3}})
+	want := []string{"new 1", "new 2", "new 3"}
+	waitFor(t, func() bool { return len(srv.messages("logs")) == len(want) })
+
+	p.setOnline(true)
+	p.waitTexts("exactly what the server kept", want)
+	p.wait("the start of the room", `/start of #logs/.test(document.getElementById('history-status').textContent)`)
+	p.wait("live", `document.getElementById('conn').dataset.state === 'live'`)
+
+	// What the page keeps for a reload is the reloaded room.
+	p.do(chromedp.Reload())
+	p.waitReady()
+	p.waitTexts("the same after a reload", want)
+	srv.post("logs", "bot", "live again", "")
+	p.waitTexts("live events after it", append(want, "live again"))
 	p.checkClean()
 }

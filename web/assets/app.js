@@ -112,6 +112,11 @@ const announcer = new Announcer($('announcer'));
 
 const stream = new Stream({
   onEvent: (event) => updates.add(event),
+  onReset: (name) => {
+    // Events of the room that came before the reset belong to the old copy.
+    updates.flush();
+    rooms.reset(name);
+  },
   onStatus: (state) => shell.showStatus(state),
   onOpen: () => {
     for (const room of store.rooms.values()) rooms.loadInitial(room);

@@ -191,6 +191,25 @@ export class Rooms {
     this.stream.follow(this.streamRooms());
   }
 
+  /**
+   * reset drops what the page holds of a room whose events retention
+   * deleted while the page was away (the stream's reset), and loads it
+   * afresh: a history with a hole would look complete.
+   */
+  reset(name) {
+    const { store } = this;
+    const old = store.rooms.get(name);
+    if (!old || old.denied) return;
+    const room = store.reset(name);
+    if (name === this.active) {
+      this.actions.reset();
+      this.timeline.show(room, store.outboxFor(name));
+    }
+    this.loadInitial(room);
+    this.render();
+    this.scheduleSave();
+  }
+
   leave() {
     const { store } = this;
     if (store.rooms.size <= 1) return;

@@ -298,6 +298,20 @@ export class Store {
     return room;
   }
 
+  /**
+   * reset forgets what is loaded of a followed room, keeping its place in
+   * the follow order and its read mark, and returns the empty Room that
+   * replaces it. It returns null for a room not followed.
+   */
+  reset(name) {
+    const old = this.rooms.get(name);
+    if (!old) return null;
+    const room = new Room(name);
+    room.readMark = old.readMark;
+    this.rooms.set(name, room);
+    return room;
+  }
+
   remove(name) {
     this.rooms.delete(name);
     for (const [id, item] of this.outbox) if (item.room === name) this.outbox.delete(id);
