@@ -98,9 +98,29 @@ func TestBrowserManyRooms(t *testing.T) {
 	srv.configure = func(a *api.Server) { a.MaxStreamRooms = 2 }
 	srv.start()
 	round(2)
-	if got := browserEval[[]string](p, `[...document.querySelectorAll('#room-list a')].map((a) => a.dataset.room)`); !slices.Equal(got, rooms) {
+	followed := func() []string {
+		return browserEval[[]string](p, `[...document.querySelectorAll('#room-list a')].map((a) => a.dataset.room)`)
+	}
+	if got := followed(); !slices.Equal(got, rooms) {
 		t.Errorf("followed rooms: got %q, want %q", got, rooms)
 	}
+
+	// One room per stream: four streams carry four rooms. The page stops
+	// following the rooms it followed last, says which, and the rest keep
+	// working.
+	srv.stop()
+	srv.configure = func(a *api.Server) { a.MaxStreamRooms = 1 }
+	srv.start()
+	p.wait("the note", `document.getElementById('toast').textContent ===
+		'This server lets you follow at most 4 rooms: you no longer follow #r7, #r6, #r5.'`)
+	rooms = rooms[:4]
+	if got := followed(); !slices.Equal(got, rooms) {
+		t.Errorf("followed rooms: got %q, want %q", got, rooms)
+	}
+	round(3)
+	p.do(chromedp.SendKeys(chromedp.ID("room-input"), "r8\n"))
+	p.wait("the room form's refusal", `document.getElementById('room-error').textContent ===
+		'This server lets you follow at most 4 rooms. Leave one first.'`)
 	p.checkClean()
 }
 

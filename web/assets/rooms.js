@@ -53,8 +53,13 @@ export class Rooms {
     return [...this.store.rooms.values()].filter((r) => !r.denied && !r.pending).map((r) => r.name);
   }
 
+  /** followed are the rooms the reader follows, those waiting to stream included. */
+  followed() {
+    return [...this.store.rooms.values()].filter((r) => !r.denied).map((r) => r.name);
+  }
+
   saveRooms() {
-    prefs.rooms = [...this.store.rooms.values()].filter((r) => !r.denied).map((r) => r.name);
+    prefs.rooms = this.followed();
   }
 
   /**
@@ -123,7 +128,7 @@ export class Rooms {
     const previous = store.rooms.get(this.active);
     if (!store.rooms.has(name)) {
       const { capacity } = this.stream;
-      if (this.streamRooms().length >= capacity) {
+      if (this.followed().length >= capacity) {
         this.sidebar.showError(`This server lets you follow at most ${capacity} rooms. Leave one first.`);
         return;
       }
@@ -167,7 +172,7 @@ export class Rooms {
    * says which.
    */
   fit() {
-    const names = this.streamRooms();
+    const names = this.followed();
     const over = names.length - this.stream.capacity;
     if (over <= 0) return;
     // Rooms with messages still to send go last: leaving drops those.
