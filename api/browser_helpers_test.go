@@ -117,6 +117,15 @@ func (s *browserServer) start() {
 	s.addr = strings.TrimPrefix(s.URL, "http://")
 }
 
+// restart stops the server and starts it again with configure (nil: the
+// defaults) on the same address and file.
+func (s *browserServer) restart(configure func(*api.Server)) {
+	s.tb.Helper()
+	s.stop()
+	s.configure = configure
+	s.start()
+}
+
 func (s *browserServer) stop() {
 	if s.srv != nil {
 		s.srv.Close()

@@ -94,9 +94,7 @@ func TestBrowserManyRooms(t *testing.T) {
 
 	// The server comes back allowing fewer rooms per stream: the page
 	// regroups its rooms and keeps every one.
-	srv.stop()
-	srv.configure = func(a *api.Server) { a.MaxStreamRooms = 2 }
-	srv.start()
+	srv.restart(func(a *api.Server) { a.MaxStreamRooms = 2 })
 	round(2)
 	followed := func() []string {
 		return browserEval[[]string](p, `[...document.querySelectorAll('#room-list a')].map((a) => a.dataset.room)`)
@@ -108,9 +106,7 @@ func TestBrowserManyRooms(t *testing.T) {
 	// One room per stream: four streams carry four rooms. The page stops
 	// following the rooms it followed last, says which, and the rest keep
 	// working.
-	srv.stop()
-	srv.configure = func(a *api.Server) { a.MaxStreamRooms = 1 }
-	srv.start()
+	srv.restart(func(a *api.Server) { a.MaxStreamRooms = 1 })
 	p.wait("the note", `document.getElementById('toast').textContent ===
 		'This server lets you follow at most 4 rooms: you no longer follow #r7, #r6, #r5.'`)
 	rooms = rooms[:4]
@@ -333,9 +329,7 @@ func TestBrowserSendRefused(t *testing.T) {
 	p := browserNewPage(t, browser)
 	p.open(srv.URL+"/r/limits", "erin")
 	// The page learnt the limit at load; the server restarts with a lower one.
-	srv.stop()
-	srv.configure = func(a *api.Server) { a.MaxMessageBytes = 16 }
-	srv.start()
+	srv.restart(func(a *api.Server) { a.MaxMessageBytes = 16 })
 	resp, raw := browserRequest(t, http.MethodPost, srv.URL+"/api/rooms/elsewhere/messages", "", map[string]string{"author": "x", "text": "a message over sixteen bytes"})
 	var refusal struct {
 		Error string `json:"error"`
@@ -375,18 +369,14 @@ func TestBrowserSendRefused(t *testing.T) {
 	}
 
 	// The limit goes up again: Retry sends it, once.
-	srv.stop()
-	srv.configure = nil
-	srv.start()
+	srv.restart(nil)
 	p.wait("live", `document.getElementById('conn').dataset.state === 'live'`)
 	p.click(`#outbox li[data-state="failed"] button[data-action="retry"]`)
 	p.waitTexts("the retried message after the short one", []string{"short one", "a message over sixteen bytes"})
 	p.wait("the outbox to empty", `document.querySelectorAll('#outbox li').length === 0`)
 
 	// Discard drops a refused message for good.
-	srv.stop()
-	srv.configure = func(a *api.Server) { a.MaxMessageBytes = 16 }
-	srv.start()
+	srv.restart(func(a *api.Server) { a.MaxMessageBytes = 16 })
 	p.wait("live", `document.getElementById('conn').dataset.state === 'live'`)
 	p.send("another long message")
 	p.click(`#outbox li[data-state="failed"] button[data-action="discard"]`)
