@@ -270,6 +270,30 @@ func TestBrowserReactions(t *testing.T) {
 	bob.wait("the picker to close", `!document.querySelector('.reaction-picker') &&
 		document.activeElement.matches('`+sel+` [data-action="react"]')`)
 
+	// Two clicks on a chip are two toggles, even when the second comes
+	// before the first has its answer: back where it was.
+	bob.do(chromedp.Evaluate[chromedp.Void](`{
+		const b = [...document.querySelectorAll('` + sel + ` .reaction')].find((b) => b.dataset.emoji === '🦀');
+		b.click();
+		b.click();
+	}`))
+	crabs := func() int {
+		var out struct {
+			Events []browserEvent `json:"events"`
+		}
+		srv.getJSON("/api/rooms/fun/messages?view=events&limit=1000", &out)
+		n := 0
+		for _, e := range out.Events {
+			if e.Type == "reaction" && e.Author == "bob" && e.Emoji == "🦀" {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, func() bool { return crabs() == 2 })
+	chips(alice, "🦀 2 mine")
+	chips(bob, "🦀 2")
+
 	stored := srv.messages("fun")
 	if len(stored) != 1 || len(stored[0].Reactions) != 1 || stored[0].Reactions[0].Emoji != "🦀" ||
 		!slices.Equal(stored[0].Reactions[0].Authors, []string{"dave", "alice"}) {
