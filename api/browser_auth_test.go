@@ -515,8 +515,12 @@ func TestBrowserAuthGuest(t *testing.T) {
 }
 
 func TestBrowserAuthTooManyAttempts(t *testing.T) {
+	now := time.Now()
 	srv := browserStartAuthServer(t, func(s *api.Server) {
 		s.Limits = api.Limits{LoginPerMinuteIP: 2} // a burst of 2, then one every 30 s
+		// The clock stands still: however slow the machine, no attempt
+		// comes back before the third.
+		s.Now = func() time.Time { return now }
 	})
 	srv.setupAdmin("root", "root-password") // the first attempt
 	browser := browserStart(t)
