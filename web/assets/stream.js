@@ -97,7 +97,8 @@ export class Stream {
   /**
    * follow sets the rooms to stream (at most capacity). Rooms new to the
    * page start after cursor, or after their own entry in cursors (a map
-   * from roomCursors). Only streams whose rooms changed reconnect.
+   * from roomCursors). Only streams whose rooms changed reconnect, and
+   * those the server refused: a change of rooms tries them again.
    */
   follow(rooms, cursor, cursors) {
     if (cursor && cursor > this.newest) this.newest = cursor;
@@ -108,7 +109,7 @@ export class Stream {
     this.connections = groups.slice(0, maxStreams).map((group) => {
       const key = group.join(',');
       const same = old.get(key);
-      if (same) {
+      if (same && same.state !== 'stopped') {
         old.delete(key);
         return same;
       }
