@@ -28,6 +28,7 @@ export class Actions {
     this.editor = null;
     this.deleting = null; // the message the delete dialog is about
     this.pending = new Set(); // reaction toggles in flight, "id emoji"
+    this.again = new Set(); // of those, the ones clicked again meanwhile
 
     list.addEventListener('click', (e) => this.onClick(e));
     outbox.addEventListener('click', (e) => {
@@ -168,26 +169,36 @@ export class Actions {
     if (returnFocus) focusOn(li?.querySelector('[data-action="react"]') || li);
   }
 
-  /** toggle adds the reader's emoji to message, or takes it off. */
-  async toggle(message, emoji) {
+  /**
+   * toggle adds the reader's emoji to message, or takes it off. A click
+   * while the same toggle is in flight toggles again once it is done: the
+   * stream may show its result before the server's answer arrives.
+   */
+  async toggle(message, emoji, room = this.room()) {
     const me = this.me();
     if (!me) {
       this.needName();
       return;
     }
     const key = `${message.id} ${emoji}`;
-    if (!emoji || this.pending.has(key)) return;
-    const room = this.room();
+    if (!emoji) return;
+    if (this.pending.has(key)) {
+      this.again.add(key);
+      return;
+    }
     const mine = Boolean(message.reactions?.find((r) => r.emoji === emoji)?.authors.includes(me));
     this.pending.add(key);
+    let ok = false;
     try {
       const call = mine ? api.removeReaction : api.addReaction;
       this.onResult(room, await call(room.name, message.id, { author: me, emoji }));
+      ok = true;
     } catch (err) {
       this.notify(`Could not ${mine ? 'remove' : 'add'} the reaction: ${reason(err)}`);
     } finally {
       this.pending.delete(key);
     }
+    if (this.again.delete(key) && ok) this.toggle(message, emoji, room);
   }
 
   // ---- Editing ----

@@ -22,9 +22,6 @@ export class ApiError extends Error {
 /** roomPattern is the server's rule for room names. */
 export const roomPattern = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
-/** maxStreamRooms is how many rooms one event stream may follow. */
-export const maxStreamRooms = 100;
-
 const defaultTimeout = 15000;
 
 // Under access control the server names a message's author itself; bodies

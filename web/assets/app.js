@@ -112,12 +112,20 @@ const announcer = new Announcer($('announcer'));
 
 const stream = new Stream({
   onEvent: (event) => updates.add(event),
+  onReset: (name) => {
+    // Events of the room that came before the reset belong to the old copy.
+    updates.flush();
+    rooms.reset(name);
+  },
   onStatus: (state) => shell.showStatus(state),
   onOpen: () => {
     for (const room of store.rooms.values()) rooms.loadInitial(room);
     rooms.refresh();
+    // The server answers again: what failed while it did not goes now.
+    sender.resend();
   },
   onError: () => access.check(rooms.streamRooms()),
+  onRefused: streamRefused,
 });
 
 const access = new Access({
@@ -166,6 +174,7 @@ const shell = new Shell({
   roomInput: $('room-input'),
   conn: $('conn'),
   connLabel: $('conn-label'),
+  streamError: $('stream-error'),
   meName: $('me-name'),
   toast: $('toast'),
 });
@@ -182,6 +191,7 @@ const rooms = new Rooms({
   me: () => me,
   showUnread: (counts) => shell.showUnread(counts),
   closeNav: () => shell.closeNav(),
+  notify: (text) => shell.notify(text),
   scheduleSave,
 });
 
@@ -253,7 +263,32 @@ function save() {
   // The cursor moves as events arrive: draw those queued first, so the
   // cache never holds a cursor ahead of its messages.
   updates.flush();
-  saveSession(store, stream.cursor);
+  saveSession(store, stream.cursor, stream.roomCursors());
+}
+
+// useConfig applies the server's limits from GET /api/config.
+function useConfig(config) {
+  composer.setLimit(config?.max_message_bytes);
+  rooms.setCapacity(config?.max_stream_rooms);
+}
+
+/**
+ * streamRefused runs when the server refused a stream for good (a 400 or
+ * 404). A server restarted with a lower max_stream_rooms refuses the old
+ * grouping: then the page regroups and carries on. Anything else is shown.
+ */
+async function streamRefused({ status, message }) {
+  if (status === 400) {
+    const config = await api.getConfig().catch(() => null);
+    if (config && config.max_stream_rooms !== stream.maxRooms) {
+      useConfig(config);
+      return;
+    }
+  }
+  // Another refused stream may have regrouped the rooms meanwhile.
+  if (stream.state !== 'stopped') return;
+  shell.showStreamError(`Live updates have stopped: the server refused them (${status}: ${message}). `
+    + 'Reload the page to try again.');
 }
 
 const untilReached = (fn) => shell.untilReached(fn);
@@ -272,7 +307,7 @@ async function boot() {
 
   const cursor = session?.cursor || await rooms.initialCursor(untilReached);
   if (access.ended) return;
-  rooms.follow(cursor);
+  rooms.follow(cursor, session?.cursors);
   // Messages that were in flight when the page unloaded go again, safely.
   sender.resend();
   setInterval(() => {
@@ -337,12 +372,12 @@ async function start() {
     // from this tab's cache if the server is down.
     if (prefs.authMode !== 'on') {
       boot();
-      untilReached(api.getConfig).then((c) => composer.setLimit(c?.max_message_bytes)).catch(() => {});
+      untilReached(api.getConfig).then(useConfig).catch(() => {});
       return;
     }
     config = await untilReached(api.getConfig).catch(() => null);
   }
-  composer.setLimit(config?.max_message_bytes);
+  useConfig(config);
   const on = config?.auth === 'on';
   prefs.authMode = on ? 'on' : 'none';
   if (!on) {

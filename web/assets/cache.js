@@ -119,15 +119,23 @@ export const prefs = {
   },
 };
 
+// An event id as the server writes it; the server refuses any other cursor.
+const idPattern = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+
 /**
- * loadSession returns what saveSession kept for this tab: {cursor, rooms,
- * outbox}, where rooms maps a name to {events, hasMore}. It returns null if
- * nothing usable was kept.
+ * loadSession returns what saveSession kept for this tab: {cursor, cursors,
+ * rooms, outbox}, where cursors maps a room to its own stream cursor and
+ * rooms maps a name to {events, hasMore}. It returns null if nothing usable
+ * was kept.
  */
 export function loadSession() {
   const data = readJSON(sessionStorage, keys.session, null);
-  if (!data || typeof data.cursor !== 'string' || !data.cursor || typeof data.rooms !== 'object') {
+  if (!data || typeof data.cursor !== 'string' || !idPattern.test(data.cursor) || typeof data.rooms !== 'object') {
     return null;
+  }
+  const cursors = {};
+  for (const [name, id] of Object.entries(data.cursors || {})) {
+    if (roomPattern.test(name) && typeof id === 'string' && idPattern.test(id)) cursors[name] = id;
   }
   const rooms = new Map();
   for (const [name, room] of Object.entries(data.rooms)) {
@@ -137,7 +145,7 @@ export function loadSession() {
   const outbox = Array.isArray(data.outbox)
     ? data.outbox.filter((o) => o && typeof o.clientId === 'string').map((o) => new OutboxItem(o))
     : [];
-  return { cursor: data.cursor, rooms, outbox };
+  return { cursor: data.cursor, cursors, rooms, outbox };
 }
 
 /** clearSession forgets what saveSession kept for this tab. */
@@ -149,8 +157,11 @@ export function clearSession() {
   }
 }
 
-/** saveSession keeps the tail of every loaded room, the cursor and the outbox. */
-export function saveSession(store, cursor) {
+/**
+ * saveSession keeps the tail of every loaded room, the stream cursor (and
+ * each room's, cursors) and the outbox.
+ */
+export function saveSession(store, cursor, cursors) {
   if (!cursor) return;
   const outbox = [...store.outbox.values()];
   for (const size of tailSizes) {
@@ -160,7 +171,7 @@ export function saveSession(store, cursor) {
       const events = size ? room.events.slice(-size) : [];
       rooms[room.name] = { events, hasMore: room.hasMore || events.length < room.events.length };
     }
-    const json = JSON.stringify({ cursor, rooms, outbox });
+    const json = JSON.stringify({ cursor, cursors, rooms, outbox });
     if (json.length <= sessionBudget && write(sessionStorage, keys.session, json)) return;
   }
   clearSession();

@@ -31,6 +31,24 @@ export function dayLabel(date, now = new Date()) {
   return dayFormat.format(date);
 }
 
+const relativeFormat = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto', style: 'short' });
+const shortDateFormat = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short' });
+const relativeUnits = [['minute', 60], ['hour', 24], ['day', 7]];
+
+/**
+ * sinceLabel says how long ago date was, briefly: "now", "5 min. ago",
+ * "yesterday", then the date.
+ */
+export function sinceLabel(date, now = new Date()) {
+  let value = (now - date) / 60000; // minutes
+  if (value < 1) return 'now';
+  for (const [unit, next] of relativeUnits) {
+    if (value < next) return relativeFormat.format(-Math.floor(value), unit);
+    value /= next;
+  }
+  return shortDateFormat.format(date);
+}
+
 /** formatNumber groups digits the local way: 16384 → "16,384". */
 export function formatNumber(n) {
   return numberFormat.format(n);

@@ -17,14 +17,15 @@ const zeroId = '00000000000000000000000000';
  * the open room's {title, exportLink, leave} elements; me() is the reader's
  * name; showUnread({active, unread, elsewhere}) shows the unread counts
  * outside the room list; closeNav() folds the room list away on a phone;
+ * notify(text) tells the reader something happened to their rooms;
  * scheduleSave() asks for the session to be saved soon.
  */
 export class Rooms {
   constructor({
-    store, stream, access, sidebar, timeline, composer, actions, header, me, showUnread, closeNav, scheduleSave,
+    store, stream, access, sidebar, timeline, composer, actions, header, me, showUnread, closeNav, notify, scheduleSave,
   }) {
     Object.assign(this, {
-      store, stream, access, sidebar, timeline, composer, actions, header, me, showUnread, closeNav, scheduleSave,
+      store, stream, access, sidebar, timeline, composer, actions, header, me, showUnread, closeNav, notify, scheduleSave,
     });
     this.active = ''; // the open room's name
     this.cursorKnown = false; // the stream has its starting point
@@ -52,8 +53,13 @@ export class Rooms {
     return [...this.store.rooms.values()].filter((r) => !r.denied && !r.pending).map((r) => r.name);
   }
 
+  /** followed are the rooms the reader follows, those waiting to stream included. */
+  followed() {
+    return [...this.store.rooms.values()].filter((r) => !r.denied).map((r) => r.name);
+  }
+
   saveRooms() {
-    prefs.rooms = [...this.store.rooms.values()].filter((r) => !r.denied).map((r) => r.name);
+    prefs.rooms = this.followed();
   }
 
   /**
@@ -103,11 +109,15 @@ export class Rooms {
     return rooms.reduce((max, r) => (typeof r.last_id === 'string' && r.last_id > max ? r.last_id : max), zeroId);
   }
 
-  /** follow starts the stream after cursor and loads every followed room. */
-  follow(cursor) {
+  /**
+   * follow starts the stream after cursor (or each room after its own, in
+   * cursors) and loads every followed room.
+   */
+  follow(cursor, cursors) {
     const { store } = this;
     this.cursorKnown = true;
-    this.stream.follow(this.streamRooms(), cursor);
+    this.fit();
+    this.stream.follow(this.streamRooms(), cursor, cursors);
     for (const room of store.rooms.values()) this.loadInitial(room);
     if (!this.access.guest) this.sidebar.renderOthers(this.serverRooms, new Set(store.rooms.keys()));
   }
@@ -117,8 +127,9 @@ export class Rooms {
     const { store, access, header } = this;
     const previous = store.rooms.get(this.active);
     if (!store.rooms.has(name)) {
-      if (store.rooms.size >= api.maxStreamRooms) {
-        this.sidebar.showError(`You can follow at most ${api.maxStreamRooms} rooms. Leave one first.`);
+      const { capacity } = this.stream;
+      if (this.followed().length >= capacity) {
+        this.sidebar.showError(`This server lets you follow at most ${capacity} rooms. Leave one first.`);
         return;
       }
       const room = store.room(name);
@@ -152,6 +163,56 @@ export class Rooms {
     this.render();
     this.closeNav();
     if (focus) this.composer.focus();
+  }
+
+  /**
+   * fit stops following the rooms the stream cannot carry (Stream.capacity:
+   * the server's max_stream_rooms may be lower than when they were
+   * followed), the most recently followed first, never the open one, and
+   * says which.
+   */
+  fit() {
+    const names = this.followed();
+    const over = names.length - this.stream.capacity;
+    if (over <= 0) return;
+    // Rooms with messages still to send go last: leaving drops those.
+    const candidates = names.filter((name) => name !== this.active).reverse();
+    const idle = (name) => this.store.outboxFor(name).length === 0;
+    const dropped = [...candidates.filter(idle), ...candidates.filter((n) => !idle(n))].slice(0, over);
+    for (const name of dropped) this.store.remove(name);
+    this.saveRooms();
+    this.render();
+    this.notify(`This server lets you follow at most ${this.stream.capacity} rooms: you no longer follow ${
+      dropped.map((n) => `#${n}`).join(', ')}.`);
+  }
+
+  /**
+   * setCapacity takes the server's max_stream_rooms: the streams regroup,
+   * and rooms past the new capacity are no longer followed.
+   */
+  setCapacity(maxStreamRooms) {
+    if (!this.stream.setMaxRooms(maxStreamRooms) || !this.cursorKnown) return;
+    this.fit();
+    this.stream.follow(this.streamRooms());
+  }
+
+  /**
+   * reset drops what the page holds of a room whose events retention
+   * deleted while the page was away (the stream's reset), and loads it
+   * afresh: a history with a hole would look complete.
+   */
+  reset(name) {
+    const { store } = this;
+    const old = store.rooms.get(name);
+    if (!old || old.denied) return;
+    const room = store.reset(name);
+    if (name === this.active) {
+      this.actions.reset();
+      this.timeline.show(room, store.outboxFor(name));
+    }
+    this.loadInitial(room);
+    this.render();
+    this.scheduleSave();
   }
 
   leave() {

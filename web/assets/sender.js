@@ -3,11 +3,20 @@
 // unloaded) is never stored twice. It stays in the outbox, shown as
 // pending, sent or failed with retry and discard buttons, until the stream
 // brings it.
+//
+// Messages are posted one at a time, in the order they were written, so
+// the room gets them in that order. When one fails for a reason that
+// retrying can fix (the server down, busy or failing), the ones after it
+// wait as failed too, and all go again, in order, as soon as the server
+// answers (resend), or after a growing delay.
 
 import * as api from './api.js';
 import { OutboxItem } from './store.js';
 
 const sendTimeout = 10000;
+// Delays before retrying failed messages on their own, in milliseconds; the
+// last repeats. The stream coming back retries them at once.
+const resendBackoff = [2000, 5000, 10000, 30000];
 
 /**
  * Sender posts the reader's new messages and draws the open room's outbox
@@ -18,13 +27,18 @@ const sendTimeout = 10000;
 export class Sender {
   constructor({ store, list, timeline, composer, me, active, needName, scheduleSave }) {
     Object.assign(this, { store, timeline, composer, me, active, needName, scheduleSave });
+    this.queue = []; // items waiting to be posted, in order
+    this.queued = new Set(); // client ids in the queue or being posted
+    this.posting = false;
+    this.resendTimer = 0;
+    this.resendAttempt = 0;
     list.addEventListener('click', (e) => {
       const button = e.target.closest('button[data-action="retry"], button[data-action="discard"]');
       const li = button?.closest('li[data-client-id]');
       const item = li && store.outbox.get(li.dataset.clientId);
       if (!item) return;
       if (button.dataset.action === 'retry') {
-        this.deliver(item);
+        this.enqueue(item);
       } else {
         store.outbox.delete(item.clientId);
         this.render();
@@ -45,22 +59,54 @@ export class Sender {
       clientId: newClientId(), room: this.active(), author: me, text, time: new Date().toISOString(), replyTo: replyTo?.id || '',
     });
     this.store.outbox.set(item.clientId, item);
-    this.deliver(item);
+    // Older messages that failed go first, so the room gets them in order.
+    this.resend();
     this.timeline.scrollToBottom();
     return true;
   }
 
-  /** resend delivers again the messages that were in flight at unload. */
+  /**
+   * resend posts again, in order, the messages that were in flight when the
+   * page unloaded and those that failed for a reason retrying can fix.
+   */
   resend() {
-    for (const item of this.store.outbox.values()) if (item.state === 'pending') this.deliver(item);
+    clearTimeout(this.resendTimer);
+    this.resendTimer = 0;
+    for (const item of this.store.outbox.values()) {
+      if (item.state === 'pending' || (item.state === 'failed' && item.retryable)) this.enqueue(item);
+    }
   }
 
-  /** deliver posts an outbox item; retries reuse its client_id. */
-  async deliver(item) {
-    const { store } = this;
+  // enqueue shows item as pending and posts it after those queued before.
+  enqueue(item) {
+    if (this.queued.has(item.clientId)) return;
+    this.queued.add(item.clientId);
     item.state = 'pending';
     item.error = '';
+    this.queue.push(item);
     if (item.room === this.active()) this.render();
+    this.post();
+  }
+
+  // post works through the queue, one message at a time.
+  async post() {
+    if (this.posting) return;
+    this.posting = true;
+    while (this.queue.length) {
+      const item = this.queue.shift();
+      if (this.store.outbox.get(item.clientId) === item && !(await this.deliver(item))) this.holdBack(item);
+      this.queued.delete(item.clientId);
+    }
+    this.posting = false;
+  }
+
+  /**
+   * deliver posts one outbox item with its client_id and returns false if
+   * it failed for a reason retrying can fix.
+   */
+  async deliver(item) {
+    const { store } = this;
+    let ok = true;
     try {
       const event = await api.postMessage(item.room, item, { timeout: sendTimeout });
       if (store.outbox.get(item.clientId) === item) {
@@ -71,14 +117,39 @@ export class Sender {
           item.event = event;
         }
       }
+      this.resendAttempt = 0;
     } catch (err) {
+      const retryable = err instanceof api.ApiError && err.retryable;
+      ok = !retryable;
       if (store.outbox.get(item.clientId) === item) {
         item.state = 'failed';
+        item.retryable = retryable;
         item.error = err instanceof api.ApiError ? err.message : 'Something went wrong.';
       }
+      if (retryable) this.scheduleResend(err.retryAfter);
     }
     if (item.room === this.active()) this.render();
     this.scheduleSave();
+    return ok;
+  }
+
+  // holdBack marks the messages queued after a failed one as failed too:
+  // posting them now would put them before it in the room.
+  holdBack(failed) {
+    for (const item of this.queue) {
+      this.queued.delete(item.clientId);
+      if (this.store.outbox.get(item.clientId) !== item) continue;
+      Object.assign(item, { state: 'failed', retryable: true, error: failed.error });
+      if (item.room === this.active()) this.render();
+    }
+    this.queue = [];
+  }
+
+  scheduleResend(retryAfter = 0) {
+    if (this.resendTimer) return;
+    const delay = Math.max(resendBackoff[Math.min(this.resendAttempt, resendBackoff.length - 1)], retryAfter * 1000);
+    this.resendAttempt++;
+    this.resendTimer = setTimeout(() => this.resend(), delay);
   }
 
   /** render draws the open room's outbox. */

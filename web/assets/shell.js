@@ -5,7 +5,7 @@
 import * as api from './api.js';
 
 const statusLabels = {
-  connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline',
+  connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline', stopped: 'Stopped',
 };
 const toastTime = 6000; // milliseconds a note stays up
 
@@ -14,8 +14,8 @@ const toastTime = 6000; // milliseconds a note stays up
  * are where focus goes when the room list unfolds.
  */
 export class Shell {
-  constructor({ app, menu, scrim, roomList, roomInput, conn, connLabel, meName, toast }) {
-    Object.assign(this, { app, menu, scrim, roomList, roomInput, conn, connLabel, meName, toast });
+  constructor({ app, menu, scrim, roomList, roomInput, conn, connLabel, streamError, meName, toast }) {
+    Object.assign(this, { app, menu, scrim, roomList, roomInput, conn, connLabel, streamError, meName, toast });
     this.toastTimer = 0;
     menu.addEventListener('click', () => {
       if (app.classList.contains('nav-open')) this.closeNav();
@@ -34,6 +34,16 @@ export class Shell {
   showStatus(state) {
     this.conn.dataset.state = state;
     this.connLabel.textContent = statusLabels[state] || state;
+    if (state !== 'stopped') this.showStreamError('');
+  }
+
+  /**
+   * showStreamError says why live updates stopped, until they run again;
+   * '' hides it.
+   */
+  showStreamError(text) {
+    this.streamError.textContent = text;
+    this.streamError.hidden = !text;
   }
 
   showName(name) {

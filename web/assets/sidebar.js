@@ -2,7 +2,8 @@
 // server, and the form that opens or creates a room by name.
 
 import { roomPattern } from './api.js';
-import { formatNumber } from './format.js';
+import { formatNumber, fullTime, sinceLabel } from './format.js';
+import { idTime } from './store.js';
 
 /** roomHref is the shareable address of a room. */
 export function roomHref(name) {
@@ -74,18 +75,29 @@ export class Sidebar {
     this.list.replaceChildren(fragment);
   }
 
-  /** renderOthers lists server rooms the reader does not follow. */
+  /**
+   * renderOthers lists server rooms the reader does not follow, each with
+   * when it was last active. The server counts a room's events, edits and
+   * reactions included, not its messages: a count here would pass those
+   * off as messages, or as unread ones.
+   */
   renderOthers(serverRooms, followed) {
     const others = serverRooms.filter((r) => !followed.has(r.name) && roomPattern.test(r.name));
     const fragment = document.createDocumentFragment();
+    const now = new Date();
     for (const room of others) {
       const li = document.createElement('li');
       const link = roomLink(room.name);
-      const count = document.createElement('span');
-      count.className = 'count';
-      count.textContent = formatNumber(room.events || 0);
-      count.title = `${formatNumber(room.events || 0)} messages`;
-      link.append(count);
+      const last = idTime(room.last_id);
+      if (last) {
+        const time = document.createElement('time');
+        time.className = 'last-active';
+        time.dateTime = last.toISOString();
+        time.textContent = sinceLabel(last, now);
+        time.title = `Last active ${fullTime(last)}`;
+        link.append(time);
+        link.setAttribute('aria-label', `${room.name}, last active ${time.textContent}`);
+      }
       li.append(link);
       fragment.append(li);
     }

@@ -239,6 +239,23 @@ function insertionIndex(list, id) {
   return lo;
 }
 
+const crockford = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+/**
+ * idTime is the time an event id was made (its first 48 bits count
+ * milliseconds), or null for the zero id or something else.
+ */
+export function idTime(id) {
+  if (typeof id !== 'string' || id.length !== 26) return null;
+  let ms = 0;
+  for (const c of id.slice(0, 10)) {
+    const v = crockford.indexOf(c);
+    if (v < 0) return null;
+    ms = ms * 32 + v;
+  }
+  return ms > 0 ? new Date(ms) : null;
+}
+
 /** isEvent checks the shape the rest of the page relies on. */
 export function isEvent(e) {
   return e && typeof e === 'object' && typeof e.id === 'string' && typeof e.room === 'string'
@@ -248,12 +265,15 @@ export function isEvent(e) {
 /**
  * OutboxItem is a message the reader sent that the stream has not delivered
  * yet. state is "pending" (request in flight), "sent" (stored, waiting for
- * the stream) or "failed" (error holds why). Retries reuse clientId.
- * replyTo is the id of the message it answers, or empty.
+ * the stream) or "failed" (error holds why; retryable is true when trying
+ * again may succeed, and the page does so on its own). Retries reuse
+ * clientId. replyTo is the id of the message it answers, or empty.
  */
 export class OutboxItem {
-  constructor({ clientId, room, author, text, time, replyTo = '', state = 'pending', error = '', event = null }) {
-    Object.assign(this, { clientId, room, author, text, time, replyTo, state, error, event });
+  constructor({
+    clientId, room, author, text, time, replyTo = '', state = 'pending', error = '', retryable = false, event = null,
+  }) {
+    Object.assign(this, { clientId, room, author, text, time, replyTo, state, error, retryable, event });
   }
 
   /** reply_to names the parent the way a stored message does. */
@@ -275,6 +295,20 @@ export class Store {
       room = new Room(name);
       this.rooms.set(name, room);
     }
+    return room;
+  }
+
+  /**
+   * reset forgets what is loaded of a followed room, keeping its place in
+   * the follow order and its read mark, and returns the empty Room that
+   * replaces it. It returns null for a room not followed.
+   */
+  reset(name) {
+    const old = this.rooms.get(name);
+    if (!old) return null;
+    const room = new Room(name);
+    room.readMark = old.readMark;
+    this.rooms.set(name, room);
     return room;
   }
 

@@ -56,14 +56,17 @@ export class Updates {
         for (const m of added) changed.delete(m);
         if (changed.size) timeline.updated([...changed]);
       }
-      if (!added.length) continue;
-      const own = store.confirm(added);
-      if (room.name === rooms.active) {
-        timeline.appended(added, { own });
-        if (own) this.renderOutbox();
-        const me = this.me();
-        for (const event of added) if (event.author !== me && !event.redacted) this.announcer.message(room.name, event);
+      if (added.length) {
+        const own = store.confirm(added);
+        if (room.name === rooms.active) {
+          timeline.appended(added, { own });
+          if (own) this.renderOutbox();
+          const me = this.me();
+          for (const event of added) if (event.author !== me && !event.redacted) this.announcer.message(room.name, event);
+        }
       }
+      // Unread counts messages: a deletion can lower it; an edit or a
+      // reaction leaves it as it was.
       if (!rooms.markRead(room)) room.countUnread(this.me());
     }
     if (byRoom.size) {
