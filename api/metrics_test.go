@@ -56,7 +56,7 @@ func metricEquals(tb testing.TB, m map[string]float64, series string, want float
 // waitMetric polls /metrics until the series has the value.
 func (s *testServer) waitMetric(tb testing.TB, series string, want float64) {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		got, ok := s.scrape(tb)[series]
 		if ok && got == want {
@@ -180,7 +180,7 @@ func (b *lockedBuffer) String() string {
 // waitLog polls the log until it has a line with every part.
 func waitLog(tb testing.TB, logs *lockedBuffer, parts ...string) {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		for _, line := range strings.Split(logs.String(), "\n") {
 			all := true
