@@ -20,6 +20,7 @@ import (
 
 	"github.com/parleychat/parley/store"
 	"github.com/parleychat/parley/store/bolt"
+	"github.com/parleychat/parley/store/storetest"
 )
 
 // mustStartHub starts a hub over a fresh log, served over loopback at
@@ -30,7 +31,27 @@ func mustStartHub(tb testing.TB, configure func(*Hub)) (*bolt.DB, *Hub, string) 
 	if err := db.Open(); err != nil {
 		tb.Fatal(err)
 	}
-	h := NewHub(db)
+	tb.Cleanup(func() { db.Close() })
+	h, url := mustServe(tb, db, configure)
+	return db, h, url
+}
+
+// mustOpenBolt opens a fresh bbolt log, closed at cleanup.
+func mustOpenBolt(tb testing.TB) store.Log {
+	tb.Helper()
+	db := bolt.NewDB(filepath.Join(tb.TempDir(), "parley.db"))
+	if err := db.Open(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+// mustServe starts a hub over log, served over loopback at
+// URL?rooms=a,b[&cursor=ID]; both stop at cleanup.
+func mustServe(tb testing.TB, log Source, configure func(*Hub)) (*Hub, string) {
+	tb.Helper()
+	h := NewHub(log)
 	if configure != nil {
 		configure(h)
 	}
@@ -46,12 +67,11 @@ func mustStartHub(tb testing.TB, configure func(*Hub)) (*bolt.DB, *Hub, string) 
 	tb.Cleanup(func() {
 		h.Close()
 		srv.Close()
-		db.Close()
 	})
-	return db, h, srv.URL
+	return h, srv.URL
 }
 
-func appendN(tb testing.TB, db *bolt.DB, room string, n int, text string) []store.Record {
+func appendN(tb testing.TB, db store.Log, room string, n int, text string) []store.Record {
 	tb.Helper()
 	var recs []store.Record
 	for i := 0; i < n; i++ {
@@ -66,7 +86,7 @@ func appendN(tb testing.TB, db *bolt.DB, room string, n int, text string) []stor
 
 // appendConcurrently appends n events from several writers, so they share
 // commits, and returns them in id order.
-func appendConcurrently(tb testing.TB, db *bolt.DB, writers int, room string, n int, text string) []store.Record {
+func appendConcurrently(tb testing.TB, db store.Log, writers int, room string, n int, text string) []store.Record {
 	var (
 		mu   sync.Mutex
 		recs []store.Record
@@ -93,19 +113,31 @@ func appendConcurrently(tb testing.TB, db *bolt.DB, writers int, room string, n 
 	return recs
 }
 
-// openStream connects and returns a reader positioned after the retry line.
-func openStream(tb testing.TB, url string) (*Reader, func()) {
+// openStream connects and returns a reader of the stream; stop ends it.
+func openStream(tb testing.TB, url string) (r *Reader, stop func()) {
 	tb.Helper()
+	r, stop, err := dialStream(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r, stop
+}
+
+// dialStream is openStream for goroutines other than the test's.
+func dialStream(url string) (*Reader, func(), error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		tb.Fatal(err)
+		cancel()
+		return nil, nil, err
 	}
+	stop := func() { cancel(); resp.Body.Close() }
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
-		tb.Fatalf("got %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+		stop()
+		return nil, nil, fmt.Errorf("got %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	return NewReader(resp.Body, 1<<20), func() { cancel(); resp.Body.Close() }
+	return NewReader(resp.Body, 1<<20), stop, nil
 }
 
 // expect reads events until it has len(want) of them or times out.
@@ -131,7 +163,7 @@ func expect(tb testing.TB, r *Reader, want []store.Record) {
 		if err != nil {
 			tb.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		tb.Fatalf("timed out waiting for %d events", len(want))
 	}
 }
@@ -300,6 +332,32 @@ func TestSlowConsumerIsCutOffWithoutBlockingOthers(t *testing.T) {
 	}
 }
 
+// TestClientThatStopsReadingIsASlowConsumer: a client that accepts nothing
+// for WriteTimeout is cut off and counted as a slow consumer, even though
+// its queue never overflowed.
+func TestClientThatStopsReadingIsASlowConsumer(t *testing.T) {
+	log := storetest.OpenFake(t)
+	h, url := mustServe(t, log, func(h *Hub) {
+		h.BufferEvents, h.BufferBytes, h.WriteTimeout = 1<<20, 1<<30, 300*time.Millisecond
+	})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /?rooms=a HTTP/1.1\r\nHost: x\r\n\r\n")
+	waitFor(t, func() bool { return h.Stats().Open == 1 })
+	// Append until the socket buffers are full and the write times out.
+	text := strings.Repeat("x", 15<<10)
+	waitFor(t, func() bool {
+		appendN(t, log, "a", 20, text)
+		return h.Stats().Open == 0
+	})
+	if st := h.Stats(); st.SlowConsumers != 1 {
+		t.Fatalf("stats: got %+v, want one slow consumer", st)
+	}
+}
+
 // readToEOF reads a chunked HTTP response until the server ends it.
 func readToEOF(t *testing.T, conn net.Conn) string {
 	t.Helper()
@@ -337,10 +395,10 @@ func TestHubCloseEndsStreams(t *testing.T) {
 
 func waitFor(tb testing.TB, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
-			tb.Fatal("condition not met within 10s")
+			tb.Fatal("condition not met within a minute")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
