@@ -215,45 +215,129 @@ func TestLiveDeliveryPacedOrNot(t *testing.T) {
 	}
 }
 
-// TestServeHandOffHasNoGapOrDuplicate opens streams at every cursor while a
-// writer keeps appending: each must see exactly the log after its cursor.
+// TestServeHandOffHasNoGapOrDuplicate opens streams at several cursors
+// while the log grows: each must receive exactly the log's ids after its
+// cursor, up to a final event appended once every stream is live: no gap,
+// no duplicate. With the real log a writer races the streams. With the
+// fake, an event is appended right after the snapshot of every replay read,
+// so every hand-off meets one: a stream that registered only after its
+// replay would miss the one after its last read, and one that did not skip
+// what it already replayed would send the others twice.
 func TestServeHandOffHasNoGapOrDuplicate(t *testing.T) {
-	db, _, url := mustStartHub(t, func(h *Hub) { h.ReplayPage = 7 })
-	first := appendN(t, db, "a", 50, "seed")
-	var wg sync.WaitGroup
-	writerDone := make(chan []store.Record)
-	go func() { writerDone <- appendN(t, db, "a", 300, "during") }()
-	for i := 0; i < 50; i += 5 {
-		wg.Add(1)
-		go func(cursor ulid.ULID) {
-			defer wg.Done()
-			r, stop := openStream(t, url+"?rooms=a&cursor="+cursor.String())
-			defer stop()
-			var last ulid.ULID = cursor
-			for n := 0; ; n++ {
-				e, err := r.Next()
+	const page = 7
+	var fake *storetest.Fake // the second case's log
+	for _, tc := range []struct {
+		name string
+		open func(testing.TB) store.Log
+		// grow makes the log grow while n streams catch up, and returns a
+		// channel closed when the final event may be appended.
+		grow func(t *testing.T, log store.Log, n int) <-chan struct{}
+	}{
+		{"real log, a writer racing", mustOpenBolt, func(t *testing.T, log store.Log, _ int) <-chan struct{} {
+			live := make(chan struct{})
+			go func() { appendN(t, log, "a", 300, "during"); close(live) }()
+			return live
+		}},
+		{"fake log, an append after every replay read", func(tb testing.TB) store.Log { fake = storetest.OpenFake(tb); return fake },
+			func(t *testing.T, log store.Log, n int) <-chan struct{} {
+				live := make(chan struct{})
+				var mu sync.Mutex
+				short := 0
+				fake.SetHooks(storetest.Hooks{AfterRead: func(_ context.Context, op storetest.Op, got int) {
+					if op != storetest.OpReadReplay {
+						return
+					}
+					appendN(t, log, "a", 1, "after a read")
+					mu.Lock()
+					defer mu.Unlock()
+					// A short page is a stream's last read before it goes live.
+					if got < page {
+						if short++; short == n {
+							close(live)
+						}
+					}
+				}})
+				return live
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			log := tc.open(t)
+			_, url := mustServe(t, log, func(h *Hub) { h.ReplayPage = page })
+			seed := appendN(t, log, "a", 50, "seed")
+			var cursors []ulid.ULID
+			for i := 0; i < len(seed); i += 10 {
+				cursors = append(cursors, seed[i].ID)
+			}
+			live := tc.grow(t, log, len(cursors))
+			type result struct {
+				ids []string
+				err error
+			}
+			got := make([]chan result, len(cursors))
+			for i, c := range cursors {
+				got[i] = make(chan result, 1)
+				go func() {
+					ids, err := readIDsUntil(url+"?rooms=a&cursor="+c.String(), `"text":"end 0"`)
+					got[i] <- result{ids, err}
+				}()
+			}
+			select {
+			case <-live:
+			case <-time.After(time.Minute):
+				t.Fatal("the streams never all went live")
+			}
+			appendN(t, log, "a", 1, "end")
+			for i, c := range cursors {
+				want, err := log.ReadAfter(context.Background(), []string{"a"}, c, 100_000)
 				if err != nil {
-					t.Errorf("read: %v", err)
-					return
+					t.Fatal(err)
 				}
-				id := ulid.MustParse(e.ID)
-				if id.Compare(last) <= 0 {
-					t.Errorf("id %s after %s: duplicate or out of order", id, last)
-					return
-				}
-				last = id
-				if strings.Contains(e.Data, `"during 299"`) {
-					return
+				res := <-got[i]
+				if err := sameIDs(res.ids, want); err != nil || res.err != nil {
+					t.Errorf("stream from %s: %v (read: %v)", c, err, res.err)
 				}
 			}
-		}(first[i].ID)
+		})
 	}
-	all := append(first, <-writerDone...)
-	wg.Wait()
-	// Ordering alone does not prove no gap: count as well.
-	r, stop := openStream(t, url+"?rooms=a&cursor="+first[0].ID.String())
+}
+
+// readIDsUntil opens a stream and returns the ids it receives up to and
+// including the first event whose data contains last; if that does not come
+// within a minute, it returns what came and an error.
+func readIDsUntil(url, last string) ([]string, error) {
+	r, stop, err := dialStream(url)
+	if err != nil {
+		return nil, err
+	}
 	defer stop()
-	expect(t, r, all[1:])
+	timer := time.AfterFunc(time.Minute, stop)
+	defer timer.Stop()
+	var ids []string
+	for {
+		e, err := r.Next()
+		if err != nil {
+			return ids, fmt.Errorf("after %d events: %w", len(ids), err)
+		}
+		ids = append(ids, e.ID)
+		if strings.Contains(e.Data, last) {
+			return ids, nil
+		}
+	}
+}
+
+// sameIDs says where got differs from the ids of want.
+func sameIDs(got []string, want []store.Record) error {
+	for i := range max(len(got), len(want)) {
+		switch {
+		case i == len(got):
+			return fmt.Errorf("got %d events, want %d: the first missing is %s", len(got), len(want), want[i].ID)
+		case i == len(want):
+			return fmt.Errorf("got %d events, want %d: the first extra is %s", len(got), len(want), got[i])
+		case got[i] != want[i].ID.String():
+			return fmt.Errorf("event %d: got %s, want %s (a gap or a duplicate)", i, got[i], want[i].ID)
+		}
+	}
+	return nil
 }
 
 func TestSlowConsumerIsCutOffWithoutBlockingOthers(t *testing.T) {
