@@ -3,6 +3,8 @@ package stream
 import (
 	"context"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/parleychat/parley/store"
 )
 
@@ -23,7 +25,7 @@ func (c *conn) replay(ctx context.Context) string {
 			return "replay: " + err.Error()
 		}
 		for _, g := range page.Gaps {
-			c.s.buf = appendReset(c.s.buf, g.Room, c.last, g.Oldest)
+			c.reset(g)
 		}
 		if reason := c.send(page.Records); reason != "" {
 			return reason
@@ -35,6 +37,19 @@ func (c *conn) replay(ctx context.Context) string {
 			return ""
 		}
 	}
+}
+
+// reset announces a gap once: later pages read from before its end (other
+// rooms' events) report it again.
+func (c *conn) reset(g store.Gap) {
+	if c.told == nil {
+		c.told = map[string]ulid.ULID{}
+	}
+	if g.Pruned.Compare(c.told[g.Room]) <= 0 {
+		return
+	}
+	c.told[g.Room] = g.Pruned
+	c.s.buf = appendReset(c.s.buf, g.Room, c.last, g.Oldest)
 }
 
 // send writes one page of replayed records, in chunks, and flushes it.

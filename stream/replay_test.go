@@ -178,6 +178,26 @@ func TestPruneRacingReplayAlwaysResets(t *testing.T) {
 	}
 }
 
+// TestOneResetPerGap: a gap in one room is reported with every page read
+// from before its end, which other rooms' events can fill; the client is
+// told once.
+func TestOneResetPerGap(t *testing.T) {
+	log := storetest.OpenFake(t)
+	_, url := mustServe(t, log, func(h *Hub) { h.ReplayPage = 3 })
+	a := appendN(t, log, "a", 1, "a")
+	b := appendN(t, log, "b", 6, "b") // between a[0] and what is pruned
+	a = append(a, appendN(t, log, "a", 7, "a")...)
+	log.SetRoomRetention(context.Background(), "a", &store.Retention{Events: 2})
+	if _, err := log.Prune(); err != nil {
+		t.Fatal(err)
+	}
+	r, stop := openStream(t, url+"?rooms=a,b&cursor="+a[0].ID.String())
+	defer stop()
+	want := append([]Event{resetEvent("", "a", a[0], a[6])}, recordEvents(append(b, a[6:]...)...)...)
+	expectEvents(t, r, want)
+	expect(t, r, appendN(t, log, "a", 1, "live"))
+}
+
 // TestOverflowDuringReplayCatchesUpFromTheLog: live events that overflow a
 // stream's queue while it replays are not lost, not even when the queue
 // overflows again right after it was re-armed: the stream reads them from

@@ -78,7 +78,8 @@ type conn struct {
 	sub   *subscriber
 	req   Request
 	s     sseWriter
-	last  ulid.ULID // the last id sent (or the cursor)
+	last  ulid.ULID            // the last id sent (or the cursor)
+	told  map[string]ulid.ULID // by room, the end of the last gap a reset announced
 	res   Result
 	start time.Time
 }
