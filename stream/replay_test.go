@@ -35,48 +35,11 @@ func serveInline(tb testing.TB, h *Hub, ctx context.Context, req Request) (Resul
 	return res, readAll(tb, w.Body.String())
 }
 
-// recordEvents returns the events a client receives for recs.
-func recordEvents(recs ...store.Record) []Event {
-	out := make([]Event, len(recs))
-	for i, r := range recs {
-		out[i] = Event{ID: r.ID.String(), Type: r.Type, Data: string(r.JSON)}
-	}
-	return out
-}
-
 // resetEvent returns the reset a client receives: room lost events after
 // requested, and oldest is the oldest it still has. A reset carries no id,
 // so the reader reports the last id before it.
-func resetEvent(lastID string, room string, requested, oldest store.Record) Event {
+func resetEvent(lastID, room string, requested, oldest store.Record) Event {
 	return Event{ID: lastID, Type: "reset", Data: fmt.Sprintf(`{"room":"%s","requested":"%s","oldest":"%s"}`, room, requested.ID, oldest.ID)}
-}
-
-// expectEvents reads len(want) events and compares them with want.
-func expectEvents(tb testing.TB, r *Reader, want []Event) {
-	tb.Helper()
-	got := make(chan error, 1)
-	go func() {
-		for i, w := range want {
-			e, err := r.Next()
-			if err != nil {
-				got <- fmt.Errorf("event %d: %w", i, err)
-				return
-			}
-			if e != w {
-				got <- fmt.Errorf("event %d: got %+v, want %+v", i, e, w)
-				return
-			}
-		}
-		got <- nil
-	}()
-	select {
-	case err := <-got:
-		if err != nil {
-			tb.Fatal(err)
-		}
-	case <-time.After(time.Minute):
-		tb.Fatalf("timed out waiting for %d events", len(want))
-	}
 }
 
 // TestHubCloseMidCatchUp: the hub closes while a stream is catching up and

@@ -140,8 +140,24 @@ func dialStream(url string) (*Reader, func(), error) {
 	return NewReader(resp.Body, 1<<20), stop, nil
 }
 
-// expect reads events until it has len(want) of them or times out.
+// expect reads the events of want's records, or fails tb.
 func expect(tb testing.TB, r *Reader, want []store.Record) {
+	tb.Helper()
+	expectEvents(tb, r, recordEvents(want...))
+}
+
+// recordEvents returns the events a client receives for recs.
+func recordEvents(recs ...store.Record) []Event {
+	out := make([]Event, len(recs))
+	for i, r := range recs {
+		out[i] = Event{ID: r.ID.String(), Type: r.Type, Data: string(r.JSON)}
+	}
+	return out
+}
+
+// expectEvents reads len(want) events and compares them with want, waiting
+// up to a minute for them.
+func expectEvents(tb testing.TB, r *Reader, want []Event) {
 	tb.Helper()
 	got := make(chan error, 1)
 	go func() {
@@ -151,8 +167,8 @@ func expect(tb testing.TB, r *Reader, want []store.Record) {
 				got <- fmt.Errorf("event %d: %w", i, err)
 				return
 			}
-			if e.ID != w.ID.String() || e.Type != w.Type || e.Data != string(w.JSON) {
-				got <- fmt.Errorf("event %d: got %+v, want id %s data %s", i, e, w.ID, w.JSON)
+			if e != w {
+				got <- fmt.Errorf("event %d: got %+v, want %+v", i, e, w)
 				return
 			}
 		}

@@ -1,8 +1,13 @@
 // Package storetest checks a store.Log implementation against the contract
 // every Log keeps: ids, order, visibility to subscribers, the change rules,
-// folding, reads and import. An implementation's own tests call Run with a
-// function that opens a fresh, empty log; implementation details (how
-// commits are grouped, files, failure injection) stay in its own tests.
+// folding, reads, gaps left by retention, and import. An implementation's
+// own tests call Run with a function that opens a fresh, empty log;
+// implementation details (how commits are grouped, files, failure
+// injection) stay in its own tests.
+//
+// It also gives the packages above the store a Fake: an in-memory Log that
+// keeps the same contract and lets a test stop or disturb it at reads and
+// at publishing, to reach the edge cases a real log makes hard to hit.
 package storetest
 
 import (
