@@ -25,12 +25,19 @@ import (
 //   - One order: commit order, id order and the order subscribers see are
 //     the same.
 //   - Visibility: a record handed to a Subscribe function is already visible
-//     to ReadAfter, ReadBefore and Messages (a stream that subscribes, then
-//     reads after its cursor, misses nothing), and no record is handed over
-//     that was not committed.
+//     to ReadAfter, ReadReplay, ReadBefore and Messages (a stream that
+//     subscribes, then reads after its cursor, misses nothing), and no
+//     record is handed over that was not committed.
 //   - Reads after a cursor return records in id order, and a read never
 //     returns less than an earlier read that completed before it began
 //     (reads never go backwards), except for what retention deleted.
+//   - No silent gaps: retention deletes a room's oldest events first, and
+//     ReadReplay reports what it deleted after the cursor in the same
+//     snapshot as the records it returns. Every event of a room after the
+//     cursor and before the last record returned (on a page shorter than
+//     its limit: every event after the cursor) is either returned or at or
+//     below its Gap's Pruned, however pruning interleaves with a stream's
+//     reads.
 //
 // All methods are safe for concurrent use.
 type Log interface {
@@ -50,6 +57,13 @@ type Log interface {
 	// greater than after, in ascending id order.
 	ReadAfter(ctx context.Context, rooms []string, after ulid.ULID, limit int) ([]Record, error)
 
+	// ReadReplay returns what ReadAfter returns and, from the same snapshot
+	// of the log (one read transaction), a Gap for every room of rooms
+	// whose retention deleted events with ids greater than after. A
+	// stream catching up reads each page with it, so a prune between two
+	// pages, or before the first, is always told to the client.
+	ReadReplay(ctx context.Context, rooms []string, after ulid.ULID, limit int) (Replay, error)
+
 	// ReadBefore returns the limit records of room just before the id before
 	// (the newest ones if before is zero), in ascending id order.
 	ReadBefore(ctx context.Context, room string, before ulid.ULID, limit int) ([]Record, error)
@@ -59,8 +73,9 @@ type Log interface {
 	Messages(ctx context.Context, room string, p Page) ([]Record, error)
 
 	// Horizon returns the id of the newest event of room that retention
-	// deleted (zero if none) and of the oldest event it still has, so a
-	// stream can tell a client that asked for older events what is gone.
+	// deleted (zero if none) and of the oldest event it still has. It is a
+	// snapshot of its own: a stream uses ReadReplay instead, since pruning
+	// may run between Horizon and a later read.
 	Horizon(ctx context.Context, room string) (pruned, oldest ulid.ULID, err error)
 
 	// Rooms lists every room that has at least one event, by name.

@@ -21,13 +21,14 @@ import (
 var ErrClosed = errors.New("stream hub closed")
 
 // Source is what a hub needs of the log: its committed records as they are
-// committed, and reads after a cursor. A record handed to the Subscribe
-// function must already be visible to ReadAfter (store.Log promises it):
-// the hand-off from replay to live relies on it.
+// committed, and pages of replay after a cursor with the gaps retention
+// left. store.Log keeps both promises the hub relies on: a record handed
+// to the Subscribe function is already visible to ReadReplay (the hand-off
+// from replay to live), and a page's gaps come from the snapshot of its
+// records (no silent gap).
 type Source interface {
 	Subscribe(fn func([]store.Record)) (unsubscribe func())
-	ReadAfter(ctx context.Context, rooms []string, after ulid.ULID, limit int) ([]store.Record, error)
-	Horizon(ctx context.Context, room string) (pruned, oldest ulid.ULID, err error)
+	ReadReplay(ctx context.Context, rooms []string, after ulid.ULID, limit int) (store.Replay, error)
 }
 
 // Hub routes the log's committed records to the subscribers of their rooms.
@@ -59,12 +60,15 @@ type Hub struct {
 	unsub func()
 	stats hubStats
 
+	// life ends at Close, and with it every stream, even one in a read.
+	life    context.Context
+	closing context.CancelFunc
+
 	mu      sync.RWMutex // guards rooms, closed, started and paced
 	rooms   map[string]map[*subscriber]struct{}
 	closed  bool
-	started bool          // the first subscribe has read FlushInterval
-	paced   bool          // FlushInterval > 0: pace wakes the streams
-	done    chan struct{} // closed by Close: every stream ends
+	started bool // the first subscribe has read FlushInterval
+	paced   bool // FlushInterval > 0: pace wakes the streams
 
 	toWake    []*subscriber // publish's scratch: the log calls it one batch at a time
 	kick      chan struct{} // capacity 1: "pending is not empty"
@@ -85,9 +89,9 @@ func NewHub(log Source) *Hub {
 		Logger:        slog.Default(),
 		log:           log,
 		rooms:         map[string]map[*subscriber]struct{}{},
-		done:          make(chan struct{}),
 		kick:          make(chan struct{}, 1),
 	}
+	h.life, h.closing = context.WithCancel(context.Background())
 	h.unsub = log.Subscribe(h.publish)
 	return h
 }
@@ -100,7 +104,7 @@ func (h *Hub) Close() {
 		return
 	}
 	h.closed = true
-	close(h.done)
+	h.closing()
 	h.unsub()
 }
 
@@ -110,7 +114,7 @@ type Stats struct {
 	Opened        int64 // streams opened
 	Delivered     int64 // events written to clients, live and replayed
 	Replayed      int64 // events written from the log after a cursor
-	SlowConsumers int64 // streams closed because the client fell behind
+	SlowConsumers int64 // streams closed because the client fell behind or stopped reading
 }
 
 // hubStats holds the counters behind Stats.
@@ -187,7 +191,7 @@ func (h *Hub) pace(every time.Duration) {
 	for {
 		select {
 		case <-h.kick:
-		case <-h.done:
+		case <-h.life.Done():
 			return
 		}
 		h.pendingMu.Lock()
@@ -202,7 +206,7 @@ func (h *Hub) pace(every time.Duration) {
 		rest.Reset(every)
 		select {
 		case <-rest.C:
-		case <-h.done:
+		case <-h.life.Done():
 			return
 		}
 	}
@@ -295,6 +299,15 @@ func (s *subscriber) signal() {
 	}
 }
 
+// rearm clears an overflow, so the subscriber queues again, and reports
+// whether there was one: what was dropped meanwhile is in the log.
+func (s *subscriber) rearm() (overflowed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	overflowed, s.overflow = s.overflow, false
+	return overflowed
+}
+
 // take empties the queue, handing its records over. spare is an empty slice
 // to reuse as the next queue.
 func (s *subscriber) take(spare []frame) (frames []frame, overflow bool) {
@@ -302,11 +315,4 @@ func (s *subscriber) take(spare []frame) (frames []frame, overflow bool) {
 	defer s.mu.Unlock()
 	frames, s.queue, s.bytes = s.queue, spare[:0], 0
 	return frames, s.overflow
-}
-
-// overflowed reports whether the subscriber fell behind and was cut off.
-func (s *subscriber) overflowed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.overflow
 }

@@ -1,8 +1,10 @@
 package stream
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -32,143 +34,148 @@ type Result struct {
 // away, the hub closes, or the client falls too far behind (its stream is
 // closed; it resumes with Last-Event-ID and catches up from the log).
 // It returns an error, having written nothing, only if the hub is closed.
+//
+// A stream has three phases, each a method of conn: open (headers and the
+// retry line), replay (what the log has after the cursor, if resuming) and
+// live (what is published), each returning why the stream ends, or "" to go
+// on to the next.
 func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, req Request) (Result, error) {
 	// Subscribe before reading the log: whatever is committed after this
 	// point is queued, whatever before is in the log. Ids at or below the
-	// last one sent are skipped, so the overlap is never sent twice.
+	// last one sent are skipped, so the overlap is never sent twice. The
+	// subscriber stays the same for the whole stream.
 	sub, err := h.subscribe(req.Rooms)
 	if err != nil {
 		return Result{}, err
 	}
-	defer func() { h.unsubscribe(sub) }()
+	defer h.unsubscribe(sub)
 	h.stats.open.Add(1)
 	h.stats.opened.Add(1)
 	defer h.stats.open.Add(-1)
 
-	s := &sseWriter{w: w, rc: http.NewResponseController(w), timeout: h.WriteTimeout}
-	defer s.rc.SetWriteDeadline(time.Time{}) // the connection may be reused
-	var res Result
-	start := time.Now()
-	end := func(reason string) Result {
-		res.Reason, res.Duration = reason, time.Since(start)
-		return res
-	}
+	// The stream's context ends with the client's request or the hub.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer context.AfterFunc(h.life, cancel)()
 
-	hdr := w.Header()
+	c := &conn{h: h, sub: sub, req: req, last: req.Cursor, start: time.Now(),
+		s: sseWriter{w: w, rc: http.NewResponseController(w), timeout: h.WriteTimeout}}
+	defer c.s.rc.SetWriteDeadline(time.Time{}) // the connection may be reused
+	reason := c.open()
+	if reason == "" && req.Resume {
+		reason = c.replay(ctx)
+	}
+	if reason == "" {
+		reason = c.live(ctx)
+	}
+	c.res.Reason, c.res.Duration = reason, time.Since(c.start)
+	return c.res, nil
+}
+
+// conn is one stream while Serve runs it.
+type conn struct {
+	h     *Hub
+	sub   *subscriber
+	req   Request
+	s     sseWriter
+	last  ulid.ULID            // the last id sent (or the cursor)
+	told  map[string]ulid.ULID // by room, the end of the last gap a reset announced
+	res   Result
+	start time.Time
+}
+
+// open sends the headers and the reconnection delay.
+func (c *conn) open() string {
+	hdr := c.s.w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-cache")
 	hdr.Set("X-Accel-Buffering", "no") // nginx: do not buffer this response
-	w.WriteHeader(http.StatusOK)
-	s.buf = append(s.buf, "retry: "...)
-	s.buf = strconv.AppendInt(s.buf, h.Retry.Milliseconds(), 10)
-	s.buf = append(s.buf, "\n\n"...)
-	if err := s.flush(); err != nil {
-		return end("write: " + err.Error()), nil
-	}
+	c.s.w.WriteHeader(http.StatusOK)
+	c.s.buf = append(c.s.buf, "retry: "...)
+	c.s.buf = strconv.AppendInt(c.s.buf, c.h.Retry.Milliseconds(), 10)
+	c.s.buf = append(c.s.buf, "\n\n"...)
+	return c.flush()
+}
 
-	last := req.Cursor
-	if req.Resume {
-		// Say so first if retention deleted events the client asked for.
-		for _, room := range req.Rooms {
-			pruned, oldest, err := h.log.Horizon(r.Context(), room)
-			if err != nil {
-				return end("horizon: " + err.Error()), nil
-			}
-			if pruned != (ulid.ULID{}) && req.Cursor.Compare(pruned) < 0 {
-				s.buf = appendReset(s.buf, room, req.Cursor, oldest)
-			}
-		}
-		for {
-			recs, err := h.log.ReadAfter(r.Context(), req.Rooms, last, h.ReplayPage)
-			if err != nil {
-				if r.Context().Err() == nil {
-					h.Logger.Error("stream replay", "err", err)
-				}
-				return end("replay: " + err.Error()), nil
-			}
-			for _, rec := range recs {
-				s.buf = appendRecord(s.buf, rec)
-				if len(s.buf) >= replayChunk {
-					if err := s.write(); err != nil {
-						return end("write: " + err.Error()), nil
-					}
-				}
-			}
-			if len(recs) > 0 {
-				last = recs[len(recs)-1].ID
-				res.Replayed += len(recs)
-				h.stats.replayed.Add(int64(len(recs)))
-				h.stats.delivered.Add(int64(len(recs)))
-				if err := s.flush(); err != nil {
-					return end("write: " + err.Error()), nil
-				}
-			}
-			if len(recs) == h.ReplayPage {
-				continue
-			}
-			// Caught up. If live records overflowed the queue meanwhile, they
-			// are in the log: subscribe afresh and keep reading.
-			if !sub.overflowed() {
-				break
-			}
-			h.unsubscribe(sub)
-			if sub, err = h.subscribe(req.Rooms); err != nil {
-				return end("hub closed"), nil
-			}
-		}
-	}
-
+// live sends what the subscriber queues, skipping what replay sent, until
+// the stream ends.
+func (c *conn) live(ctx context.Context) string {
 	// The heartbeat is a callback, not a channel in the select below: a
 	// timer channel there costs a timer update at every wake-up.
 	var beat atomic.Bool
-	live := sub
-	heartbeat := time.AfterFunc(h.Heartbeat, func() { beat.Store(true); live.signal() })
+	heartbeat := time.AfterFunc(c.h.Heartbeat, func() { beat.Store(true); c.sub.signal() })
 	defer heartbeat.Stop()
 	var spare []frame
 	for {
 		select {
-		case <-r.Context().Done():
-			return end("client gone"), nil
-		case <-h.done:
-			return end("server closing"), nil
-		case <-sub.wake:
+		case <-ctx.Done():
+			return c.stopped()
+		case <-c.sub.wake:
 		}
-		frames, overflow := sub.take(spare)
+		frames, overflow := c.sub.take(spare)
 		if overflow {
-			h.stats.slow.Add(1)
-			return end("slow consumer"), nil
+			c.h.stats.slow.Add(1)
+			return "slow consumer: queue overflowed"
 		}
 		sent := 0
 		for _, f := range frames {
-			if f.id.Compare(last) <= 0 {
+			if f.id.Compare(c.last) <= 0 {
 				continue // already replayed
 			}
-			s.buf = append(s.buf, f.b...)
-			last = f.id
+			c.s.buf = append(c.s.buf, f.b...)
+			c.last = f.id
 			sent++
 		}
-		res.Live += sent
-		h.stats.delivered.Add(int64(sent))
+		c.res.Live += sent
+		c.h.stats.delivered.Add(int64(sent))
 		clear(frames)
 		spare = frames
 		if beat.Swap(false) {
-			idle := time.Since(s.last)
-			if len(s.buf) > 0 || idle >= h.Heartbeat {
-				if len(s.buf) == 0 {
-					s.buf = append(s.buf, ":\n\n"...)
+			idle := time.Since(c.s.last)
+			if len(c.s.buf) > 0 || idle >= c.h.Heartbeat {
+				if len(c.s.buf) == 0 {
+					c.s.buf = append(c.s.buf, ":\n\n"...)
 				}
 				idle = 0
 			}
-			heartbeat.Reset(h.Heartbeat - idle)
-		}
-		if len(s.buf) == 0 {
-			continue
+			heartbeat.Reset(c.h.Heartbeat - idle)
 		}
 		// One write and one flush per wake-up, however many records queued.
-		if err := s.flush(); err != nil {
-			return end("write: " + err.Error()), nil
+		if reason := c.flush(); reason != "" {
+			return reason
 		}
 	}
+}
+
+// flush writes and flushes what is buffered, if anything, and returns why
+// the stream ends if that fails.
+func (c *conn) flush() string {
+	if len(c.s.buf) == 0 {
+		return ""
+	}
+	if err := c.s.flush(); err != nil {
+		return c.writeFailed(err)
+	}
+	return ""
+}
+
+// writeFailed returns why the stream ends after a failed write. A client
+// that accepted nothing for WriteTimeout is a slow consumer, like one whose
+// queue overflowed.
+func (c *conn) writeFailed(err error) string {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.h.stats.slow.Add(1)
+		return "slow consumer: write timed out"
+	}
+	return "write: " + err.Error()
+}
+
+// stopped returns why the stream's context ended.
+func (c *conn) stopped() string {
+	if c.h.life.Err() != nil {
+		return "server closing"
+	}
+	return "client gone"
 }
 
 // replayChunk is how much replayed data is buffered before a write.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/parleychat/parley/store"
 	"github.com/parleychat/parley/store/bolt"
+	"github.com/parleychat/parley/store/storetest"
 )
 
 // mustStartHub starts a hub over a fresh log, served over loopback at
@@ -30,7 +31,27 @@ func mustStartHub(tb testing.TB, configure func(*Hub)) (*bolt.DB, *Hub, string) 
 	if err := db.Open(); err != nil {
 		tb.Fatal(err)
 	}
-	h := NewHub(db)
+	tb.Cleanup(func() { db.Close() })
+	h, url := mustServe(tb, db, configure)
+	return db, h, url
+}
+
+// mustOpenBolt opens a fresh bbolt log, closed at cleanup.
+func mustOpenBolt(tb testing.TB) store.Log {
+	tb.Helper()
+	db := bolt.NewDB(filepath.Join(tb.TempDir(), "parley.db"))
+	if err := db.Open(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+// mustServe starts a hub over log, served over loopback at
+// URL?rooms=a,b[&cursor=ID]; both stop at cleanup.
+func mustServe(tb testing.TB, log Source, configure func(*Hub)) (*Hub, string) {
+	tb.Helper()
+	h := NewHub(log)
 	if configure != nil {
 		configure(h)
 	}
@@ -46,12 +67,11 @@ func mustStartHub(tb testing.TB, configure func(*Hub)) (*bolt.DB, *Hub, string) 
 	tb.Cleanup(func() {
 		h.Close()
 		srv.Close()
-		db.Close()
 	})
-	return db, h, srv.URL
+	return h, srv.URL
 }
 
-func appendN(tb testing.TB, db *bolt.DB, room string, n int, text string) []store.Record {
+func appendN(tb testing.TB, db store.Log, room string, n int, text string) []store.Record {
 	tb.Helper()
 	var recs []store.Record
 	for i := 0; i < n; i++ {
@@ -66,7 +86,7 @@ func appendN(tb testing.TB, db *bolt.DB, room string, n int, text string) []stor
 
 // appendConcurrently appends n events from several writers, so they share
 // commits, and returns them in id order.
-func appendConcurrently(tb testing.TB, db *bolt.DB, writers int, room string, n int, text string) []store.Record {
+func appendConcurrently(tb testing.TB, db store.Log, writers int, room string, n int, text string) []store.Record {
 	var (
 		mu   sync.Mutex
 		recs []store.Record
@@ -93,23 +113,51 @@ func appendConcurrently(tb testing.TB, db *bolt.DB, writers int, room string, n 
 	return recs
 }
 
-// openStream connects and returns a reader positioned after the retry line.
-func openStream(tb testing.TB, url string) (*Reader, func()) {
+// openStream connects and returns a reader of the stream; stop ends it.
+func openStream(tb testing.TB, url string) (r *Reader, stop func()) {
 	tb.Helper()
+	r, stop, err := dialStream(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r, stop
+}
+
+// dialStream is openStream for goroutines other than the test's.
+func dialStream(url string) (*Reader, func(), error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		tb.Fatal(err)
+		cancel()
+		return nil, nil, err
 	}
+	stop := func() { cancel(); resp.Body.Close() }
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
-		tb.Fatalf("got %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+		stop()
+		return nil, nil, fmt.Errorf("got %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	return NewReader(resp.Body, 1<<20), func() { cancel(); resp.Body.Close() }
+	return NewReader(resp.Body, 1<<20), stop, nil
 }
 
-// expect reads events until it has len(want) of them or times out.
+// expect reads the events of want's records, or fails tb.
 func expect(tb testing.TB, r *Reader, want []store.Record) {
+	tb.Helper()
+	expectEvents(tb, r, recordEvents(want...))
+}
+
+// recordEvents returns the events a client receives for recs.
+func recordEvents(recs ...store.Record) []Event {
+	out := make([]Event, len(recs))
+	for i, r := range recs {
+		out[i] = Event{ID: r.ID.String(), Type: r.Type, Data: string(r.JSON)}
+	}
+	return out
+}
+
+// expectEvents reads len(want) events and compares them with want, waiting
+// up to a minute for them.
+func expectEvents(tb testing.TB, r *Reader, want []Event) {
 	tb.Helper()
 	got := make(chan error, 1)
 	go func() {
@@ -119,8 +167,8 @@ func expect(tb testing.TB, r *Reader, want []store.Record) {
 				got <- fmt.Errorf("event %d: %w", i, err)
 				return
 			}
-			if e.ID != w.ID.String() || e.Type != w.Type || e.Data != string(w.JSON) {
-				got <- fmt.Errorf("event %d: got %+v, want id %s data %s", i, e, w.ID, w.JSON)
+			if e != w {
+				got <- fmt.Errorf("event %d: got %+v, want %+v", i, e, w)
 				return
 			}
 		}
@@ -131,7 +179,7 @@ func expect(tb testing.TB, r *Reader, want []store.Record) {
 		if err != nil {
 			tb.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		tb.Fatalf("timed out waiting for %d events", len(want))
 	}
 }
@@ -183,45 +231,129 @@ func TestLiveDeliveryPacedOrNot(t *testing.T) {
 	}
 }
 
-// TestServeHandOffHasNoGapOrDuplicate opens streams at every cursor while a
-// writer keeps appending: each must see exactly the log after its cursor.
+// TestServeHandOffHasNoGapOrDuplicate opens streams at several cursors
+// while the log grows: each must receive exactly the log's ids after its
+// cursor, up to a final event appended once every stream is live: no gap,
+// no duplicate. With the real log a writer races the streams. With the
+// fake, an event is appended right after the snapshot of every replay read,
+// so every hand-off meets one: a stream that registered only after its
+// replay would miss the one after its last read, and one that did not skip
+// what it already replayed would send the others twice.
 func TestServeHandOffHasNoGapOrDuplicate(t *testing.T) {
-	db, _, url := mustStartHub(t, func(h *Hub) { h.ReplayPage = 7 })
-	first := appendN(t, db, "a", 50, "seed")
-	var wg sync.WaitGroup
-	writerDone := make(chan []store.Record)
-	go func() { writerDone <- appendN(t, db, "a", 300, "during") }()
-	for i := 0; i < 50; i += 5 {
-		wg.Add(1)
-		go func(cursor ulid.ULID) {
-			defer wg.Done()
-			r, stop := openStream(t, url+"?rooms=a&cursor="+cursor.String())
-			defer stop()
-			var last ulid.ULID = cursor
-			for n := 0; ; n++ {
-				e, err := r.Next()
+	const page = 7
+	var fake *storetest.Fake // the second case's log
+	for _, tc := range []struct {
+		name string
+		open func(testing.TB) store.Log
+		// grow makes the log grow while n streams catch up, and returns a
+		// channel closed when the final event may be appended.
+		grow func(t *testing.T, log store.Log, n int) <-chan struct{}
+	}{
+		{"real log, a writer racing", mustOpenBolt, func(t *testing.T, log store.Log, _ int) <-chan struct{} {
+			live := make(chan struct{})
+			go func() { appendN(t, log, "a", 300, "during"); close(live) }()
+			return live
+		}},
+		{"fake log, an append after every replay read", func(tb testing.TB) store.Log { fake = storetest.OpenFake(tb); return fake },
+			func(t *testing.T, log store.Log, n int) <-chan struct{} {
+				live := make(chan struct{})
+				var mu sync.Mutex
+				short := 0
+				fake.SetHooks(storetest.Hooks{AfterRead: func(_ context.Context, op storetest.Op, got int) {
+					if op != storetest.OpReadReplay {
+						return
+					}
+					appendN(t, log, "a", 1, "after a read")
+					mu.Lock()
+					defer mu.Unlock()
+					// A short page is a stream's last read before it goes live.
+					if got < page {
+						if short++; short == n {
+							close(live)
+						}
+					}
+				}})
+				return live
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			log := tc.open(t)
+			_, url := mustServe(t, log, func(h *Hub) { h.ReplayPage = page })
+			seed := appendN(t, log, "a", 50, "seed")
+			var cursors []ulid.ULID
+			for i := 0; i < len(seed); i += 10 {
+				cursors = append(cursors, seed[i].ID)
+			}
+			live := tc.grow(t, log, len(cursors))
+			type result struct {
+				ids []string
+				err error
+			}
+			got := make([]chan result, len(cursors))
+			for i, c := range cursors {
+				got[i] = make(chan result, 1)
+				go func() {
+					ids, err := readIDsUntil(url+"?rooms=a&cursor="+c.String(), `"text":"end 0"`)
+					got[i] <- result{ids, err}
+				}()
+			}
+			select {
+			case <-live:
+			case <-time.After(time.Minute):
+				t.Fatal("the streams never all went live")
+			}
+			appendN(t, log, "a", 1, "end")
+			for i, c := range cursors {
+				want, err := log.ReadAfter(context.Background(), []string{"a"}, c, 100_000)
 				if err != nil {
-					t.Errorf("read: %v", err)
-					return
+					t.Fatal(err)
 				}
-				id := ulid.MustParse(e.ID)
-				if id.Compare(last) <= 0 {
-					t.Errorf("id %s after %s: duplicate or out of order", id, last)
-					return
-				}
-				last = id
-				if strings.Contains(e.Data, `"during 299"`) {
-					return
+				res := <-got[i]
+				if err := sameIDs(res.ids, want); err != nil || res.err != nil {
+					t.Errorf("stream from %s: %v (read: %v)", c, err, res.err)
 				}
 			}
-		}(first[i].ID)
+		})
 	}
-	all := append(first, <-writerDone...)
-	wg.Wait()
-	// Ordering alone does not prove no gap: count as well.
-	r, stop := openStream(t, url+"?rooms=a&cursor="+first[0].ID.String())
+}
+
+// readIDsUntil opens a stream and returns the ids it receives up to and
+// including the first event whose data contains last; if that does not come
+// within a minute, it returns what came and an error.
+func readIDsUntil(url, last string) ([]string, error) {
+	r, stop, err := dialStream(url)
+	if err != nil {
+		return nil, err
+	}
 	defer stop()
-	expect(t, r, all[1:])
+	timer := time.AfterFunc(time.Minute, stop)
+	defer timer.Stop()
+	var ids []string
+	for {
+		e, err := r.Next()
+		if err != nil {
+			return ids, fmt.Errorf("after %d events: %w", len(ids), err)
+		}
+		ids = append(ids, e.ID)
+		if strings.Contains(e.Data, last) {
+			return ids, nil
+		}
+	}
+}
+
+// sameIDs says where got differs from the ids of want.
+func sameIDs(got []string, want []store.Record) error {
+	for i := range max(len(got), len(want)) {
+		switch {
+		case i == len(got):
+			return fmt.Errorf("got %d events, want %d: the first missing is %s", len(got), len(want), want[i].ID)
+		case i == len(want):
+			return fmt.Errorf("got %d events, want %d: the first extra is %s", len(got), len(want), got[i])
+		case got[i] != want[i].ID.String():
+			return fmt.Errorf("event %d: got %s, want %s (a gap or a duplicate)", i, got[i], want[i].ID)
+		}
+	}
+	return nil
 }
 
 func TestSlowConsumerIsCutOffWithoutBlockingOthers(t *testing.T) {
@@ -235,32 +367,32 @@ func TestSlowConsumerIsCutOffWithoutBlockingOthers(t *testing.T) {
 	defer conn.Close()
 	fmt.Fprintf(conn, "GET /?rooms=a HTTP/1.1\r\nHost: x\r\n\r\n")
 
-	fast, stop := openStream(t, url+"?rooms=a")
+	// The other subscriber reads as fast as it can, from the start of the
+	// log. On a very loaded machine even it may fall behind and be cut off:
+	// then, like any client, it resumes with its last id, and must still
+	// see every event once.
+	cursor := ulid.ULID{}.String()
+	fast, stop := openStream(t, url+"?rooms=a&cursor="+cursor)
 	defer stop()
 	waitFor(t, func() bool { return h.Stats().Open == 2 })
 
 	// Far more than the socket buffers and the subscriber's queue can hold.
 	const n = 2000
 	text := strings.Repeat("x", 15<<10)
-	// The other subscriber reads as fast as it can. On a very loaded machine
-	// even it may fall behind and be cut off: then, like any client, it
-	// resumes with its last id, and must still see every event once.
 	fastGot := make(chan []string, 1)
 	go func() {
 		var ids []string
-		r := fast
-		for len(ids) < n {
+		for r := fast; len(ids) < n; {
 			e, err := r.Next()
-			if err != nil {
-				if len(ids) == 0 {
-					break
-				}
-				var stopNext func()
-				r, stopNext = openStream(t, url+"?rooms=a&cursor="+ids[len(ids)-1])
-				defer stopNext()
+			if err == nil {
+				ids, cursor = append(ids, e.ID), e.ID
 				continue
 			}
-			ids = append(ids, e.ID)
+			var stop func()
+			if r, stop, err = dialStream(url + "?rooms=a&cursor=" + cursor); err != nil {
+				break
+			}
+			defer stop()
 		}
 		fastGot <- ids
 	}()
@@ -269,13 +401,13 @@ func TestSlowConsumerIsCutOffWithoutBlockingOthers(t *testing.T) {
 	var recs []store.Record
 	select {
 	case recs = <-done:
-	case <-time.After(60 * time.Second):
+	case <-time.After(2 * time.Minute):
 		t.Fatal("appends blocked behind a slow consumer")
 	}
 	var ids []string
 	select {
 	case ids = <-fastGot:
-	case <-time.After(20 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatalf("fast consumer stuck; hub has %d streams", h.Stats().Open)
 	}
 	if len(ids) != n {
@@ -287,9 +419,11 @@ func TestSlowConsumerIsCutOffWithoutBlockingOthers(t *testing.T) {
 		}
 	}
 
-	// The slow client's stream has been ended by the server: reading drains
-	// what was in flight, then hits the end well before all n events.
-	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	// The slow client's stream has been ended by the server, by its queue
+	// bound or, on a loaded machine, by the write timeout first: reading
+	// drains what was in flight, then hits the end well before all n
+	// events. Either way it counts as a slow consumer.
+	conn.SetReadDeadline(time.Now().Add(time.Minute))
 	got := strings.Count(readToEOF(t, conn), "\nevent: message\n")
 	if got >= n {
 		t.Fatalf("slow consumer got all %d events; want it cut off", got)
@@ -297,6 +431,32 @@ func TestSlowConsumerIsCutOffWithoutBlockingOthers(t *testing.T) {
 	waitFor(t, func() bool { return h.Stats().Open == 1 })
 	if st := h.Stats(); st.SlowConsumers < 1 || st.Open != 1 || st.Opened < 2 {
 		t.Fatalf("stats: got %+v, want a slow consumer and 1 stream open", st)
+	}
+}
+
+// TestClientThatStopsReadingIsASlowConsumer: a client that accepts nothing
+// for WriteTimeout is cut off and counted as a slow consumer, even though
+// its queue never overflowed.
+func TestClientThatStopsReadingIsASlowConsumer(t *testing.T) {
+	log := storetest.OpenFake(t)
+	h, url := mustServe(t, log, func(h *Hub) {
+		h.BufferEvents, h.BufferBytes, h.WriteTimeout = 1<<20, 1<<30, 300*time.Millisecond
+	})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /?rooms=a HTTP/1.1\r\nHost: x\r\n\r\n")
+	waitFor(t, func() bool { return h.Stats().Open == 1 })
+	// Append until the socket buffers are full and the write times out.
+	text := strings.Repeat("x", 15<<10)
+	waitFor(t, func() bool {
+		appendN(t, log, "a", 20, text)
+		return h.Stats().Open == 0
+	})
+	if st := h.Stats(); st.SlowConsumers != 1 {
+		t.Fatalf("stats: got %+v, want one slow consumer", st)
 	}
 }
 
@@ -337,10 +497,10 @@ func TestHubCloseEndsStreams(t *testing.T) {
 
 func waitFor(tb testing.TB, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
-			tb.Fatal("condition not met within 10s")
+			tb.Fatal("condition not met within a minute")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

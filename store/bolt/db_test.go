@@ -110,6 +110,10 @@ func TestConformance(t *testing.T) {
 			if opt.Now != nil {
 				d.Now = opt.Now
 			}
+			d.Retention = opt.Retention
+			if opt.PruneEvery > 0 {
+				d.PruneEvery = opt.PruneEvery
+			}
 		})
 	})
 }

@@ -19,39 +19,94 @@ func (d *DB) ReadAfter(ctx context.Context, rooms []string, after ulid.ULID, lim
 	}
 	var out []store.Record
 	err := d.view(func(tx *bbolt.Tx) error {
-		var cur []*roomCursor
-		for _, room := range rooms {
-			c := openCursor(tx, room)
-			if c == nil {
-				continue
-			}
-			c.seekAfter(after)
-			if c.k != nil {
-				cur = append(cur, c)
-			}
-		}
-		var arena []byte
-		for len(out) < limit && len(cur) > 0 {
-			// Few rooms per stream: a linear scan for the smallest key beats a heap.
-			lo := 0
-			for i := 1; i < len(cur); i++ {
-				if bytes.Compare(cur[i].k, cur[lo].k) < 0 {
-					lo = i
-				}
-			}
-			c := cur[lo]
-			rec, err := c.record(&arena)
-			if err != nil {
-				return err
-			}
-			out = append(out, rec)
-			if c.k, c.v = c.c.Next(); c.k == nil {
-				cur = append(cur[:lo], cur[lo+1:]...)
-			}
+		var err error
+		out, err = readAfter(tx, rooms, after, limit)
+		if err != nil {
+			return err
 		}
 		return ctx.Err()
 	})
 	return out, err
+}
+
+// ReadReplay implements Log: the records and the gaps come from one read
+// transaction, so pruning, which deletes in write transactions, is either
+// wholly before both or wholly after.
+func (d *DB) ReadReplay(ctx context.Context, rooms []string, after ulid.ULID, limit int) (store.Replay, error) {
+	var out store.Replay
+	err := d.view(func(tx *bbolt.Tx) error {
+		for _, room := range rooms {
+			if g, ok := gapAfter(tx, room, after); ok {
+				out.Gaps = append(out.Gaps, g)
+			}
+		}
+		var err error
+		if out.Records, err = readAfter(tx, rooms, after, limit); err != nil {
+			return err
+		}
+		return ctx.Err()
+	})
+	return out, err
+}
+
+// gapAfter reports whether retention deleted events of room with ids
+// greater than after, and what it left.
+func gapAfter(tx *bbolt.Tx, room string, after ulid.ULID) (store.Gap, bool) {
+	rb := tx.Bucket(bucketRooms).Bucket([]byte(room))
+	if rb == nil {
+		return store.Gap{}, false
+	}
+	g := store.Gap{Room: room}
+	copy(g.Pruned[:], rb.Get(keyPruned))
+	if g.Pruned.Compare(after) <= 0 {
+		return store.Gap{}, false
+	}
+	if k, _ := rb.Bucket(bucketLog).Cursor().First(); k != nil {
+		copy(g.Oldest[:], k)
+	}
+	return g, true
+}
+
+// readAfter merges the rooms' logs after the id after, up to limit records,
+// copied out of tx.
+func readAfter(tx *bbolt.Tx, rooms []string, after ulid.ULID, limit int) ([]store.Record, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var cur []*roomCursor
+	for _, room := range rooms {
+		c := openCursor(tx, room)
+		if c == nil {
+			continue
+		}
+		c.seekAfter(after)
+		if c.k != nil {
+			cur = append(cur, c)
+		}
+	}
+	var (
+		out   []store.Record
+		arena []byte
+	)
+	for len(out) < limit && len(cur) > 0 {
+		// Few rooms per stream: a linear scan for the smallest key beats a heap.
+		lo := 0
+		for i := 1; i < len(cur); i++ {
+			if bytes.Compare(cur[i].k, cur[lo].k) < 0 {
+				lo = i
+			}
+		}
+		c := cur[lo]
+		rec, err := c.record(&arena)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+		if c.k, c.v = c.c.Next(); c.k == nil {
+			cur = append(cur[:lo], cur[lo+1:]...)
+		}
+	}
+	return out, nil
 }
 
 // ReadBefore implements Log.

@@ -1,8 +1,13 @@
 // Package storetest checks a store.Log implementation against the contract
 // every Log keeps: ids, order, visibility to subscribers, the change rules,
-// folding, reads and import. An implementation's own tests call Run with a
-// function that opens a fresh, empty log; implementation details (how
-// commits are grouped, files, failure injection) stay in its own tests.
+// folding, reads, gaps left by retention, and import. An implementation's
+// own tests call Run with a function that opens a fresh, empty log;
+// implementation details (how commits are grouped, files, failure
+// injection) stay in its own tests.
+//
+// It also gives the packages above the store a Fake: an in-memory Log that
+// keeps the same contract and lets a test stop or disturb it at reads and
+// at publishing, to reach the edge cases a real log makes hard to hit.
 package storetest
 
 import (
@@ -21,6 +26,12 @@ type Options struct {
 	MaxTextBytes int
 	// Now is the clock ids are stamped with (nil: the wall clock).
 	Now func() time.Time
+	// Retention is what rooms without their own retention keep (the zero
+	// value keeps everything).
+	Retention store.Retention
+	// PruneEvery is how often retention runs in the background (0: the
+	// implementation's default). Tests of retention set it short.
+	PruneEvery time.Duration
 }
 
 // Opener opens a fresh, empty log for one test, closed at tb's cleanup.
@@ -45,6 +56,8 @@ func Run(t *testing.T, open Opener) {
 		{"ModeratorChangesOthersMessages", testModeratorChangesOthersMessages},
 		{"ReadAfterMergesRoomsInIDOrder", testReadAfterMergesRoomsInIDOrder},
 		{"ReadBeforePagesBackwards", testReadBeforePagesBackwards},
+		{"ReplayReportsGapsWithItsRecords", testReplayReportsGaps},
+		{"ReplayNeverHidesAPruneRacingIt", testReplayPruneRace},
 		{"RoomsCountsEvents", testRoomsCountsEvents},
 		{"ImportRoundTrip", testImportRoundTrip},
 		{"ImportRejectsBadFilesWhole", testImportRejectsBadFilesWhole},
@@ -81,6 +94,19 @@ func MustAppend(tb testing.TB, l store.Log, room, author, text string) store.Rec
 		tb.Fatalf("append: created %v, err %v", created, err)
 	}
 	return rec
+}
+
+// waitUntil polls cond until it holds, failing tb after a minute: what it
+// waits for runs in the background, at the speed of a loaded machine.
+func waitUntil(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("gave up waiting: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // appendEvent appends e, a message unless it says otherwise.
