@@ -54,6 +54,9 @@ func TestAccessTable(t *testing.T) {
 		{"POST", "/api/rooms/%s/invites", `{}`},
 		{"GET", "/api/rooms/%s/access", ""},
 		{"DELETE", "/api/rooms/%s/members/nobody", ""}, // changes nothing: rows stay independent
+		{"GET", "/api/rooms/%s/presence", ""},
+		{"POST", "/api/rooms/%s/typing", ""},
+		{"POST", "/api/rooms/%s/signal", `{"kind":"nope"}`}, // 400 once past access
 	}
 	all401 := [][3]int{}
 	for range endpoints {
@@ -66,18 +69,22 @@ func TestAccessTable(t *testing.T) {
 		"guest of acme": {
 			{403, 403, 200}, {403, 403, 201}, {403, 403, 200}, {403, 403, 200}, {403, 403, 200}, {403, 403, 200},
 			{403, 403, 200}, {403, 403, 403}, {403, 403, 403}, {403, 403, 200}, {403, 403, 403},
+			{403, 403, 200}, {403, 403, 204}, {403, 403, 400},
 		},
 		"alice (member of priv)": {
 			{200, 200, 403}, {201, 201, 403}, {200, 200, 403}, {200, 200, 403}, {200, 200, 403}, {200, 200, 403},
 			{200, 200, 403}, {403, 403, 403}, {201, 201, 403}, {200, 200, 403}, {403, 403, 403},
+			{200, 200, 403}, {204, 204, 403}, {400, 400, 403},
 		},
 		"bob (member)": {
 			{200, 403, 403}, {201, 403, 403}, {200, 403, 403}, {200, 403, 403}, {200, 403, 403}, {200, 403, 403},
 			{200, 403, 403}, {403, 403, 403}, {201, 403, 403}, {200, 403, 403}, {403, 403, 403},
+			{200, 403, 403}, {204, 403, 403}, {400, 403, 403},
 		},
 		"admin": {
 			{200, 200, 200}, {201, 201, 201}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200},
 			{200, 200, 200}, {200, 200, 200}, {201, 201, 201}, {200, 200, 200}, {200, 200, 200},
+			{200, 200, 200}, {204, 204, 204}, {400, 400, 400},
 		},
 	}
 	// Endpoints without a room: statuses for each caller.
@@ -187,6 +194,9 @@ func TestGuestCannotLearnOtherRoomsExist(t *testing.T) {
 		{"GET", "/api/rooms/%s/access", ""},
 		{"GET", "/api/rooms/%s/invites", ""},
 		{"POST", "/api/rooms/%s/import", "{}"},
+		{"GET", "/api/rooms/%s/presence", ""},
+		{"POST", "/api/rooms/%s/typing", ""},
+		{"POST", "/api/rooms/%s/signal", `{"kind":"ring","from":"a-1","to":"a-2"}`},
 	} {
 		secretStatus, secretBody := s.status(t, ep.method, fmt.Sprintf(ep.path, "secret"), ep.body, guest...)
 		ghostStatus, ghostBody := s.status(t, ep.method, fmt.Sprintf(ep.path, "ghost"), ep.body, guest...)

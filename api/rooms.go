@@ -55,11 +55,13 @@ func (s *Server) handleConfig(w http.ResponseWriter, r *http.Request, _ httprout
 		}
 	}
 	writeJSON(w, http.StatusOK, struct {
+		Server          string `json:"server"`
 		MaxMessageBytes int    `json:"max_message_bytes"`
 		MaxStreamRooms  int    `json:"max_stream_rooms"`
 		Auth            string `json:"auth"`
 		Setup           bool   `json:"setup"`
-	}{s.MaxMessageBytes, s.MaxStreamRooms, auth, setup})
+		liveConfig
+	}{"parley/" + s.Version, s.MaxMessageBytes, s.MaxStreamRooms, auth, setup, s.liveConfig()})
 }
 
 // handleHealth answers 200 while the log can be read.

@@ -66,6 +66,21 @@ type Server struct {
 	// TLSCert and TLSKey, both set, serve HTTPS (and HTTP/2).
 	TLSCert, TLSKey string
 
+	// Version is the server's version, said in every stream's hello as
+	// parley/VERSION.
+	Version string
+	// PresenceGrace is how long a closed stream still counts in presence,
+	// so a quick reconnect does not flap.
+	PresenceGrace time.Duration
+	// ICEServers are the STUN and TURN servers clients use for calls,
+	// served in /api/config; none works on a LAN and on loopback.
+	ICEServers []ICEServer
+	// Node and Relay, when set, replace the stream hub's random node id
+	// and in-process relay: cluster mode carries presence, typing and call
+	// signals between nodes through them.
+	Node  string
+	Relay stream.Relay
+
 	log       store.Log
 	hub       *stream.Hub
 	passwords *passwordHasher
@@ -98,6 +113,8 @@ func NewServer(log store.Log) *Server {
 		SessionTTL:        30 * 24 * time.Hour,
 		Logger:            slog.Default(),
 		Now:               time.Now,
+		Version:           "dev",
+		PresenceGrace:     5 * time.Second,
 		log:               log,
 		hub:               stream.NewHub(log),
 	}
@@ -127,7 +144,7 @@ func (s *Server) Open() error {
 	s.assets = a
 	s.init()
 	s.limits = newLimiters(s.Limits)
-	s.hub.Heartbeat, s.hub.Retry, s.hub.Logger = s.Heartbeat, s.Retry, s.Logger
+	s.configureHub()
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.Addr, err)

@@ -46,6 +46,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	behindProxy := fs.String("behind-proxy", "", "trust X-Forwarded-For/-Proto from these comma-separated proxy addresses or CIDR prefixes")
 	corsOrigins := fs.String("cors-origins", "", "comma-separated origins, like https://shop.example, whose pages may call the API with credentials")
 	maxStreamRooms := fs.Int("max-stream-rooms", 100, "most rooms in one multi-room stream")
+	iceServers := fs.String("ice-servers", "", "STUN and TURN servers for calls, comma-separated: stun:HOST:PORT, turn:USER:CREDENTIAL@HOST:PORT (default none: calls work on a LAN)")
+	presenceGrace := fs.Duration("presence-grace", 5*time.Second, "how long a dropped stream still counts in presence, so a quick reconnect does not flap")
 	limitsOn := fs.Bool("limits", true, "apply the rate and stream limits below (false: none, for benchmarks)")
 	l := api.DefaultLimits
 	fs.Float64Var(&l.PostPerSecond, "rate-post", l.PostPerSecond, "messages and changes per second per identity, bursts of 3x (0: no limit)")
@@ -56,6 +58,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	fs.Float64Var(&l.StreamsPerSecondIP, "rate-stream-ip", l.StreamsPerSecondIP, "new streams per second per client IP, bursts of 20 (0: no limit)")
 	fs.IntVar(&l.MaxStreams, "max-streams", l.MaxStreams, "open streams per identity (0: no limit)")
 	fs.IntVar(&l.MaxStreamsIP, "max-streams-ip", l.MaxStreamsIP, "open streams per client IP (0: no limit)")
+	fs.Float64Var(&l.TypingPerSecond, "rate-typing", l.TypingPerSecond, "typing notices per second per identity, bursts of 5x (0: no limit)")
+	fs.Float64Var(&l.SignalsPerSecond, "rate-signal", l.SignalsPerSecond, "call signals per second per identity, bursts of 5x (0: no limit)")
 	if err := m.parse(fs, args); err != nil {
 		return err
 	}
@@ -68,6 +72,13 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	proxies, err := parsePrefixes(*behindProxy)
 	if err != nil {
 		return fmt.Errorf("-behind-proxy: %v", err)
+	}
+	ice, err := parseICEServers(*iceServers)
+	if err != nil {
+		return fmt.Errorf("-ice-servers: %v", err)
+	}
+	if *presenceGrace < 0 {
+		return fmt.Errorf("-presence-grace must not be negative, got %s", *presenceGrace)
 	}
 	authOn, err := authMode(*auth, *addr)
 	if err != nil {
@@ -98,6 +109,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	srv.MaxStreamRooms, srv.Limits, srv.TrustedProxies = *maxStreamRooms, l, proxies
 	srv.TLSCert, srv.TLSKey = *tlsCert, *tlsKey
 	srv.CORSOrigins = splitList(*corsOrigins)
+	srv.Version, srv.ICEServers, srv.PresenceGrace = version, ice, *presenceGrace
 	setupToken := ""
 	if authOn {
 		srv.Accounts = db
