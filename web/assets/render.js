@@ -1,7 +1,9 @@
 // DOM for messages and day separators. Message data only ever reaches the
-// page through textContent, text nodes and checked link hrefs.
+// page through textContent, text nodes and checked link hrefs (formatting
+// too: markdown.js builds elements, never HTML).
 
 import { dayKey, dayLabel, fullTime, linkify, shortTime } from './format.js';
+import { renderMarkdown } from './markdown.js';
 
 // Messages from one author closer together than this share one header.
 const groupGap = 5 * 60 * 1000;
@@ -127,8 +129,11 @@ export function lineElement(message) {
     line.append(el('p', 'msg-text msg-tombstone', 'message deleted'));
     return line;
   }
-  const text = el('p', 'msg-text');
-  text.append(linkify(message.text ?? ''));
+  // Formatting (markdown.js): one paragraph stays inline, in a <p>, so the
+  // "edited" mark follows it; anything with blocks is a <div> of them.
+  const { block, nodes } = renderMarkdown(message.text ?? '', linkify);
+  const text = el(block ? 'div' : 'p', block ? 'msg-text md-blocks' : 'msg-text');
+  text.append(...nodes);
   line.append(text);
   if (message.edited_at) {
     const mark = el('span', 'msg-edited', '(edited)');
