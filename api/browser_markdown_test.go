@@ -58,6 +58,29 @@ func TestBrowserMarkdown(t *testing.T) {
 			t.Errorf("%q:\ngot  %s\nwant %s", c.text, got[i], c.want)
 		}
 	}
+	// The HTML export renders the same formatting (api/markdown.go): its
+	// elements, read by the same browser, have the same shape, but for the
+	// copy button that only the page has.
+	resp, body := browserRequest(t, "GET", srv.URL+"/api/rooms/fmt/export?format=html", "", nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("export: got %d %s", resp.StatusCode, body)
+	}
+	// Only the transcript: its head (style, CSP) is not the page's.
+	log := string(body)
+	log = log[strings.Index(log, `<ol class="log">`):]
+	exportJS, _ := json.Marshal(log)
+	exported := browserEval[[]string](p, fmt.Sprintf(`(() => { %s
+		const doc = new DOMParser().parseFromString(%s, 'text/html');
+		return %s.map((id) => [...doc.querySelector('#m-' + id + ' .text').childNodes].map(shape).join('')); })()`, browserShapeJS, exportJS, idsJS))
+	shown := browserEval[[]string](p, fmt.Sprintf(`(() => { %s
+		return %s.map((id) => [...document.querySelector('#messages li.msg[data-id="' + id + '"] .msg-text').childNodes].map(shape).join('')
+			.replaceAll(/div\(pre\((code\([^]*?\))\)button\(Copy\)\)/g, 'pre($1)')); })()`, browserShapeJS, idsJS))
+	for i, c := range cases {
+		if exported[i] != shown[i] {
+			t.Errorf("%q: the export and the page differ:\nexport %s\npage   %s", c.text, exported[i], shown[i])
+		}
+	}
+
 	if n := browserEval[int](p, `document.querySelectorAll('#messages img, #messages script, #messages svg, #messages iframe, #messages style, #messages b').length`); n != 0 {
 		t.Errorf("elements made from message text: got %d, want 0", n)
 	}

@@ -356,15 +356,7 @@ func queryTokens(text string, phrase bool) []QueryToken {
 	var toks []Token
 	pos := 0
 	for s.next() {
-		toks = toks[:0]
-		switch s.unit.class {
-		case word:
-			toks = appendWord(toks, f, text, s.unit.start, s.unit.end)
-		case symbol:
-			toks = append(toks, symbolToken(text, s.unit.start, s.unit.end))
-		case gram:
-			toks = appendGrams(toks, f, text, s.grams, true)
-		}
+		toks = s.appendUnit(toks[:0], f, true)
 		for i, t := range toks {
 			out = append(out, QueryToken{Term: t.Term, Alt: t.Alt, Offset: pos + i,
 				Prefix: t.Kind == Gram && len(s.grams) == 1})

@@ -89,14 +89,20 @@ func AppendTokens(dst []Token, text string) []Token {
 	f := folders.Get().(*folder)
 	defer folders.Put(f)
 	for s.next() {
-		switch s.unit.class {
-		case word:
-			dst = appendWord(dst, f, text, s.unit.start, s.unit.end)
-		case symbol:
-			dst = append(dst, symbolToken(text, s.unit.start, s.unit.end))
-		case gram:
-			dst = appendGrams(dst, f, text, s.grams, false)
-		}
+		dst = s.appendUnit(dst, f, false)
+	}
+	return dst
+}
+
+// appendUnit appends the tokens of the unit the scanner found.
+func (s *scanner) appendUnit(dst []Token, f *folder, forQuery bool) []Token {
+	switch s.unit.class {
+	case word:
+		return appendWord(dst, f, s.text, s.unit.start, s.unit.end)
+	case symbol:
+		return append(dst, symbolToken(s.text, s.unit.start, s.unit.end))
+	case gram:
+		return appendGrams(dst, f, s.text, s.grams, forQuery)
 	}
 	return dst
 }

@@ -41,10 +41,11 @@ export class Jumper {
   /** jump opens room name at message id. */
   async jump(name, id, { push = false } = {}) {
     const { rooms, timeline } = this;
-    if (name !== rooms.active) rooms.open(name, { push });
+    const opened = name !== rooms.active;
+    if (opened) rooms.open(name, { push }); // a history entry of its own, if push
     const room = this.store.rooms.get(name);
     if (!room || room.denied) return;
-    history[push ? 'pushState' : 'replaceState'](null, '', messageHref(name, id));
+    history[push && !opened ? 'pushState' : 'replaceState'](null, '', messageHref(name, id));
     if (!(await this.whenLoaded(room)) || rooms.active !== name) return;
     if (room.byId.has(id) || (timeline.detached && timeline.room.byId.has(id))) {
       if (timeline.room !== room && !timeline.room.byId.has(id)) timeline.show(room, this.store.outboxFor(name));

@@ -61,10 +61,7 @@ export class Timeline {
     if (this.room !== room) this.mounts = { editor: null, picker: null };
     this.room = room;
     this.detached = false;
-    this.elements.clear();
-    this.replies.clear();
-    this.lastRendered = null;
-    this.list.replaceChildren(this.renderRange(room.events, null));
+    this.renderAll(room.events);
     this.renderOutbox(outboxItems);
     this.setLoading(false);
     this.scrollToBottom();
@@ -80,10 +77,7 @@ export class Timeline {
     this.room = win;
     this.detached = true;
     this.highlighted = id;
-    this.elements.clear();
-    this.replies.clear();
-    this.lastRendered = null;
-    this.list.replaceChildren(this.renderRange(win.events, null));
+    this.renderAll(win.events);
     this.outbox.replaceChildren();
     this.setLoading(false);
     this.stuck = false;
@@ -100,10 +94,7 @@ export class Timeline {
     const anchor = this.anchor();
     this.room = room;
     this.detached = false;
-    this.elements.clear();
-    this.replies.clear();
-    this.lastRendered = null;
-    this.list.replaceChildren(this.renderRange(room.events, null));
+    this.renderAll(room.events);
     this.renderOutbox(outboxItems);
     this.restore(anchor);
     this.stuck = this.atBottom();
@@ -124,6 +115,14 @@ export class Timeline {
     this.highlighted = id;
     this.redraw(new Set([old, id].filter(Boolean)));
     return this.scrollTo(id);
+  }
+
+  // renderAll replaces the whole list with events.
+  renderAll(events) {
+    this.elements.clear();
+    this.replies.clear();
+    this.lastRendered = null;
+    this.list.replaceChildren(this.renderRange(events, null));
   }
 
   renderRange(events, prev) {
@@ -287,10 +286,7 @@ export class Timeline {
     const focus = this.list.contains(document.activeElement) ? document.activeElement.closest('li.msg') : null;
     const focusId = focus?.dataset.id;
     const focusPart = focus ? focusKey(focus) : null;
-    this.elements.clear();
-    this.replies.clear();
-    this.lastRendered = null;
-    this.list.replaceChildren(this.renderRange(this.room.events, null));
+    this.renderAll(this.room.events);
     this.restore(anchor);
     const li = focusId && this.elements.get(focusId);
     if (li) restoreFocus(li, focusPart);
