@@ -24,8 +24,10 @@ func TestAccessTable(t *testing.T) {
 	bob := s.addUser(t, "bob")
 	s.mustCall(t, http.StatusOK, "PUT", "/api/rooms/priv/access", map[string]any{"private": true, "members": []string{"alice"}}, s.admin...)
 	s.mustCall(t, http.StatusOK, "PUT", "/api/rooms/acme/access", map[string]any{"private": true}, s.admin...)
+	first := map[string]string{} // room → its first message's id
 	for _, room := range []string{"pub", "priv", "acme"} {
-		s.mustCall(t, http.StatusCreated, "POST", "/api/rooms/"+room+"/messages", map[string]string{"text": "first in " + room}, s.admin...)
+		m := s.mustCall(t, http.StatusCreated, "POST", "/api/rooms/"+room+"/messages", map[string]string{"text": "first in " + room}, s.admin...)
+		first[room] = m["id"].(string)
 	}
 	guest := s.guest(t, "acme", "Carol")
 
@@ -41,9 +43,11 @@ func TestAccessTable(t *testing.T) {
 		"anonymous": nil, "guest of acme": guest, "alice (member of priv)": alice, "bob (member)": bob,
 		"admin": s.admin, "revoked token": revoked, "expired token": expired,
 	}
-	// Room endpoints: %s is the room. Statuses are for pub, priv, acme.
+	// Room endpoints: %s is the room, {first} its first message. Statuses
+	// are for pub, priv, acme.
 	endpoints := []struct{ method, path, body string }{
 		{"GET", "/api/rooms/%s/messages", ""},
+		{"GET", "/api/rooms/%s/messages?around={first}&limit=3", ""},
 		{"POST", "/api/rooms/%s/messages", `{"text":"hello"}`},
 		{"GET", "/api/rooms/%s/events", ""},
 		{"GET", "/api/events?rooms=%s", ""},
@@ -64,19 +68,19 @@ func TestAccessTable(t *testing.T) {
 		"revoked token": all401,
 		"expired token": all401,
 		"guest of acme": {
-			{403, 403, 200}, {403, 403, 201}, {403, 403, 200}, {403, 403, 200}, {403, 403, 200}, {403, 403, 200},
+			{403, 403, 200}, {403, 403, 200}, {403, 403, 201}, {403, 403, 200}, {403, 403, 200}, {403, 403, 200}, {403, 403, 200},
 			{403, 403, 200}, {403, 403, 403}, {403, 403, 403}, {403, 403, 200}, {403, 403, 403},
 		},
 		"alice (member of priv)": {
-			{200, 200, 403}, {201, 201, 403}, {200, 200, 403}, {200, 200, 403}, {200, 200, 403}, {200, 200, 403},
+			{200, 200, 403}, {200, 200, 403}, {201, 201, 403}, {200, 200, 403}, {200, 200, 403}, {200, 200, 403}, {200, 200, 403},
 			{200, 200, 403}, {403, 403, 403}, {201, 201, 403}, {200, 200, 403}, {403, 403, 403},
 		},
 		"bob (member)": {
-			{200, 403, 403}, {201, 403, 403}, {200, 403, 403}, {200, 403, 403}, {200, 403, 403}, {200, 403, 403},
+			{200, 403, 403}, {200, 403, 403}, {201, 403, 403}, {200, 403, 403}, {200, 403, 403}, {200, 403, 403}, {200, 403, 403},
 			{200, 403, 403}, {403, 403, 403}, {201, 403, 403}, {200, 403, 403}, {403, 403, 403},
 		},
 		"admin": {
-			{200, 200, 200}, {201, 201, 201}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200},
+			{200, 200, 200}, {200, 200, 200}, {201, 201, 201}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200},
 			{200, 200, 200}, {200, 200, 200}, {201, 201, 201}, {200, 200, 200}, {200, 200, 200},
 		},
 	}
@@ -100,7 +104,7 @@ func TestAccessTable(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			for i, ep := range endpoints {
 				for j, room := range []string{"pub", "priv", "acme"} {
-					path := fmt.Sprintf(ep.path, room)
+					path := strings.ReplaceAll(fmt.Sprintf(ep.path, room), "{first}", first[room])
 					if got, body := s.status(t, ep.method, path, ep.body, header...); got != want[name][i][j] {
 						t.Errorf("%s %s: got %d %s, want %d", ep.method, path, got, body, want[name][i][j])
 					}
@@ -174,6 +178,7 @@ func TestGuestCannotLearnOtherRoomsExist(t *testing.T) {
 	for _, ep := range []struct{ method, path, body string }{
 		{"GET", "/api/rooms/%s/messages", ""},
 		{"GET", "/api/rooms/%s/messages?view=events", ""},
+		{"GET", "/api/rooms/%s/messages?around=" + id, ""},
 		{"POST", "/api/rooms/%s/messages", `{"text":"hi"}`},
 		{"PATCH", "/api/rooms/%s/messages/" + id, `{"text":"x"}`},
 		{"DELETE", "/api/rooms/%s/messages/" + id, ""},

@@ -1,7 +1,10 @@
 // DOM for messages and day separators. Message data only ever reaches the
-// page through textContent, text nodes and checked link hrefs.
+// page through textContent, text nodes and checked link hrefs (formatting
+// too: markdown.js builds elements, never HTML).
 
 import { dayKey, dayLabel, fullTime, linkify, shortTime } from './format.js';
+import { messageHref } from './jump.js';
+import { renderMarkdown } from './markdown.js';
 
 // Messages from one author closer together than this share one header.
 const groupGap = 5 * 60 * 1000;
@@ -49,6 +52,18 @@ function timeElement(date, className) {
   return time;
 }
 
+// permalink wraps node in a link to message (its time, say), which the page
+// opens in place (jump.js) and a reader can copy.
+function permalink(message, node) {
+  if (!message.id || !message.room) return node;
+  const link = el('a', 'msg-permalink');
+  link.href = messageHref(message.room, message.id);
+  link.dataset.jump = message.id;
+  link.dataset.room = message.room;
+  link.append(node);
+  return link;
+}
+
 /** dayElement is the separator that starts the day of event. */
 export function dayElement(event) {
   const date = new Date(event.time);
@@ -81,7 +96,7 @@ export function messageElement(message, {
 
   const gutter = el('div', 'msg-gutter');
   if (continued) {
-    gutter.append(timeElement(date, 'msg-gutter-time'));
+    gutter.append(permalink(message, timeElement(date, 'msg-gutter-time')));
   } else {
     const avatar = el('span', `avatar ${hueClass(message.author)}`, initial(message.author));
     avatar.setAttribute('aria-hidden', 'true');
@@ -91,7 +106,7 @@ export function messageElement(message, {
   const body = el('div', 'msg-body');
   if (!continued) {
     const head = el('div', 'msg-head');
-    head.append(...authorElements(message.author, guestBadges), ' ', timeElement(date, 'msg-time'));
+    head.append(...authorElements(message.author, guestBadges), ' ', permalink(message, timeElement(date, 'msg-time')));
     body.append(head);
   } else {
     // Screen readers still hear who wrote a grouped message.
@@ -99,7 +114,7 @@ export function messageElement(message, {
   }
   if (message.reply_to) {
     li.dataset.replyTo = message.reply_to;
-    body.append(quoteElement(parent));
+    body.append(quoteElement(parent, message));
   }
   body.append(lineElement(message));
   if (message.reactions?.length) body.append(reactionsElement(message.reactions, me));
@@ -127,8 +142,11 @@ export function lineElement(message) {
     line.append(el('p', 'msg-text msg-tombstone', 'message deleted'));
     return line;
   }
-  const text = el('p', 'msg-text');
-  text.append(linkify(message.text ?? ''));
+  // Formatting (markdown.js): one paragraph stays inline, in a <p>, so the
+  // "edited" mark follows it; anything with blocks is a <div> of them.
+  const { block, nodes } = renderMarkdown(message.text ?? '', linkify);
+  const text = el(block ? 'div' : 'p', block ? 'msg-text md-blocks' : 'msg-text');
+  text.append(...nodes);
   line.append(text);
   if (message.edited_at) {
     const mark = el('span', 'msg-edited', '(edited)');
@@ -147,11 +165,13 @@ export function firstLine(message) {
 }
 
 // quoteElement shows the message a reply answers: its author and first
-// line, a button that goes to it; or a note when it is not loaded.
-function quoteElement(parent) {
+// line, a button that goes to it; or, when it is not loaded, a link that
+// loads it (a permalink).
+function quoteElement(parent, reply) {
   if (!parent) {
-    const missing = el('div', 'msg-quote missing');
-    missing.append(el('span', 'quote-text', 'original message not loaded'));
+    const missing = permalink({ id: reply.reply_to, room: reply.room }, el('span', 'quote-text', 'original message not loaded'));
+    missing.classList.add('msg-quote', 'missing');
+    missing.setAttribute('aria-label', 'Original message not loaded. Show it.');
     return missing;
   }
   const quote = el('button', 'msg-quote');
