@@ -14,6 +14,8 @@ import (
 
 // Invite defaults and limits.
 const (
+	// defaultInviteTTL is how long an invite works unless its creator says
+	// otherwise (and the server's MaxInviteTTL allows it).
 	defaultInviteTTL = 7 * 24 * time.Hour
 	maxGuestNameLen  = 40 // runes, before " (guest)"
 	guestSuffix      = " (guest)"
@@ -49,10 +51,12 @@ func (s *Server) handleCreateInvite(w http.ResponseWriter, r *http.Request, ps h
 		})
 	}
 	now := s.Now().UTC().Truncate(time.Millisecond)
-	ttl := defaultInviteTTL
+	ttl := min(defaultInviteTTL, s.MaxInviteTTL)
 	if err == nil && req.ExpiresIn != "" {
 		if ttl, err = time.ParseDuration(req.ExpiresIn); err != nil || ttl <= 0 {
 			err = errorf(http.StatusBadRequest, "expires_in must be a positive duration like 72h")
+		} else if ttl > s.MaxInviteTTL {
+			err = errorf(http.StatusBadRequest, "expires_in: at most %s on this server", shortDuration(s.MaxInviteTTL))
 		}
 	}
 	if err == nil && req.MaxUses < 0 {
@@ -72,6 +76,20 @@ func (s *Server) handleCreateInvite(w http.ResponseWriter, r *http.Request, ps h
 		return
 	}
 	writeJSON(w, http.StatusCreated, newInvite{inv, code, "/join/" + code})
+}
+
+// shortDuration writes d without the zero minutes and seconds of a whole
+// number of hours: 720h, not 720h0m0s.
+func shortDuration(d time.Duration) string {
+	v := d.String()
+	if strings.HasSuffix(v, "m0s") {
+		v = strings.TrimSuffix(v, "0s")
+		v = strings.TrimSuffix(v, "h0m")
+		if !strings.HasSuffix(v, "m") {
+			v += "h"
+		}
+	}
+	return v
 }
 
 // handleListInvites: GET /api/rooms/:room/invites, without their codes.
@@ -172,25 +190,16 @@ func (s *Server) handlePutAccess(w http.ResponseWriter, r *http.Request, ps http
 	s.setAccess(w, r, store.RoomAccess{Room: ps.ByName("room"), Private: req.Private, Members: req.Members})
 }
 
-// handleMember: PUT or DELETE /api/rooms/:room/members/:user.
+// handleMember: PUT or DELETE /api/rooms/:room/members/:user, one change
+// of the list in one transaction: concurrent changes all apply.
 func (s *Server) handleMember(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-	ra, err := s.Accounts.RoomAccess(r.Context(), ps.ByName("room"))
+	ra, err := s.Accounts.SetRoomMember(r.Context(), ps.ByName("room"), ps.ByName("user"), r.Method == http.MethodPut)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	user := ps.ByName("user")
-	var members []string
-	for _, m := range ra.Members {
-		if m != user {
-			members = append(members, m)
-		}
-	}
-	if r.Method == http.MethodPut {
-		members = append(members, user)
-	}
-	ra.Members = members
-	s.setAccess(w, r, ra)
+	s.accessChanged()
+	writeJSON(w, http.StatusOK, ra)
 }
 
 func (s *Server) setAccess(w http.ResponseWriter, r *http.Request, ra store.RoomAccess) {

@@ -57,6 +57,9 @@ type Server struct {
 	PasswordMemoryKiB uint32
 	// SessionTTL is how long a browser session lasts.
 	SessionTTL time.Duration
+	// MaxInviteTTL is the longest an invite may work: a longer expires_in
+	// is refused.
+	MaxInviteTTL time.Duration
 	// Limits bound each identity and client IP; the zero value none.
 	Limits Limits
 	// TrustedProxies may set X-Forwarded-For and X-Forwarded-Proto.
@@ -96,6 +99,7 @@ func NewServer(log store.Log) *Server {
 		PasswordTime:      2,
 		PasswordMemoryKiB: 19 * 1024,
 		SessionTTL:        30 * 24 * time.Hour,
+		MaxInviteTTL:      30 * 24 * time.Hour,
 		Logger:            slog.Default(),
 		Now:               time.Now,
 		log:               log,
@@ -109,8 +113,8 @@ func NewServer(log store.Log) *Server {
 // Open listens on Addr and serves in the background. A bad or busy address
 // is an error here, not later.
 func (s *Server) Open() error {
-	if s.MaxMessageBytes <= 0 || s.Heartbeat <= 0 || s.MaxStreamRooms <= 0 || s.Logger == nil || s.Now == nil {
-		return errors.New("api: MaxMessageBytes, Heartbeat, MaxStreamRooms, Logger and Now must be set")
+	if s.MaxMessageBytes <= 0 || s.Heartbeat <= 0 || s.MaxStreamRooms <= 0 || s.MaxInviteTTL <= 0 || s.Logger == nil || s.Now == nil {
+		return errors.New("api: MaxMessageBytes, Heartbeat, MaxStreamRooms, MaxInviteTTL, Logger and Now must be set")
 	}
 	if (s.TLSCert == "") != (s.TLSKey == "") {
 		return errors.New("api: set both TLSCert and TLSKey, or neither")

@@ -46,6 +46,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	behindProxy := fs.String("behind-proxy", "", "trust X-Forwarded-For/-Proto from these comma-separated proxy addresses or CIDR prefixes")
 	corsOrigins := fs.String("cors-origins", "", "comma-separated origins, like https://shop.example, whose pages may call the API with credentials")
 	maxStreamRooms := fs.Int("max-stream-rooms", 100, "most rooms in one multi-room stream")
+	maxInviteTTL := fs.Duration("max-invite-ttl", 30*24*time.Hour, "longest a guest invite may work; a longer expires_in is refused")
 	limitsOn := fs.Bool("limits", true, "apply the rate and stream limits below (false: none, for benchmarks)")
 	l := api.DefaultLimits
 	fs.Float64Var(&l.PostPerSecond, "rate-post", l.PostPerSecond, "messages and changes per second per identity, bursts of 3x (0: no limit)")
@@ -64,6 +65,9 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}
 	if !*limitsOn {
 		l = api.Limits{}
+	}
+	if *maxInviteTTL <= 0 {
+		return fmt.Errorf("-max-invite-ttl must be positive, got %v", *maxInviteTTL)
 	}
 	proxies, err := parsePrefixes(*behindProxy)
 	if err != nil {
@@ -97,6 +101,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	srv.DefaultRetention, srv.MaxImportBytes = db.Retention, *maxImport
 	srv.MaxStreamRooms, srv.Limits, srv.TrustedProxies = *maxStreamRooms, l, proxies
 	srv.TLSCert, srv.TLSKey = *tlsCert, *tlsKey
+	srv.MaxInviteTTL = *maxInviteTTL
 	srv.CORSOrigins = splitList(*corsOrigins)
 	setupToken := ""
 	if authOn {

@@ -65,6 +65,7 @@ func TestServeAccessControlMode(t *testing.T) {
 		{name: "an open server on purpose", args: []string{"-addr", "0.0.0.0:0", "-auth", "none"}, want: []string{"ACCESS CONTROL IS OFF", "auth=none"}},
 		{name: "unknown mode", args: []string{"-auth", "maybe"}, wantErr: "-auth must be on or none"},
 		{name: "bad proxy", args: []string{"-behind-proxy", "nginx"}, wantErr: "neither an address nor a CIDR prefix"},
+		{name: "invites that never expire", args: []string{"-max-invite-ttl", "0"}, wantErr: "-max-invite-ttl must be positive"},
 		{name: "setup token", args: []string{"-addr", "127.0.0.1:0", "-auth", "on"}, want: []string{"auth=on", "one-time setup token", "-setup-token setup_"}},
 		{name: "admin from the environment", args: []string{"-addr", "127.0.0.1:0", "-auth", "on"}, env: map[string]string{"PARLEY_ADMIN_PASSWORD": "from-the-env"},
 			want: []string{"created the admin user admin"}, notWant: []string{"setup token", "from-the-env"}},

@@ -3,8 +3,10 @@ package bolt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -130,6 +132,9 @@ func TestInviteRedemption(t *testing.T) {
 	ctx := context.Background()
 	d := mustOpenDB(t, "")
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	if err := d.AddUser(ctx, store.User{Name: "root", Role: store.RoleAdmin, Created: now, PasswordHash: "x"}); err != nil {
+		t.Fatal(err)
+	}
 	inv := store.Invite{ID: "i1", Room: "acme", CreatedBy: "root", Created: now, Expires: now.Add(time.Hour), MaxUses: 2}
 	if err := d.AddInvite(ctx, []byte("code"), inv); err != nil {
 		t.Fatal(err)
@@ -164,5 +169,69 @@ func TestInviteRedemption(t *testing.T) {
 	}
 	if _, _, err := d.Identify(ctx, []byte("g2"), now); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("session of a revoked invite: got %v, want store.ErrNotFound", err)
+	}
+}
+
+// TestRedeemChecksTheCreator: an invite admits nobody to a room its
+// creator may not use, even if it was stored before the creator lost it.
+func TestRedeemChecksTheCreator(t *testing.T) {
+	ctx := context.Background()
+	d := mustOpenDB(t, "")
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	for _, u := range []store.User{{Name: "root", Role: store.RoleAdmin}, {Name: "maria", Role: store.RoleMember}} {
+		u.PasswordHash = "x"
+		if err := d.AddUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.SetRoomAccess(ctx, store.RoomAccess{Room: "acme", Private: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		creator string
+		want    error
+	}{
+		{"maria", store.ErrNotFound}, // a member, not of acme
+		{"ghost", store.ErrNotFound}, // no such user
+		{"root", nil},
+	} {
+		inv := store.Invite{ID: tc.creator, Room: "acme", CreatedBy: tc.creator, Created: now}
+		if err := d.AddInvite(ctx, []byte("code-"+tc.creator), inv); err != nil {
+			t.Fatal(err)
+		}
+		_, err := d.RedeemInvite(ctx, []byte("code-"+tc.creator), now, []byte("s-"+tc.creator), store.Credential{ID: tc.creator, Kind: store.KindSession, User: "Bob (guest)"})
+		if !errors.Is(err, tc.want) {
+			t.Errorf("invite of %s: got %v, want %v", tc.creator, err, tc.want)
+		}
+	}
+}
+
+// TestSetRoomMemberConcurrently: members added at once are all kept.
+func TestSetRoomMemberConcurrently(t *testing.T) {
+	ctx := context.Background()
+	d := mustOpenDB(t, "")
+	var names []string
+	for i := range 16 {
+		name := fmt.Sprintf("u%02d", i)
+		if err := d.AddUser(ctx, store.User{Name: name, Role: store.RoleMember, PasswordHash: "x"}); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	var wg sync.WaitGroup
+	for _, name := range names {
+		wg.Go(func() {
+			if _, err := d.SetRoomMember(ctx, "acme", name, true); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	ra, err := d.SetRoomMember(ctx, "acme", "u00", false)
+	if err != nil || !slices.Equal(ra.Members, names[1:]) {
+		t.Fatalf("members: got %v %v, want %v", ra.Members, err, names[1:])
+	}
+	if _, err := d.SetRoomMember(ctx, "acme", "nobody", true); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("adding a non-user: got %v, want store.ErrInvalid", err)
 	}
 }
