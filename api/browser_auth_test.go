@@ -499,6 +499,30 @@ func TestBrowserAuthGuest(t *testing.T) {
 	guest.click(`#denied-note a[data-room="acme"]`)
 	guest.waitTexts("the guest's room again", want, browserWaitLong)
 
+	// A second guest who also calls himself Bob is another author: his
+	// badge tells the two apart, and the first Bob's message is not his.
+	bob2 := browserNewPage(t, browser)
+	bob2.do(chromedp.Navigate(link))
+	bob2.wait("the join form", browserShown("join-form"), browserWaitLong)
+	bob2.do(chromedp.SendKeys(chromedp.ID("join-name"), "Bob\n"))
+	bob2.waitLoad("the second guest's room", `location.pathname === '/r/acme' && document.readyState === 'complete' &&
+		document.getElementById('conn').dataset.state === 'live'`)
+	bob2.waitReady()
+	bob2.checkSignedIn("Bob (guest 2)")
+	bob2.waitTexts("the room so far", want, browserWaitLong)
+	bob2.send("I am another Bob.")
+	want = append(want, "I am another Bob.")
+	maria.waitTexts("the second Bob's message", want, browserWaitLong)
+	maria.wait("the two Bobs' badges", `(() => {
+		const heads = [...document.querySelectorAll('#messages li.msg')].filter((li) => li.querySelector('.guest-badge'));
+		return heads.map((li) => li.querySelector('.msg-author').firstChild.textContent + ' ' + li.querySelector('.guest-badge').textContent).join() === 'Bob guest,Bob guest 2';
+	})()`, browserWaitLong)
+	bob2.waitTexts("his own message", want, browserWaitLong)
+	if got := browserEval[[]string](bob2, `[...document.querySelectorAll('#messages li.msg.mine')].map((li) => li.dataset.author)`); !slices.Equal(got, []string{"Bob (guest 2)"}) {
+		t.Errorf("messages the second Bob may edit: got %q, want only his own", got)
+	}
+	bob2.checkClean()
+
 	// A member who opens a guest link is told that joining would sign her
 	// out, and can go back to her rooms still signed in.
 	maria.do(chromedp.Navigate(link))

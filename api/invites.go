@@ -6,20 +6,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/julienschmidt/httprouter"
 	"github.com/parleychat/parley/store"
 )
 
-// Invite defaults and limits.
-const (
-	// defaultInviteTTL is how long an invite works unless its creator says
-	// otherwise (and the server's MaxInviteTTL allows it).
-	defaultInviteTTL = 7 * 24 * time.Hour
-	maxGuestNameLen  = 40 // runes, before " (guest)"
-	guestSuffix      = " (guest)"
-)
+// defaultInviteTTL is how long an invite works unless its creator says
+// otherwise (and the server's MaxInviteTTL allows it).
+const defaultInviteTTL = 7 * 24 * time.Hour
 
 // inviteRequest is the body of POST /api/rooms/:room/invites.
 type inviteRequest struct {
@@ -135,11 +129,12 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request, ps httproute
 	err := decodeBody(w, r, 4<<10, &req, func(get func(string) string) { req.Name = get("name") })
 	var name string
 	if err == nil {
-		name, err = guestName(req.Name)
+		name, err = store.CleanGuestName(req.Name)
 	}
 	var inv store.Invite
+	var sess store.Credential
 	if err == nil {
-		inv, err = s.redeemSession(w, r, ps.ByName("code"), name)
+		inv, sess, err = s.redeemSession(w, r, ps.ByName("code"), name)
 		if errors.Is(err, store.ErrNotFound) {
 			err = errorf(http.StatusNotFound, "this invite is invalid, expired or used up")
 		}
@@ -148,23 +143,7 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request, ps httproute
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, whoami{Auth: "on", Name: name, Role: store.RoleGuest, Room: inv.Room})
-}
-
-// guestName checks a guest's chosen name and marks it as a guest's.
-func guestName(name string) (string, error) {
-	name = strings.TrimSpace(name)
-	switch {
-	case name == "":
-		return "", errorf(http.StatusBadRequest, "name is required")
-	case utf8.RuneCountInString(name) > maxGuestNameLen:
-		return "", errorf(http.StatusBadRequest, "name: at most %d characters", maxGuestNameLen)
-	}
-	full := name + guestSuffix
-	if err := store.ValidateAuthor(full); err != nil {
-		return "", err
-	}
-	return full, nil
+	writeJSON(w, http.StatusOK, whoami{Auth: "on", Name: sess.User, Role: store.RoleGuest, Room: inv.Room})
 }
 
 // handleGetAccess: GET /api/rooms/:room/access.

@@ -191,3 +191,55 @@ func TestConcurrentMemberChanges(t *testing.T) {
 		t.Fatalf("after removing 12 at once: got %v, want %v", got, users[12:])
 	}
 }
+
+// TestGuestsWithOneNameAreTwoAuthors: two guests who choose the same name
+// get different author names, so neither can change the other's messages,
+// and their reactions count twice.
+func TestGuestsWithOneNameAreTwoAuthors(t *testing.T) {
+	s := mustStartAuthServer(t)
+	inv := s.mustCall(t, http.StatusCreated, "POST", "/api/rooms/acme/invites", nil, s.admin...)
+	first, firstName := s.join(t, inv["code"].(string), "Bob")
+	second, secondName := s.join(t, inv["code"].(string), "Bob")
+	if firstName != "Bob (guest)" || secondName != "Bob (guest 2)" {
+		t.Fatalf("names: got %q and %q, want Bob (guest) and Bob (guest 2)", firstName, secondName)
+	}
+	if me := s.mustCall(t, http.StatusOK, "GET", "/api/me", nil, second...); me["name"] != secondName {
+		t.Fatalf("the second guest's /api/me: got %v, want %s", me, secondName)
+	}
+	msg := s.mustCall(t, http.StatusCreated, "POST", "/api/rooms/acme/messages", map[string]string{"text": "my order"}, first...)
+	if msg["author"] != firstName {
+		t.Fatalf("author: got %v, want %s", msg["author"], firstName)
+	}
+	path := "/api/rooms/acme/messages/" + msg["id"].(string)
+	for _, tc := range []struct {
+		name         string
+		method, path string
+		body         any
+		header       []string
+		want         int
+	}{
+		{"the other Bob edits", "PATCH", path, map[string]string{"text": "hijacked"}, second, http.StatusForbidden},
+		{"the other Bob deletes", "DELETE", path, nil, second, http.StatusForbidden},
+		{"the other Bob posts as the first", "POST", "/api/rooms/acme/messages", map[string]string{"author": firstName, "text": "x"}, second, http.StatusForbidden},
+		{"the first Bob reacts", "POST", path + "/reactions", map[string]string{"emoji": "👍"}, first, http.StatusCreated},
+		{"the other Bob's reaction counts too", "POST", path + "/reactions", map[string]string{"emoji": "👍"}, second, http.StatusCreated},
+		{"the first Bob edits his own", "PATCH", path, map[string]string{"text": "my order #1042"}, first, http.StatusCreated},
+	} {
+		if resp := s.call(t, tc.method, tc.path, tc.body, tc.header...); resp.status != tc.want {
+			t.Fatalf("%s: got %d %s, want %d", tc.name, resp.status, resp.body, tc.want)
+		}
+	}
+	evs := s.mustCall(t, http.StatusOK, "GET", "/api/rooms/acme/messages", nil, s.admin...)["events"].([]any)
+	got := evs[0].(map[string]any)
+	reactions, _ := got["reactions"].([]any)
+	if len(evs) != 1 || got["text"] != "my order #1042" || len(reactions) != 1 || reactions[0].(map[string]any)["count"] != 2.0 {
+		t.Fatalf("history: got %v, want the first Bob's edited message with 👍 from both", evs)
+	}
+
+	// A name that already looks like a numbered guest is refused.
+	for _, name := range []string{"Bob (guest 2)", "Bob (Guest)"} {
+		if got, body := s.status(t, "POST", "/api/join/"+inv["code"].(string), `{"name":"`+name+`"}`); got != http.StatusBadRequest {
+			t.Errorf("joining as %q: got %d %s, want 400", name, got, body)
+		}
+	}
+}

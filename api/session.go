@@ -132,19 +132,20 @@ func (s *Server) setSessionCookie(w http.ResponseWriter, r *http.Request, secret
 	})
 }
 
-// redeemSession is startSession for a guest: the invite is used and the
-// session stored in one step.
-func (s *Server) redeemSession(w http.ResponseWriter, r *http.Request, code, name string) (store.Invite, error) {
+// redeemSession is startSession for a guest who chose name: the invite is
+// used and the session stored in one step. It returns the invite and the
+// session, whose User is the guest's author name.
+func (s *Server) redeemSession(w http.ResponseWriter, r *http.Request, code, name string) (store.Invite, store.Credential, error) {
 	secret, hash, id := newSecret("ps_")
 	now := s.Now()
-	inv, err := s.Accounts.RedeemInvite(r.Context(), secretHash(code), now, hash, store.Credential{
+	inv, sess, err := s.Accounts.RedeemInvite(r.Context(), secretHash(code), now, hash, store.Credential{
 		ID: id, Kind: store.KindSession, User: name, Created: now, Expires: now.Add(s.SessionTTL),
 	})
 	if err != nil {
-		return inv, err
+		return inv, sess, err
 	}
 	s.setSessionCookie(w, r, secret, s.SessionTTL)
-	return inv, nil
+	return inv, sess, nil
 }
 
 // handleLogout: POST /api/logout revokes the caller's session and clears

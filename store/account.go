@@ -49,9 +49,13 @@ type Accounts interface {
 	RevokeInvite(ctx context.Context, room, id string) error
 	// RedeemInvite uses the invite stored under codeHash once and stores
 	// sess, a guest session for the invite's room, under sessHash, both in
-	// one transaction. An unknown, expired or used-up invite is ErrNotFound,
+	// one transaction. sess.User is the guest's chosen name (see
+	// CleanGuestName); the session is stored, and returned, under the
+	// guest's author name: GuestAuthor of that name and a number never
+	// issued before in the room, so no two guests of a room share an
+	// author name. An unknown, expired or used-up invite is ErrNotFound,
 	// and so is one whose creator may no longer use its room.
-	RedeemInvite(ctx context.Context, codeHash []byte, now time.Time, sessHash []byte, sess Credential) (Invite, error)
+	RedeemInvite(ctx context.Context, codeHash []byte, now time.Time, sessHash []byte, sess Credential) (Invite, Credential, error)
 
 	// RoomAccess returns who may use a room; rooms are public unless set.
 	RoomAccess(ctx context.Context, room string) (RoomAccess, error)

@@ -317,10 +317,8 @@ func ValidateAuthor(a string) error {
 		return invalid("author", "is not valid UTF-8")
 	case utf8.RuneCountInString(a) > MaxAuthorLen:
 		return invalid("author", fmt.Sprintf("is longer than %d characters", MaxAuthorLen))
-	case strings.IndexFunc(a, unicode.IsControl) >= 0:
-		return invalid("author", "contains control characters")
 	}
-	return nil
+	return checkName("author", a)
 }
 
 func validateText(t string, max int) error {

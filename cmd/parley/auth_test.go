@@ -405,7 +405,8 @@ func TestInvite(t *testing.T) {
 			}
 			code := path.Base(link)
 			for i, want := range tc.joins {
-				name := fmt.Sprintf("Guest%d", i)
+				// Names differ across subtests: a room never gives one twice.
+				name := fmt.Sprintf("%s %d", tc.name, i)
 				resp, err := http.Post(url+"/api/join/"+code, "application/json", strings.NewReader(`{"name":"`+name+`"}`))
 				if err != nil {
 					t.Fatal(err)

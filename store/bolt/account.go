@@ -26,6 +26,9 @@ var (
 	bucketCreds    = []byte("credentials")
 	bucketInvites  = []byte("invites")
 	bucketAccess   = []byte("access")
+	// bucketGuestNames holds, under room NUL GuestNameKey(name), the last
+	// number issued to a guest of that name in the room: never reused.
+	bucketGuestNames = []byte("guestnames")
 )
 
 // accounts returns a sub-bucket of accounts, creating both in a writable
@@ -384,9 +387,13 @@ func (d *DB) RevokeInvite(ctx context.Context, room, id string) error {
 }
 
 // RedeemInvite implements Accounts.
-func (d *DB) RedeemInvite(ctx context.Context, codeHash []byte, now time.Time, sessHash []byte, sess store.Credential) (store.Invite, error) {
+func (d *DB) RedeemInvite(ctx context.Context, codeHash []byte, now time.Time, sessHash []byte, sess store.Credential) (store.Invite, store.Credential, error) {
 	var inv store.Invite
-	err := d.update(func(tx *bbolt.Tx) error {
+	name, err := store.CleanGuestName(sess.User)
+	if err != nil {
+		return inv, sess, err
+	}
+	err = d.update(func(tx *bbolt.Tx) error {
 		b, err := accounts(tx, bucketInvites)
 		if err != nil {
 			return err
@@ -409,14 +416,57 @@ func (d *DB) RedeemInvite(ctx context.Context, codeHash []byte, now time.Time, s
 		if err := putJSON(b, codeHash, inv); err != nil {
 			return err
 		}
+		n, err := nextGuestNumber(tx, inv.Room, name)
+		if err != nil {
+			return err
+		}
 		creds, err := accounts(tx, bucketCreds)
 		if err != nil {
 			return err
 		}
+		sess.User = store.GuestAuthor(name, n)
 		sess.Guest, sess.Room, sess.Invite = true, inv.Room, inv.ID
 		return putJSON(creds, sessHash, sess)
 	})
-	return inv, err
+	return inv, sess, err
+}
+
+// nextGuestNumber issues the number of the next guest of room who chose
+// name: one more than any issued before, expired and revoked sessions
+// included.
+func nextGuestNumber(tx *bbolt.Tx, room, name string) (int, error) {
+	b, err := accounts(tx, bucketGuestNames)
+	if err != nil {
+		return 0, err
+	}
+	key := []byte(room + "\x00" + store.GuestNameKey(name))
+	var last int
+	ok, err := getJSON(b, key, &last)
+	if err == nil && !ok {
+		last, err = lastGuestNumber(tx, room, store.GuestNameKey(name))
+	}
+	if err != nil {
+		return 0, err
+	}
+	last++
+	return last, putJSON(b, key, last)
+}
+
+// lastGuestNumber finds the highest number of the sessions of room's guests
+// named like key, for names issued before guestnames kept count.
+func lastGuestNumber(tx *bbolt.Tx, room, key string) (int, error) {
+	creds, err := accounts(tx, bucketCreds)
+	if err != nil {
+		return 0, err
+	}
+	last := 0
+	err = forEach(creds, func(_ []byte, c store.Credential) error {
+		if name, n, ok := store.ParseGuestAuthor(c.User); c.Guest && c.Room == room && ok && store.GuestNameKey(name) == key {
+			last = max(last, n)
+		}
+		return nil
+	})
+	return last, err
 }
 
 // admitted reports whether user, if they still exist, may use room.

@@ -140,7 +140,7 @@ func TestInviteRedemption(t *testing.T) {
 		t.Fatal(err)
 	}
 	redeem := func(sess string, at time.Time) error {
-		_, err := d.RedeemInvite(ctx, []byte("code"), at, []byte(sess), store.Credential{ID: sess, Kind: store.KindSession, User: "Bob (guest)", Created: at})
+		_, _, err := d.RedeemInvite(ctx, []byte("code"), at, []byte(sess), store.Credential{ID: sess, Kind: store.KindSession, User: "Bob", Created: at})
 		return err
 	}
 	if err := redeem("g1", now); err != nil {
@@ -199,10 +199,62 @@ func TestRedeemChecksTheCreator(t *testing.T) {
 		if err := d.AddInvite(ctx, []byte("code-"+tc.creator), inv); err != nil {
 			t.Fatal(err)
 		}
-		_, err := d.RedeemInvite(ctx, []byte("code-"+tc.creator), now, []byte("s-"+tc.creator), store.Credential{ID: tc.creator, Kind: store.KindSession, User: "Bob (guest)"})
+		_, _, err := d.RedeemInvite(ctx, []byte("code-"+tc.creator), now, []byte("s-"+tc.creator), store.Credential{ID: tc.creator, Kind: store.KindSession, User: "Bob"})
 		if !errors.Is(err, tc.want) {
 			t.Errorf("invite of %s: got %v, want %v", tc.creator, err, tc.want)
 		}
+	}
+}
+
+// TestGuestNamesAreNeverReused: each guest of a room gets an author name
+// no guest of that room had before, even after sessions end.
+func TestGuestNamesAreNeverReused(t *testing.T) {
+	ctx := context.Background()
+	d := mustOpenDB(t, "")
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	if err := d.AddUser(ctx, store.User{Name: "root", Role: store.RoleAdmin, PasswordHash: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, room := range []string{"acme", "other"} {
+		if err := d.AddInvite(ctx, []byte(room), store.Invite{ID: room, Room: room, CreatedBy: "root", Created: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A session from before names were counted.
+	if err := d.AddCredential(ctx, []byte("old"), store.Credential{ID: "old", Kind: store.KindSession, User: "Carl (guest 3)", Guest: true, Room: "acme", Invite: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	redeem := func(room, name string) string {
+		t.Helper()
+		n++
+		_, sess, err := d.RedeemInvite(ctx, []byte(room), now, fmt.Appendf(nil, "s%d", n), store.Credential{ID: fmt.Sprint(n), Kind: store.KindSession, User: name})
+		if err != nil {
+			t.Fatalf("redeem %s as %q: %v", room, name, err)
+		}
+		return sess.User
+	}
+	for _, tc := range []struct{ room, name, want string }{
+		{"acme", "Bob", "Bob (guest)"},
+		{"acme", " Bob ", "Bob (guest 2)"},
+		{"acme", "bob", "bob (guest 3)"},
+		{"other", "Bob", "Bob (guest)"},
+		{"acme", "Carl", "Carl (guest 4)"},
+		{"acme", "Bobby", "Bobby (guest)"},
+	} {
+		if got := redeem(tc.room, tc.name); got != tc.want {
+			t.Errorf("%s joins %s: got %q, want %q", tc.name, tc.room, got, tc.want)
+		}
+	}
+	// Ending every session of acme frees no name.
+	if _, err := d.RevokeCredentials(ctx, func(c store.Credential) bool { return c.Guest }); err != nil {
+		t.Fatal(err)
+	}
+	if got := redeem("acme", "Bob"); got != "Bob (guest 4)" {
+		t.Errorf("after every session ended: got %q, want Bob (guest 4)", got)
+	}
+	if _, _, err := d.RedeemInvite(ctx, []byte("acme"), now, []byte("x"), store.Credential{ID: "x", Kind: store.KindSession, User: "Bob (guest 2)"}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("a chosen name that looks numbered: got %v, want store.ErrInvalid", err)
 	}
 }
 
