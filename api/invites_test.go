@@ -236,8 +236,9 @@ func TestGuestsWithOneNameAreTwoAuthors(t *testing.T) {
 		t.Fatalf("history: got %v, want the first Bob's edited message with 👍 from both", evs)
 	}
 
-	// A name that already looks like a numbered guest is refused.
-	for _, name := range []string{"Bob (guest 2)", "Bob (Guest)"} {
+	// A name that already looks like a numbered guest is refused, and so is
+	// one that looks like Bob by an invisible or bidi control character.
+	for _, name := range []string{"Bob (guest 2)", "Bob (Guest)", `Bob\u200b`, `\u202eBob`, `B\u200dob`} {
 		if got, body := s.status(t, "POST", "/api/join/"+inv["code"].(string), `{"name":"`+name+`"}`); got != http.StatusBadRequest {
 			t.Errorf("joining as %q: got %d %s, want 400", name, got, body)
 		}

@@ -44,3 +44,27 @@ func TestGuestAuthorRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCleanGuestName: every name CleanGuestName accepts makes valid author
+// names that split back into it, and no accepted name hides a character
+// that would make it look like another.
+func FuzzCleanGuestName(f *testing.F) {
+	for _, s := range []string{"Bob", " Bob ", "Bob (guest)", "Bob\u200b", "محمد", "Bob (ACME) (guest 2", "👨‍👩‍👧"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		name, err := CleanGuestName(s)
+		if err != nil {
+			return
+		}
+		for _, n := range []int{1, 2, 1000} {
+			author := GuestAuthor(name, n)
+			if err := ValidateAuthor(author); err != nil {
+				t.Fatalf("GuestAuthor(%q, %d) = %q: %v", name, n, author, err)
+			}
+			if got, m, ok := ParseGuestAuthor(author); !ok || got != name || m != n {
+				t.Fatalf("ParseGuestAuthor(%q): got %q %d %v, want %q %d", author, got, m, ok, name, n)
+			}
+		}
+	})
+}

@@ -54,6 +54,15 @@ function el(tag, className, text) {
   return node;
 }
 
+// userText is an element holding text a user chose (a name, a message):
+// isolated, with its own direction, so neither right-to-left script nor
+// bidi controls in it can reorder what is around it.
+function userText(tag, className, text) {
+  const node = el(tag, className, text);
+  node.dir = 'auto';
+  return node;
+}
+
 function timeElement(date, className) {
   const time = el('time', className, shortTime(date));
   time.dateTime = date.toISOString();
@@ -125,8 +134,8 @@ export function messageElement(message, {
 // full name still the text of .msg-author for screen readers.
 function authorElements(author, guestBadges) {
   const guest = guestBadges ? guestParts(author) : null;
-  if (!guest) return [el('span', 'msg-author', author)];
-  const name = el('span', 'msg-author', guest.chosen);
+  if (!guest) return [userText('span', 'msg-author', author)];
+  const name = userText('span', 'msg-author', guest.chosen);
   name.append(el('span', 'visually-hidden', guest.suffix));
   const badge = el('span', 'guest-badge', guest.badge);
   badge.setAttribute('aria-hidden', 'true');
@@ -141,7 +150,7 @@ export function lineElement(message) {
     line.append(el('p', 'msg-text msg-tombstone', 'message deleted'));
     return line;
   }
-  const text = el('p', 'msg-text');
+  const text = userText('p', 'msg-text');
   text.append(linkify(message.text ?? ''));
   line.append(text);
   if (message.edited_at) {
@@ -175,7 +184,7 @@ function quoteElement(parent) {
   quote.classList.toggle('deleted', Boolean(parent.redacted));
   const line = firstLine(parent);
   quote.setAttribute('aria-label', `Reply to ${parent.author}: ${line}. Go to the original message.`);
-  quote.append(el('span', 'quote-author', parent.author), ' ', el('span', 'quote-text', line));
+  quote.append(userText('span', 'quote-author', parent.author), ' ', userText('span', 'quote-text', line));
   return quote;
 }
 
