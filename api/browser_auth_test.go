@@ -495,6 +495,10 @@ func TestBrowserAuthGuest(t *testing.T) {
 	if got := browserEval[[]string](guest, `performance.getEntriesByType('resource').map((e) => e.name).filter((n) => n.includes('internal'))`); len(got) != 0 {
 		t.Errorf("requests about the other room: got %q, want none", got)
 	}
+	// Nor does it ask for a room's members, which guests may not see.
+	if got := browserEval[[]string](guest, `performance.getEntriesByType('resource').map((e) => e.name).filter((n) => n.includes('/access'))`); len(got) != 0 {
+		t.Errorf("the guest's page asks for room access: got %q, want no request", got)
+	}
 	// The way back leads to the guest's room.
 	guest.click(`#denied-note a[data-room="acme"]`)
 	guest.waitTexts("the guest's room again", want, browserWaitLong)

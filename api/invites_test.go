@@ -244,3 +244,16 @@ func TestGuestsWithOneNameAreTwoAuthors(t *testing.T) {
 		}
 	}
 }
+
+// TestGuestCannotListMembers: a guest learns who is in the conversation
+// from its messages, never the room's member list with its login names.
+func TestGuestCannotListMembers(t *testing.T) {
+	s := mustStartAuthServer(t)
+	s.addUser(t, "quiet-member")
+	s.mustCall(t, http.StatusOK, "PUT", "/api/rooms/acme/access", map[string]any{"private": true, "members": []string{"quiet-member"}}, s.admin...)
+	guest := s.guest(t, "acme", "Carol")
+	got, body := s.status(t, "GET", "/api/rooms/acme/access", "", guest...)
+	if got != http.StatusForbidden || strings.Contains(body, "quiet-member") {
+		t.Fatalf("a guest asks for the room's access: got %d %s, want 403 without member names", got, body)
+	}
+}

@@ -47,7 +47,7 @@ func (s *Server) routes() http.Handler {
 	stream("/api/rooms/:room/events", s.handleRoomEvents) // checks access itself, as /api/events
 	handle(http.MethodGet, "/api/rooms/:room/export", s.guard(inRoom, s.handleExport))
 	handle(http.MethodGet, "/api/rooms/:room/settings", s.guard(inRoom, s.handleGetSettings))
-	handle(http.MethodGet, "/api/rooms/:room/access", s.guard(inRoom, s.accountsOnly(s.handleGetAccess)))
+	handle(http.MethodGet, "/api/rooms/:room/access", s.guard(inRoom, s.accountsOnly(s.notGuest(s.handleGetAccess))))
 	handle(http.MethodPost, "/api/rooms/:room/invites", s.guard(inRoom, s.accountsOnly(s.notGuest(s.handleCreateInvite))))
 	handle(http.MethodGet, "/api/rooms/:room/invites", s.guard(inRoom, s.accountsOnly(s.notGuest(s.handleListInvites))))
 	handle(http.MethodDelete, "/api/rooms/:room/invites/:id", s.guard(inRoom, s.accountsOnly(s.notGuest(s.handleRevokeInvite))))
