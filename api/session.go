@@ -17,13 +17,15 @@ type credentials struct {
 	Name     string `json:"name"`
 	Password string `json:"password"`
 	Role     string `json:"role"` // creating users, changing roles
+	// Current is the password being replaced, when users change their own.
+	Current string `json:"current_password"`
 }
 
 // decodeCredentials reads a JSON or form body of credentials.
 func decodeCredentials(w http.ResponseWriter, r *http.Request) (credentials, error) {
 	var c credentials
 	err := decodeBody(w, r, 8<<10, &c, func(get func(string) string) {
-		c = credentials{Token: get("token"), Name: get("name"), Password: get("password"), Role: get("role")}
+		c = credentials{Token: get("token"), Name: get("name"), Password: get("password"), Role: get("role"), Current: get("current_password")}
 	})
 	return c, err
 }

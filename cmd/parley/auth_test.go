@@ -179,7 +179,12 @@ func TestUserAddListPasswdRemove(t *testing.T) {
 	wantErr(t, err, "403")
 	_, err = cli(t, bobEnv, "x-password-1\n", "user", "passwd", "-password-stdin", "eve")
 	wantErr(t, err, "403")
-	if out := mustCLI(t, bobEnv, "bob-password-2\n", "user", "passwd", "-password-stdin"); out != "changed the password of bob\n" {
+	// His own needs the current password first, then the new one.
+	_, err = cli(t, bobEnv, "bob-password-2\n", "user", "passwd", "-password-stdin")
+	wantErr(t, err, "stdin has 1 line(s), want 2")
+	_, err = cli(t, bobEnv, "wrong-password\nbob-password-2\n", "user", "passwd", "-password-stdin", "bob")
+	wantErr(t, err, "403", "current_password is wrong")
+	if out := mustCLI(t, bobEnv, "bob-password-1\nbob-password-2\n", "user", "passwd", "-password-stdin"); out != "changed the password of bob\n" {
 		t.Fatalf("user passwd of oneself: got %q", out)
 	}
 	mustLogin(t, url, "bob", "bob-password-2")

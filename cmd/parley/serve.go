@@ -51,8 +51,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	l := api.DefaultLimits
 	fs.Float64Var(&l.PostPerSecond, "rate-post", l.PostPerSecond, "messages and changes per second per identity, bursts of 3x (0: no limit)")
 	fs.Float64Var(&l.PostPerSecondIP, "rate-post-ip", l.PostPerSecondIP, "messages and changes per second per client IP (0: no limit)")
-	fs.Float64Var(&l.LoginPerMinuteIP, "rate-login", l.LoginPerMinuteIP, "sign-in, setup, join and Basic-auth attempts per minute per client IP (0: no limit)")
-	fs.Float64Var(&l.LoginPerMinute, "rate-login-user", l.LoginPerMinute, "sign-in attempts per minute per user name, from any address (0: no limit)")
+	fs.Float64Var(&l.LoginPerMinuteIP, "rate-login", l.LoginPerMinuteIP, "sign-in, setup, join, password-change and Basic-auth attempts per minute per client IP (0: no limit)")
+	fs.Float64Var(&l.LoginPerMinute, "rate-login-user", l.LoginPerMinute, "sign-in attempts and password changes per minute per user name, from any address (0: no limit)")
 	fs.Float64Var(&l.StreamsPerSecond, "rate-stream", l.StreamsPerSecond, "new streams per second per identity, bursts of 20 (0: no limit)")
 	fs.Float64Var(&l.StreamsPerSecondIP, "rate-stream-ip", l.StreamsPerSecondIP, "new streams per second per client IP, bursts of 20 (0: no limit)")
 	fs.IntVar(&l.MaxStreams, "max-streams", l.MaxStreams, "open streams per identity (0: no limit)")
