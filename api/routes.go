@@ -89,7 +89,7 @@ func (s *Server) routes() http.Handler {
 		s.writeError(w, req, errorf(http.StatusInternalServerError, "internal error"))
 	}
 	r.GlobalOPTIONS = http.HandlerFunc(s.handlePreflight)
-	return securityHeaders(s.crossOrigin(r))
+	return securityHeaders(s.checkHost(s.crossOrigin(r)))
 }
 
 // accountsOnly answers 404 when access control is off: without it there

@@ -66,6 +66,11 @@ type Server struct {
 	TrustedProxies []netip.Prefix
 	// CORSOrigins may call the API from their pages, with credentials.
 	CORSOrigins []string
+	// AllowedHosts are the Host names, besides localhost and IP addresses,
+	// that a server without access control answers; others get 421, so a
+	// page rebinding its own name to this server reads nothing (DNS
+	// rebinding). "*" answers every name. Ignored with access control on.
+	AllowedHosts []string
 	// TLSCert and TLSKey, both set, serve HTTPS (and HTTP/2).
 	TLSCert, TLSKey string
 

@@ -24,6 +24,14 @@ const adminPassword = "correct horse battery"
 // env as its whole environment, and returns its URL and its log.
 func mustStartAuthServer(tb testing.TB, env map[string]string) (string, *syncBuffer) {
 	tb.Helper()
+	return mustServe(tb, env, "-auth", "on", "-limits=false")
+}
+
+// mustServe runs "parley serve" on a free loopback port with more args in
+// the test process, with env as its whole environment, and returns its URL
+// and its log.
+func mustServe(tb testing.TB, env map[string]string, args ...string) (string, *syncBuffer) {
+	tb.Helper()
 	// GOGC keeps serve from changing this process's GC target.
 	env["GOGC"] = "100"
 	ctx, cancel := context.WithCancel(context.Background())
@@ -31,7 +39,7 @@ func mustStartAuthServer(tb testing.TB, env map[string]string) (string, *syncBuf
 	m := &Main{Stdin: strings.NewReader(""), Stdout: logs, Stderr: logs, Getenv: func(k string) string { return env[k] }}
 	done := make(chan error, 1)
 	go func() {
-		done <- m.Run(ctx, []string{"serve", "-addr", "127.0.0.1:0", "-db", filepath.Join(tb.TempDir(), "parley.db"), "-auth", "on", "-limits=false"})
+		done <- m.Run(ctx, append([]string{"serve", "-addr", "127.0.0.1:0", "-db", filepath.Join(tb.TempDir(), "parley.db")}, args...))
 	}()
 	tb.Cleanup(func() {
 		cancel()

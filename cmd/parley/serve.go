@@ -45,6 +45,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	tlsKey := fs.String("tls-key", "", "the private key file (PEM) of -tls-cert")
 	behindProxy := fs.String("behind-proxy", "", "trust X-Forwarded-For/-Proto from these comma-separated proxy addresses or CIDR prefixes")
 	corsOrigins := fs.String("cors-origins", "", "comma-separated origins, like https://shop.example, whose pages may call the API with credentials")
+	allowedHosts := fs.String("allowed-hosts", "", "without -auth, comma-separated host names besides localhost and IP addresses that clients may use to reach the server, like chat.lan (* for any); others get 421")
 	maxStreamRooms := fs.Int("max-stream-rooms", 100, "most rooms in one multi-room stream")
 	maxInviteTTL := fs.Duration("max-invite-ttl", 30*24*time.Hour, "longest a guest invite may work; a longer expires_in is refused")
 	limitsOn := fs.Bool("limits", true, "apply the rate and stream limits below (false: none, for benchmarks)")
@@ -103,6 +104,10 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	srv.TLSCert, srv.TLSKey = *tlsCert, *tlsKey
 	srv.MaxInviteTTL = *maxInviteTTL
 	srv.CORSOrigins = splitList(*corsOrigins)
+	srv.AllowedHosts = splitList(*allowedHosts)
+	if host, _, err := net.SplitHostPort(*addr); err == nil && host != "" {
+		srv.AllowedHosts = append(srv.AllowedHosts, host) // the name it listens on, if one
+	}
 	setupToken := ""
 	if authOn {
 		srv.Accounts = db

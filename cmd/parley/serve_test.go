@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
@@ -110,5 +111,31 @@ func TestServeAccessControlMode(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestServeAllowedHosts: without -auth the server answers only localhost,
+// IP addresses and the names of -allowed-hosts (DNS rebinding).
+func TestServeAllowedHosts(t *testing.T) {
+	url, _ := mustServe(t, map[string]string{}, "-allowed-hosts", "chat.lan, parley.internal")
+	for _, tc := range []struct {
+		host string
+		want int
+	}{
+		{"chat.lan", http.StatusOK},
+		{"parley.internal:8080", http.StatusOK},
+		{"localhost", http.StatusOK},
+		{"rebind.example", http.StatusMisdirectedRequest},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, url+"/api/rooms", nil)
+		req.Host = tc.host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("Host %s: got %d, want %d", tc.host, resp.StatusCode, tc.want)
+		}
 	}
 }
