@@ -54,7 +54,7 @@ func (s *Server) routes() http.Handler {
 	stream("/api/events", s.handleEvents)
 
 	// Admins only.
-	handle(http.MethodPost, "/api/rooms/:room/import", s.guard(admin, s.handleImport))
+	handle(http.MethodPost, "/api/rooms/:room/import", s.guard(admin, withBodyTimeout(s.ImportBodyTimeout, s.handleImport)))
 	handle(http.MethodPut, "/api/rooms/:room/settings", s.guard(admin, s.handlePutSettings))
 	handle(http.MethodPut, "/api/rooms/:room/access", s.guard(admin, s.accountsOnly(s.handlePutAccess)))
 	handle(http.MethodPut, "/api/rooms/:room/members/:user", s.guard(admin, s.accountsOnly(s.handleMember)))
@@ -89,7 +89,7 @@ func (s *Server) routes() http.Handler {
 		s.writeError(w, req, errorf(http.StatusInternalServerError, "internal error"))
 	}
 	r.GlobalOPTIONS = http.HandlerFunc(s.handlePreflight)
-	return securityHeaders(s.checkHost(s.crossOrigin(r)))
+	return securityHeaders(s.limitBodies(s.checkHost(s.crossOrigin(r))))
 }
 
 // accountsOnly answers 404 when access control is off: without it there

@@ -35,6 +35,11 @@ type Server struct {
 	MaxStreamRooms int
 	// MaxImportBytes caps the body of an import.
 	MaxImportBytes int64
+	// BodyTimeout bounds the time to read a request's body, from when its
+	// headers are in (0: no bound); ImportBodyTimeout replaces it for
+	// imports. A body not in by then is answered 408.
+	BodyTimeout       time.Duration
+	ImportBodyTimeout time.Duration
 	// DefaultRetention is shown with room settings: what rooms without their
 	// own retention keep (the log applies it; set both alike).
 	DefaultRetention store.Retention
@@ -100,6 +105,8 @@ func NewServer(log store.Log) *Server {
 		Retry:             2 * time.Second,
 		MaxStreamRooms:    100,
 		MaxImportBytes:    1 << 30,
+		BodyTimeout:       30 * time.Second,
+		ImportBodyTimeout: 30 * time.Minute,
 		ShutdownTimeout:   10 * time.Second,
 		PasswordTime:      2,
 		PasswordMemoryKiB: 19 * 1024,

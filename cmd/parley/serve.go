@@ -37,6 +37,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	retainEvents := fs.Int("retain-events", 0, "rooms without their own retention keep at most this many newest events (0: all)")
 	retainFor := fs.Duration("retain-for", 0, "rooms without their own retention keep events younger than this, like 720h (0: forever)")
 	maxImport := fs.Int64("max-import-bytes", 1<<30, "largest import body accepted, in bytes")
+	bodyTimeout := fs.Duration("body-timeout", 30*time.Second, "longest a request body may take to arrive, from the end of its headers; slower ones get 408 (0: no limit)")
+	importBodyTimeout := fs.Duration("import-body-timeout", 30*time.Minute, "the same for the body of an import, which can be large (0: no limit)")
 	gcPercent := fs.Int("gc-percent", defaultGCPercent, "garbage collector target, as GOGC (a GOGC environment variable wins)")
 	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof on this loopback address, like 127.0.0.1:6060 (default off)")
 	shutdownDelay := fs.Duration("shutdown-delay", 0, "on SIGTERM, keep serving this long with /readyz answering 503 before shutting down")
@@ -66,6 +68,9 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}
 	if !*limitsOn {
 		l = api.Limits{}
+	}
+	if *bodyTimeout < 0 || *importBodyTimeout < 0 {
+		return fmt.Errorf("-body-timeout and -import-body-timeout must be 0 (no limit) or more")
 	}
 	if *maxInviteTTL <= 0 {
 		return fmt.Errorf("-max-invite-ttl must be positive, got %v", *maxInviteTTL)
@@ -100,6 +105,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	srv := api.NewServer(db)
 	srv.Addr, srv.MaxMessageBytes, srv.Heartbeat, srv.Logger = *addr, *maxMsg, *heartbeat, logger
 	srv.DefaultRetention, srv.MaxImportBytes = db.Retention, *maxImport
+	srv.BodyTimeout, srv.ImportBodyTimeout = *bodyTimeout, *importBodyTimeout
 	srv.MaxStreamRooms, srv.Limits, srv.TrustedProxies = *maxStreamRooms, l, proxies
 	srv.TLSCert, srv.TLSKey = *tlsCert, *tlsKey
 	srv.MaxInviteTTL = *maxInviteTTL

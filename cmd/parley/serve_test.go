@@ -67,6 +67,7 @@ func TestServeAccessControlMode(t *testing.T) {
 		{name: "unknown mode", args: []string{"-auth", "maybe"}, wantErr: "-auth must be on or none"},
 		{name: "bad proxy", args: []string{"-behind-proxy", "nginx"}, wantErr: "neither an address nor a CIDR prefix"},
 		{name: "invites that never expire", args: []string{"-max-invite-ttl", "0"}, wantErr: "-max-invite-ttl must be positive"},
+		{name: "negative body timeout", args: []string{"-body-timeout", "-1s"}, wantErr: "-body-timeout and -import-body-timeout must be 0"},
 		{name: "setup token", args: []string{"-addr", "127.0.0.1:0", "-auth", "on"}, want: []string{"auth=on", "one-time setup token", "-setup-token setup_"}},
 		{name: "admin from the environment", args: []string{"-addr", "127.0.0.1:0", "-auth", "on"}, env: map[string]string{"PARLEY_ADMIN_PASSWORD": "from-the-env"},
 			want: []string{"created the admin user admin"}, notWant: []string{"setup token", "from-the-env"}},
