@@ -558,13 +558,7 @@ func TestUsers(t *testing.T) {
 	s := mustStartAuthServer(t)
 	alice := s.addUser(t, "alice")
 	aliceSession := s.login(t, "alice", "alice-password", false)
-	for _, tc := range []struct {
-		name         string
-		method, path string
-		body         any
-		header       []string
-		want         int
-	}{
+	s.mustSteps(t, []step{
 		{"name taken", "POST", "/api/users", map[string]string{"name": "alice", "password": "whatever1"}, s.admin, 409},
 		{"unknown role", "POST", "/api/users", map[string]string{"name": "carl", "password": "whatever1", "role": "owner"}, s.admin, 400},
 		{"member adds a user", "POST", "/api/users", map[string]string{"name": "carl", "password": "whatever1"}, alice, 403},
@@ -597,11 +591,7 @@ func TestUsers(t *testing.T) {
 		{"remove the last admin", "DELETE", "/api/users/root", nil, s.admin, 409},
 		{"remove a user", "DELETE", "/api/users/alice", nil, s.admin, 204},
 		{"removed user's token", "GET", "/api/me", nil, alice, 401},
-	} {
-		if resp := s.call(t, tc.method, tc.path, tc.body, tc.header...); resp.status != tc.want {
-			t.Fatalf("%s: got %d %s, want %d", tc.name, resp.status, resp.body, tc.want)
-		}
-	}
+	})
 	users := s.mustCall(t, http.StatusOK, "GET", "/api/users", nil, s.admin...)["users"].([]any)
 	if len(users) != 1 || users[0].(map[string]any)["name"] != "root" {
 		t.Fatalf("users: got %v, want root only", users)

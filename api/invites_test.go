@@ -211,24 +211,14 @@ func TestGuestsWithOneNameAreTwoAuthors(t *testing.T) {
 		t.Fatalf("author: got %v, want %s", msg["author"], firstName)
 	}
 	path := "/api/rooms/acme/messages/" + msg["id"].(string)
-	for _, tc := range []struct {
-		name         string
-		method, path string
-		body         any
-		header       []string
-		want         int
-	}{
+	s.mustSteps(t, []step{
 		{"the other Bob edits", "PATCH", path, map[string]string{"text": "hijacked"}, second, http.StatusForbidden},
 		{"the other Bob deletes", "DELETE", path, nil, second, http.StatusForbidden},
 		{"the other Bob posts as the first", "POST", "/api/rooms/acme/messages", map[string]string{"author": firstName, "text": "x"}, second, http.StatusForbidden},
 		{"the first Bob reacts", "POST", path + "/reactions", map[string]string{"emoji": "👍"}, first, http.StatusCreated},
 		{"the other Bob's reaction counts too", "POST", path + "/reactions", map[string]string{"emoji": "👍"}, second, http.StatusCreated},
 		{"the first Bob edits his own", "PATCH", path, map[string]string{"text": "my order #1042"}, first, http.StatusCreated},
-	} {
-		if resp := s.call(t, tc.method, tc.path, tc.body, tc.header...); resp.status != tc.want {
-			t.Fatalf("%s: got %d %s, want %d", tc.name, resp.status, resp.body, tc.want)
-		}
-	}
+	})
 	evs := s.mustCall(t, http.StatusOK, "GET", "/api/rooms/acme/messages", nil, s.admin...)["events"].([]any)
 	got := evs[0].(map[string]any)
 	reactions, _ := got["reactions"].([]any)
