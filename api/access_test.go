@@ -58,6 +58,7 @@ func TestAccessTable(t *testing.T) {
 		{"POST", "/api/rooms/%s/invites", `{}`},
 		{"GET", "/api/rooms/%s/access", ""},
 		{"DELETE", "/api/rooms/%s/members/nobody", ""}, // changes nothing: rows stay independent
+		{"PUT", "/api/rooms/%s/members/root", ""},      // an admin as a member: no one's access changes
 	}
 	all401 := [][3]int{}
 	for range endpoints {
@@ -69,34 +70,36 @@ func TestAccessTable(t *testing.T) {
 		"expired token": all401,
 		"guest of acme": {
 			{403, 403, 200}, {403, 403, 200}, {403, 403, 201}, {403, 403, 200}, {403, 403, 200}, {403, 403, 200}, {403, 403, 200},
-			{403, 403, 200}, {403, 403, 403}, {403, 403, 403}, {403, 403, 200}, {403, 403, 403},
+			{403, 403, 200}, {403, 403, 403}, {403, 403, 403}, {403, 403, 403}, {403, 403, 403}, {403, 403, 403},
 		},
 		"alice (member of priv)": {
 			{200, 200, 403}, {200, 200, 403}, {201, 201, 403}, {200, 200, 403}, {200, 200, 403}, {200, 200, 403}, {200, 200, 403},
-			{200, 200, 403}, {403, 403, 403}, {201, 201, 403}, {200, 200, 403}, {403, 403, 403},
+			{200, 200, 403}, {403, 403, 403}, {201, 201, 403}, {200, 200, 403}, {403, 403, 403}, {403, 403, 403},
 		},
 		"bob (member)": {
 			{200, 403, 403}, {200, 403, 403}, {201, 403, 403}, {200, 403, 403}, {200, 403, 403}, {200, 403, 403}, {200, 403, 403},
-			{200, 403, 403}, {403, 403, 403}, {201, 403, 403}, {200, 403, 403}, {403, 403, 403},
+			{200, 403, 403}, {403, 403, 403}, {201, 403, 403}, {200, 403, 403}, {403, 403, 403}, {403, 403, 403},
 		},
 		"admin": {
 			{200, 200, 200}, {200, 200, 200}, {201, 201, 201}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200},
-			{200, 200, 200}, {200, 200, 200}, {201, 201, 201}, {200, 200, 200}, {200, 200, 200},
+			{200, 200, 200}, {200, 200, 200}, {201, 201, 201}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200},
 		},
 	}
 	// Endpoints without a room: statuses for each caller.
 	global := []struct {
-		method, path string
-		want         map[string]int
+		method, path, body string
+		want               map[string]int
 	}{
-		{"GET", "/api/rooms", map[string]int{"guest of acme": 200, "alice (member of priv)": 200, "bob (member)": 200, "admin": 200}},
-		{"GET", "/api/me", map[string]int{"guest of acme": 200, "alice (member of priv)": 200, "bob (member)": 200, "admin": 200}},
-		{"GET", "/api/users", map[string]int{"guest of acme": 403, "alice (member of priv)": 403, "bob (member)": 403, "admin": 200}},
-		{"GET", "/api/tokens", map[string]int{"guest of acme": 403, "alice (member of priv)": 200, "bob (member)": 200, "admin": 200}},
-		{"POST", "/api/tokens", map[string]int{"guest of acme": 403, "alice (member of priv)": 201, "bob (member)": 201, "admin": 201}},
-		{"GET", "/api/admin/backup", map[string]int{"guest of acme": 403, "alice (member of priv)": 403, "bob (member)": 403, "admin": 200}},
-		{"GET", "/metrics", map[string]int{"guest of acme": 403, "alice (member of priv)": 403, "bob (member)": 403, "admin": 200}},
-		{"GET", "/healthz", map[string]int{"anonymous": 200, "revoked token": 200, "expired token": 200, "guest of acme": 200, "alice (member of priv)": 200, "bob (member)": 200, "admin": 200}},
+		{"GET", "/api/rooms", "", map[string]int{"guest of acme": 200, "alice (member of priv)": 200, "bob (member)": 200, "admin": 200}},
+		{"GET", "/api/me", "", map[string]int{"guest of acme": 200, "alice (member of priv)": 200, "bob (member)": 200, "admin": 200}},
+		{"GET", "/api/users", "", map[string]int{"guest of acme": 403, "alice (member of priv)": 403, "bob (member)": 403, "admin": 200}},
+		{"GET", "/api/tokens", "", map[string]int{"guest of acme": 403, "alice (member of priv)": 200, "bob (member)": 200, "admin": 200}},
+		{"POST", "/api/tokens", "", map[string]int{"guest of acme": 403, "alice (member of priv)": 201, "bob (member)": 201, "admin": 201}},
+		// Bob's own password needs the current one; an admin needs none.
+		{"PUT", "/api/users/bob/password", `{"password":"bob-password-2"}`, map[string]int{"guest of acme": 403, "alice (member of priv)": 403, "bob (member)": 400, "admin": 204}},
+		{"GET", "/api/admin/backup", "", map[string]int{"guest of acme": 403, "alice (member of priv)": 403, "bob (member)": 403, "admin": 200}},
+		{"GET", "/metrics", "", map[string]int{"guest of acme": 403, "alice (member of priv)": 403, "bob (member)": 403, "admin": 200}},
+		{"GET", "/healthz", "", map[string]int{"anonymous": 200, "revoked token": 200, "expired token": 200, "guest of acme": 200, "alice (member of priv)": 200, "bob (member)": 200, "admin": 200}},
 	}
 
 	for _, name := range slices.Sorted(maps.Keys(who)) {
@@ -115,7 +118,7 @@ func TestAccessTable(t *testing.T) {
 				if !ok {
 					w = http.StatusUnauthorized
 				}
-				if got, body := s.status(t, ep.method, ep.path, "", header...); got != w {
+				if got, body := s.status(t, ep.method, ep.path, ep.body, header...); got != w {
 					t.Errorf("%s %s: got %d %s, want %d", ep.method, ep.path, got, body, w)
 				}
 			}
@@ -280,6 +283,23 @@ func TestLoginBruteForceIsLimited(t *testing.T) {
 	// A minute later one attempt is back.
 	s.clock.advance(13 * time.Second)
 	s.login(t, "alice", "alice-password", false)
+}
+
+// TestPasswordChangeIsLimited: changing a password takes a password hash
+// (and checks one, for your own), so it counts as a sign-in attempt at the
+// account: over the limit it is 429, and nothing changes.
+func TestPasswordChangeIsLimited(t *testing.T) {
+	s := mustStartAuthServer(t, func(srv *api.Server) { srv.Limits.LoginPerMinute = 3 })
+	s.addUser(t, "alice") // the first attempt at alice: her token
+	for i := range 2 {
+		s.mustCall(t, http.StatusNoContent, "PUT", "/api/users/alice/password", map[string]string{"password": fmt.Sprintf("password-%d", i)}, s.admin...)
+	}
+	resp := s.call(t, http.MethodPut, "/api/users/alice/password", map[string]string{"password": "password-2"}, s.admin...)
+	if resp.status != http.StatusTooManyRequests || resp.header.Get("Retry-After") == "" {
+		t.Fatalf("got %d (Retry-After %q) %s, want 429 with Retry-After", resp.status, resp.header.Get("Retry-After"), resp.body)
+	}
+	s.clock.advance(time.Minute)
+	s.login(t, "alice", "password-1", false)
 }
 
 // TestPostingIsLimited: over the per-identity rate a post is 429 and is not
@@ -543,20 +563,20 @@ func TestUsers(t *testing.T) {
 	s := mustStartAuthServer(t)
 	alice := s.addUser(t, "alice")
 	aliceSession := s.login(t, "alice", "alice-password", false)
-	for _, tc := range []struct {
-		name         string
-		method, path string
-		body         any
-		header       []string
-		want         int
-	}{
+	s.mustSteps(t, []step{
 		{"name taken", "POST", "/api/users", map[string]string{"name": "alice", "password": "whatever1"}, s.admin, 409},
 		{"unknown role", "POST", "/api/users", map[string]string{"name": "carl", "password": "whatever1", "role": "owner"}, s.admin, 400},
 		{"member adds a user", "POST", "/api/users", map[string]string{"name": "carl", "password": "whatever1"}, alice, 403},
 		{"member changes another's password", "PUT", "/api/users/root/password", map[string]string{"password": "hijacked1"}, alice, 403},
-		{"member changes their own password", "PUT", "/api/users/alice/password", map[string]string{"password": "new-password"}, alice, 204},
+		{"member changes their own password without the current one", "PUT", "/api/users/alice/password", map[string]string{"password": "new-password"}, alice, 400},
+		{"member changes their own password with a wrong one", "PUT", "/api/users/alice/password", map[string]string{"password": "new-password", "current_password": "guess-guess"}, alice, 403},
+		{"the wrong one ended nothing", "GET", "/api/me", nil, aliceSession, 200},
+		{"member changes their own password", "PUT", "/api/users/alice/password", map[string]string{"password": "new-password", "current_password": "alice-password"}, alice, 204},
 		{"the password change ended alice's session", "GET", "/api/me", nil, aliceSession, 401},
 		{"but not her token", "GET", "/api/me", nil, alice, 200},
+		{"the admin needs no current password for hers", "PUT", "/api/users/alice/password", map[string]string{"password": "newer-password"}, s.admin, 204},
+		{"nor may give one", "PUT", "/api/users/alice/password", map[string]string{"password": "newer-password", "current_password": "new-password"}, s.admin, 400},
+		{"the admin changes his own with the current one", "PUT", "/api/users/root/password", map[string]string{"password": "rootpassword2", "current_password": "rootpassword"}, s.admin, 204},
 		{"unknown user's password", "PUT", "/api/users/nobody/password", map[string]string{"password": "whatever1"}, s.admin, 404},
 		{"member makes herself admin", "PUT", "/api/users/alice/role", map[string]string{"role": "admin"}, alice, 403},
 		{"unknown role", "PUT", "/api/users/alice/role", map[string]string{"role": "owner"}, s.admin, 400},
@@ -576,11 +596,7 @@ func TestUsers(t *testing.T) {
 		{"remove the last admin", "DELETE", "/api/users/root", nil, s.admin, 409},
 		{"remove a user", "DELETE", "/api/users/alice", nil, s.admin, 204},
 		{"removed user's token", "GET", "/api/me", nil, alice, 401},
-	} {
-		if resp := s.call(t, tc.method, tc.path, tc.body, tc.header...); resp.status != tc.want {
-			t.Fatalf("%s: got %d %s, want %d", tc.name, resp.status, resp.body, tc.want)
-		}
-	}
+	})
 	users := s.mustCall(t, http.StatusOK, "GET", "/api/users", nil, s.admin...)["users"].([]any)
 	if len(users) != 1 || users[0].(map[string]any)["name"] != "root" {
 		t.Fatalf("users: got %v, want root only", users)

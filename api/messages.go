@@ -130,7 +130,8 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any, from
 	body, err := readBody(w, r, limit)
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		var he *httpError // a body too slow to arrive: 408
+		if errors.As(err, &mbe) || errors.As(err, &he) {
 			return err
 		}
 		return errorf(http.StatusBadRequest, "reading body: %v", err)

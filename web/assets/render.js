@@ -23,12 +23,24 @@ export function sameDay(a, b) {
   return Boolean(a) && dayKey(new Date(a.time)) === dayKey(new Date(b.time));
 }
 
-/** guestSuffix ends every guest's name under access control: "Bob (guest)". */
-export const guestSuffix = ' (guest)';
+// A guest's name under access control: the name they chose and a suffix
+// with a number from the second guest of that name in the room on, "Bob
+// (guest)", "Bob (guest 2)". The server never gives one twice in a room.
+const guestRE = /^(.+) \(guest(?: ([1-9][0-9]*))?\)$/;
+
+/**
+ * guestParts splits a guest's name into the name they chose, the suffix
+ * and the badge that shows it ("guest", "guest 2"); null for anyone else.
+ */
+export function guestParts(name) {
+  const m = guestRE.exec(name);
+  if (!m) return null;
+  return { chosen: m[1], suffix: name.slice(m[1].length), badge: m[2] ? `guest ${m[2]}` : 'guest' };
+}
 
 /** isGuest is true for the name of a guest (under access control). */
 export function isGuest(name) {
-  return name.endsWith(guestSuffix) && name.length > guestSuffix.length;
+  return guestParts(name) !== null;
 }
 
 /** hueClass picks a stable colour class for an author's avatar. */
@@ -42,6 +54,15 @@ function el(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
   if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// userText is an element holding text a user chose (a name, a message):
+// isolated, with its own direction, so neither right-to-left script nor
+// bidi controls in it can reorder what is around it.
+function userText(tag, className, text) {
+  const node = el(tag, className, text);
+  node.dir = 'auto';
   return node;
 }
 
@@ -124,12 +145,14 @@ export function messageElement(message, {
 }
 
 // authorElements shows an author's name; a guest's as "Bob" and a badge,
-// with the full name still the text of .msg-author for screen readers.
+// "guest" or "guest 2", which tells two guests of one name apart, with the
+// full name still the text of .msg-author for screen readers.
 function authorElements(author, guestBadges) {
-  if (!guestBadges || !isGuest(author)) return [el('span', 'msg-author', author)];
-  const name = el('span', 'msg-author', author.slice(0, -guestSuffix.length));
-  name.append(el('span', 'visually-hidden', guestSuffix));
-  const badge = el('span', 'guest-badge', 'guest');
+  const guest = guestBadges ? guestParts(author) : null;
+  if (!guest) return [userText('span', 'msg-author', author)];
+  const name = userText('span', 'msg-author', guest.chosen);
+  name.append(el('span', 'visually-hidden', guest.suffix));
+  const badge = el('span', 'guest-badge', guest.badge);
   badge.setAttribute('aria-hidden', 'true');
   badge.title = 'A guest from an invite link';
   return [name, badge];
@@ -144,8 +167,9 @@ export function lineElement(message) {
   }
   // Formatting (markdown.js): one paragraph stays inline, in a <p>, so the
   // "edited" mark follows it; anything with blocks is a <div> of them.
+  // User text is isolated (dir="auto") so it cannot reorder the page.
   const { block, nodes } = renderMarkdown(message.text ?? '', linkify);
-  const text = el(block ? 'div' : 'p', block ? 'msg-text md-blocks' : 'msg-text');
+  const text = userText(block ? 'div' : 'p', block ? 'msg-text md-blocks' : 'msg-text');
   text.append(...nodes);
   line.append(text);
   if (message.edited_at) {
@@ -181,7 +205,7 @@ function quoteElement(parent, reply) {
   quote.classList.toggle('deleted', Boolean(parent.redacted));
   const line = firstLine(parent);
   quote.setAttribute('aria-label', `Reply to ${parent.author}: ${line}. Go to the original message.`);
-  quote.append(el('span', 'quote-author', parent.author), ' ', el('span', 'quote-text', line));
+  quote.append(userText('span', 'quote-author', parent.author), ' ', userText('span', 'quote-text', line));
   return quote;
 }
 
