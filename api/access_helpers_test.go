@@ -95,6 +95,26 @@ func (s *authServer) call(tb testing.TB, method, path string, body any, header .
 	return s.do(tb, method, path, ct, b, header...)
 }
 
+// step is one request of a sequence and the status it must get.
+type step struct {
+	name         string
+	method, path string
+	body         any // sent as JSON
+	header       []string
+	want         int
+}
+
+// mustSteps sends each step in turn, failing at the first that gets
+// another status: later steps build on earlier ones.
+func (s *authServer) mustSteps(tb testing.TB, steps []step) {
+	tb.Helper()
+	for _, st := range steps {
+		if resp := s.call(tb, st.method, st.path, st.body, st.header...); resp.status != st.want {
+			tb.Fatalf("%s: got %d %s, want %d", st.name, resp.status, resp.body, st.want)
+		}
+	}
+}
+
 // login returns the header pairs of a new credential of name: a bearer
 // token, or the session cookie of a password sign-in.
 func (s *authServer) login(tb testing.TB, name, password string, token bool) []string {

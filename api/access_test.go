@@ -24,8 +24,10 @@ func TestAccessTable(t *testing.T) {
 	bob := s.addUser(t, "bob")
 	s.mustCall(t, http.StatusOK, "PUT", "/api/rooms/priv/access", map[string]any{"private": true, "members": []string{"alice"}}, s.admin...)
 	s.mustCall(t, http.StatusOK, "PUT", "/api/rooms/acme/access", map[string]any{"private": true}, s.admin...)
+	first := map[string]string{} // room → its first message's id
 	for _, room := range []string{"pub", "priv", "acme"} {
-		s.mustCall(t, http.StatusCreated, "POST", "/api/rooms/"+room+"/messages", map[string]string{"text": "first in " + room}, s.admin...)
+		m := s.mustCall(t, http.StatusCreated, "POST", "/api/rooms/"+room+"/messages", map[string]string{"text": "first in " + room}, s.admin...)
+		first[room] = m["id"].(string)
 	}
 	guest := s.guest(t, "acme", "Carol")
 
@@ -41,9 +43,11 @@ func TestAccessTable(t *testing.T) {
 		"anonymous": nil, "guest of acme": guest, "alice (member of priv)": alice, "bob (member)": bob,
 		"admin": s.admin, "revoked token": revoked, "expired token": expired,
 	}
-	// Room endpoints: %s is the room. Statuses are for pub, priv, acme.
+	// Room endpoints: %s is the room, {first} its first message. Statuses
+	// are for pub, priv, acme.
 	endpoints := []struct{ method, path, body string }{
 		{"GET", "/api/rooms/%s/messages", ""},
+		{"GET", "/api/rooms/%s/messages?around={first}&limit=3", ""},
 		{"POST", "/api/rooms/%s/messages", `{"text":"hello"}`},
 		{"GET", "/api/rooms/%s/events", ""},
 		{"GET", "/api/events?rooms=%s", ""},
@@ -54,6 +58,7 @@ func TestAccessTable(t *testing.T) {
 		{"POST", "/api/rooms/%s/invites", `{}`},
 		{"GET", "/api/rooms/%s/access", ""},
 		{"DELETE", "/api/rooms/%s/members/nobody", ""}, // changes nothing: rows stay independent
+		{"PUT", "/api/rooms/%s/members/root", ""},      // an admin as a member: no one's access changes
 		{"GET", "/api/rooms/%s/presence", ""},
 		{"POST", "/api/rooms/%s/typing", ""},
 		{"POST", "/api/rooms/%s/signal", `{"kind":"nope"}`}, // 400 once past access
@@ -67,39 +72,41 @@ func TestAccessTable(t *testing.T) {
 		"revoked token": all401,
 		"expired token": all401,
 		"guest of acme": {
-			{403, 403, 200}, {403, 403, 201}, {403, 403, 200}, {403, 403, 200}, {403, 403, 200}, {403, 403, 200},
-			{403, 403, 200}, {403, 403, 403}, {403, 403, 403}, {403, 403, 200}, {403, 403, 403},
+			{403, 403, 200}, {403, 403, 200}, {403, 403, 201}, {403, 403, 200}, {403, 403, 200}, {403, 403, 200}, {403, 403, 200},
+			{403, 403, 200}, {403, 403, 403}, {403, 403, 403}, {403, 403, 403}, {403, 403, 403}, {403, 403, 403},
 			{403, 403, 200}, {403, 403, 204}, {403, 403, 400},
 		},
 		"alice (member of priv)": {
-			{200, 200, 403}, {201, 201, 403}, {200, 200, 403}, {200, 200, 403}, {200, 200, 403}, {200, 200, 403},
-			{200, 200, 403}, {403, 403, 403}, {201, 201, 403}, {200, 200, 403}, {403, 403, 403},
+			{200, 200, 403}, {200, 200, 403}, {201, 201, 403}, {200, 200, 403}, {200, 200, 403}, {200, 200, 403}, {200, 200, 403},
+			{200, 200, 403}, {403, 403, 403}, {201, 201, 403}, {200, 200, 403}, {403, 403, 403}, {403, 403, 403},
 			{200, 200, 403}, {204, 204, 403}, {400, 400, 403},
 		},
 		"bob (member)": {
-			{200, 403, 403}, {201, 403, 403}, {200, 403, 403}, {200, 403, 403}, {200, 403, 403}, {200, 403, 403},
-			{200, 403, 403}, {403, 403, 403}, {201, 403, 403}, {200, 403, 403}, {403, 403, 403},
+			{200, 403, 403}, {200, 403, 403}, {201, 403, 403}, {200, 403, 403}, {200, 403, 403}, {200, 403, 403}, {200, 403, 403},
+			{200, 403, 403}, {403, 403, 403}, {201, 403, 403}, {200, 403, 403}, {403, 403, 403}, {403, 403, 403},
 			{200, 403, 403}, {204, 403, 403}, {400, 403, 403},
 		},
 		"admin": {
-			{200, 200, 200}, {201, 201, 201}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200},
-			{200, 200, 200}, {200, 200, 200}, {201, 201, 201}, {200, 200, 200}, {200, 200, 200},
+			{200, 200, 200}, {200, 200, 200}, {201, 201, 201}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200},
+			{200, 200, 200}, {200, 200, 200}, {201, 201, 201}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200},
 			{200, 200, 200}, {204, 204, 204}, {400, 400, 400},
 		},
 	}
 	// Endpoints without a room: statuses for each caller.
 	global := []struct {
-		method, path string
-		want         map[string]int
+		method, path, body string
+		want               map[string]int
 	}{
-		{"GET", "/api/rooms", map[string]int{"guest of acme": 200, "alice (member of priv)": 200, "bob (member)": 200, "admin": 200}},
-		{"GET", "/api/me", map[string]int{"guest of acme": 200, "alice (member of priv)": 200, "bob (member)": 200, "admin": 200}},
-		{"GET", "/api/users", map[string]int{"guest of acme": 403, "alice (member of priv)": 403, "bob (member)": 403, "admin": 200}},
-		{"GET", "/api/tokens", map[string]int{"guest of acme": 403, "alice (member of priv)": 200, "bob (member)": 200, "admin": 200}},
-		{"POST", "/api/tokens", map[string]int{"guest of acme": 403, "alice (member of priv)": 201, "bob (member)": 201, "admin": 201}},
-		{"GET", "/api/admin/backup", map[string]int{"guest of acme": 403, "alice (member of priv)": 403, "bob (member)": 403, "admin": 200}},
-		{"GET", "/metrics", map[string]int{"guest of acme": 403, "alice (member of priv)": 403, "bob (member)": 403, "admin": 200}},
-		{"GET", "/healthz", map[string]int{"anonymous": 200, "revoked token": 200, "expired token": 200, "guest of acme": 200, "alice (member of priv)": 200, "bob (member)": 200, "admin": 200}},
+		{"GET", "/api/rooms", "", map[string]int{"guest of acme": 200, "alice (member of priv)": 200, "bob (member)": 200, "admin": 200}},
+		{"GET", "/api/me", "", map[string]int{"guest of acme": 200, "alice (member of priv)": 200, "bob (member)": 200, "admin": 200}},
+		{"GET", "/api/users", "", map[string]int{"guest of acme": 403, "alice (member of priv)": 403, "bob (member)": 403, "admin": 200}},
+		{"GET", "/api/tokens", "", map[string]int{"guest of acme": 403, "alice (member of priv)": 200, "bob (member)": 200, "admin": 200}},
+		{"POST", "/api/tokens", "", map[string]int{"guest of acme": 403, "alice (member of priv)": 201, "bob (member)": 201, "admin": 201}},
+		// Bob's own password needs the current one; an admin needs none.
+		{"PUT", "/api/users/bob/password", `{"password":"bob-password-2"}`, map[string]int{"guest of acme": 403, "alice (member of priv)": 403, "bob (member)": 400, "admin": 204}},
+		{"GET", "/api/admin/backup", "", map[string]int{"guest of acme": 403, "alice (member of priv)": 403, "bob (member)": 403, "admin": 200}},
+		{"GET", "/metrics", "", map[string]int{"guest of acme": 403, "alice (member of priv)": 403, "bob (member)": 403, "admin": 200}},
+		{"GET", "/healthz", "", map[string]int{"anonymous": 200, "revoked token": 200, "expired token": 200, "guest of acme": 200, "alice (member of priv)": 200, "bob (member)": 200, "admin": 200}},
 	}
 
 	for _, name := range slices.Sorted(maps.Keys(who)) {
@@ -107,7 +114,7 @@ func TestAccessTable(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			for i, ep := range endpoints {
 				for j, room := range []string{"pub", "priv", "acme"} {
-					path := fmt.Sprintf(ep.path, room)
+					path := strings.ReplaceAll(fmt.Sprintf(ep.path, room), "{first}", first[room])
 					if got, body := s.status(t, ep.method, path, ep.body, header...); got != want[name][i][j] {
 						t.Errorf("%s %s: got %d %s, want %d", ep.method, path, got, body, want[name][i][j])
 					}
@@ -118,7 +125,7 @@ func TestAccessTable(t *testing.T) {
 				if !ok {
 					w = http.StatusUnauthorized
 				}
-				if got, body := s.status(t, ep.method, ep.path, "", header...); got != w {
+				if got, body := s.status(t, ep.method, ep.path, ep.body, header...); got != w {
 					t.Errorf("%s %s: got %d %s, want %d", ep.method, ep.path, got, body, w)
 				}
 			}
@@ -181,6 +188,7 @@ func TestGuestCannotLearnOtherRoomsExist(t *testing.T) {
 	for _, ep := range []struct{ method, path, body string }{
 		{"GET", "/api/rooms/%s/messages", ""},
 		{"GET", "/api/rooms/%s/messages?view=events", ""},
+		{"GET", "/api/rooms/%s/messages?around=" + id, ""},
 		{"POST", "/api/rooms/%s/messages", `{"text":"hi"}`},
 		{"PATCH", "/api/rooms/%s/messages/" + id, `{"text":"x"}`},
 		{"DELETE", "/api/rooms/%s/messages/" + id, ""},
@@ -285,6 +293,23 @@ func TestLoginBruteForceIsLimited(t *testing.T) {
 	// A minute later one attempt is back.
 	s.clock.advance(13 * time.Second)
 	s.login(t, "alice", "alice-password", false)
+}
+
+// TestPasswordChangeIsLimited: changing a password takes a password hash
+// (and checks one, for your own), so it counts as a sign-in attempt at the
+// account: over the limit it is 429, and nothing changes.
+func TestPasswordChangeIsLimited(t *testing.T) {
+	s := mustStartAuthServer(t, func(srv *api.Server) { srv.Limits.LoginPerMinute = 3 })
+	s.addUser(t, "alice") // the first attempt at alice: her token
+	for i := range 2 {
+		s.mustCall(t, http.StatusNoContent, "PUT", "/api/users/alice/password", map[string]string{"password": fmt.Sprintf("password-%d", i)}, s.admin...)
+	}
+	resp := s.call(t, http.MethodPut, "/api/users/alice/password", map[string]string{"password": "password-2"}, s.admin...)
+	if resp.status != http.StatusTooManyRequests || resp.header.Get("Retry-After") == "" {
+		t.Fatalf("got %d (Retry-After %q) %s, want 429 with Retry-After", resp.status, resp.header.Get("Retry-After"), resp.body)
+	}
+	s.clock.advance(time.Minute)
+	s.login(t, "alice", "password-1", false)
 }
 
 // TestPostingIsLimited: over the per-identity rate a post is 429 and is not
@@ -548,20 +573,20 @@ func TestUsers(t *testing.T) {
 	s := mustStartAuthServer(t)
 	alice := s.addUser(t, "alice")
 	aliceSession := s.login(t, "alice", "alice-password", false)
-	for _, tc := range []struct {
-		name         string
-		method, path string
-		body         any
-		header       []string
-		want         int
-	}{
+	s.mustSteps(t, []step{
 		{"name taken", "POST", "/api/users", map[string]string{"name": "alice", "password": "whatever1"}, s.admin, 409},
 		{"unknown role", "POST", "/api/users", map[string]string{"name": "carl", "password": "whatever1", "role": "owner"}, s.admin, 400},
 		{"member adds a user", "POST", "/api/users", map[string]string{"name": "carl", "password": "whatever1"}, alice, 403},
 		{"member changes another's password", "PUT", "/api/users/root/password", map[string]string{"password": "hijacked1"}, alice, 403},
-		{"member changes their own password", "PUT", "/api/users/alice/password", map[string]string{"password": "new-password"}, alice, 204},
+		{"member changes their own password without the current one", "PUT", "/api/users/alice/password", map[string]string{"password": "new-password"}, alice, 400},
+		{"member changes their own password with a wrong one", "PUT", "/api/users/alice/password", map[string]string{"password": "new-password", "current_password": "guess-guess"}, alice, 403},
+		{"the wrong one ended nothing", "GET", "/api/me", nil, aliceSession, 200},
+		{"member changes their own password", "PUT", "/api/users/alice/password", map[string]string{"password": "new-password", "current_password": "alice-password"}, alice, 204},
 		{"the password change ended alice's session", "GET", "/api/me", nil, aliceSession, 401},
 		{"but not her token", "GET", "/api/me", nil, alice, 200},
+		{"the admin needs no current password for hers", "PUT", "/api/users/alice/password", map[string]string{"password": "newer-password"}, s.admin, 204},
+		{"nor may give one", "PUT", "/api/users/alice/password", map[string]string{"password": "newer-password", "current_password": "new-password"}, s.admin, 400},
+		{"the admin changes his own with the current one", "PUT", "/api/users/root/password", map[string]string{"password": "rootpassword2", "current_password": "rootpassword"}, s.admin, 204},
 		{"unknown user's password", "PUT", "/api/users/nobody/password", map[string]string{"password": "whatever1"}, s.admin, 404},
 		{"member makes herself admin", "PUT", "/api/users/alice/role", map[string]string{"role": "admin"}, alice, 403},
 		{"unknown role", "PUT", "/api/users/alice/role", map[string]string{"role": "owner"}, s.admin, 400},
@@ -581,11 +606,7 @@ func TestUsers(t *testing.T) {
 		{"remove the last admin", "DELETE", "/api/users/root", nil, s.admin, 409},
 		{"remove a user", "DELETE", "/api/users/alice", nil, s.admin, 204},
 		{"removed user's token", "GET", "/api/me", nil, alice, 401},
-	} {
-		if resp := s.call(t, tc.method, tc.path, tc.body, tc.header...); resp.status != tc.want {
-			t.Fatalf("%s: got %d %s, want %d", tc.name, resp.status, resp.body, tc.want)
-		}
-	}
+	})
 	users := s.mustCall(t, http.StatusOK, "GET", "/api/users", nil, s.admin...)["users"].([]any)
 	if len(users) != 1 || users[0].(map[string]any)["name"] != "root" {
 		t.Fatalf("users: got %v, want root only", users)

@@ -495,9 +495,37 @@ func TestBrowserAuthGuest(t *testing.T) {
 	if got := browserEval[[]string](guest, `performance.getEntriesByType('resource').map((e) => e.name).filter((n) => n.includes('internal'))`); len(got) != 0 {
 		t.Errorf("requests about the other room: got %q, want none", got)
 	}
+	// Nor does it ask for a room's members, which guests may not see.
+	if got := browserEval[[]string](guest, `performance.getEntriesByType('resource').map((e) => e.name).filter((n) => /\/api\/rooms\/[^/]+\/access/.test(n))`); len(got) != 0 {
+		t.Errorf("the guest's page asks for room access: got %q, want no request", got)
+	}
 	// The way back leads to the guest's room.
 	guest.click(`#denied-note a[data-room="acme"]`)
 	guest.waitTexts("the guest's room again", want)
+
+	// A second guest who also calls himself Bob is another author: his
+	// badge tells the two apart, and the first Bob's message is not his.
+	bob2 := browserNewPage(t, browser)
+	bob2.do(chromedp.Navigate(link))
+	bob2.wait("the join form", browserShown("join-form"))
+	bob2.do(chromedp.SendKeys(chromedp.ID("join-name"), "Bob\n"))
+	bob2.waitLoad("the second guest's room", `location.pathname === '/r/acme' && document.readyState === 'complete' &&
+		document.getElementById('conn').dataset.state === 'live'`)
+	bob2.waitReady()
+	bob2.checkSignedIn("Bob (guest 2)")
+	bob2.waitTexts("the room so far", want)
+	bob2.send("I am another Bob.")
+	want = append(want, "I am another Bob.")
+	maria.waitTexts("the second Bob's message", want)
+	maria.wait("the two Bobs' badges", `(() => {
+		const heads = [...document.querySelectorAll('#messages li.msg')].filter((li) => li.querySelector('.guest-badge'));
+		return heads.map((li) => li.querySelector('.msg-author').firstChild.textContent + ' ' + li.querySelector('.guest-badge').textContent).join() === 'Bob guest,Bob guest 2';
+	})()`)
+	bob2.waitTexts("his own message", want)
+	if got := browserEval[[]string](bob2, `[...document.querySelectorAll('#messages li.msg.mine')].map((li) => li.dataset.author)`); !slices.Equal(got, []string{"Bob (guest 2)"}) {
+		t.Errorf("messages the second Bob may edit: got %q, want only his own", got)
+	}
+	bob2.checkClean()
 
 	// A member who opens a guest link is told that joining would sign her
 	// out, and can go back to her rooms still signed in.

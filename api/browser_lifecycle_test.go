@@ -453,3 +453,44 @@ func TestBrowserHostileChanges(t *testing.T) {
 	}
 	p.checkClean()
 }
+
+// TestBrowserUserTextCannotReorderThePage: right-to-left names and bidi
+// controls in a message stay inside their own element: they never move
+// what is around them. Unisolated, the digits of a quoted text would be
+// drawn before the right-to-left name of its author in the reply bar.
+func TestBrowserUserTextCannotReorderThePage(t *testing.T) {
+	srv := browserStartServer(t)
+	m := srv.post("lobby", "محمد", "first draft", "")
+	srv.edit("lobby", m.ID, "محمد", "123 abc \u202e")
+	browser := browserStart(t)
+	page := browserNewPage(t, browser)
+	page.open(srv.URL+"/r/lobby", "carol")
+	page.waitTexts("the message", []string{"123 abc \u202e"})
+	page.do(chromedp.Focus(chromedp.CSS(browserMsg(m.ID)+` [data-action="reply"]`)), chromedp.KeyEvent(kb.Enter))
+	page.wait("reply mode", `!document.getElementById('reply-bar').hidden`)
+
+	// left returns where the character at i of element css's text is drawn
+	// (i < 0 counts from the end).
+	left := func(css string, i int) float64 {
+		t.Helper()
+		return browserEval[float64](page, fmt.Sprintf(`(() => {
+			const t = document.querySelector(%q).firstChild, i = %d < 0 ? t.length + %d : %d;
+			const r = document.createRange();
+			r.setStart(t, i); r.setEnd(t, i + 1);
+			return r.getBoundingClientRect().left;
+		})()`, css, i, i, i))
+	}
+	author := browserEval[float64](page, `document.getElementById('reply-author').getBoundingClientRect().right`)
+	if digit := left("#reply-text", 0); !(author <= digit) {
+		t.Errorf("reply bar: the quoted text starts at %v, left of its author's name, which ends at %v", digit, author)
+	}
+	if open, closing := left("#messages .msg-edited", 0), left("#messages .msg-edited", -1); !(open < closing) {
+		t.Errorf(`"(edited)" after a right-to-left override: '(' drawn at %v, ')' at %v; want left to right`, open, closing)
+	}
+	author = browserEval[float64](page, `document.querySelector('#messages .msg-author').getBoundingClientRect().right`)
+	when := browserEval[float64](page, `document.querySelector('#messages .msg-time').getBoundingClientRect().left`)
+	if !(author <= when) {
+		t.Errorf("message header: the time starts at %v, left of the author's name, which ends at %v", when, author)
+	}
+	page.checkClean()
+}

@@ -138,7 +138,13 @@ func TestBrowserHostileText(t *testing.T) {
 		Rel  string `json:"rel"`
 		Text string `json:"text"`
 	}
-	links := browserEval[[]link](p, `[...document.querySelectorAll('#messages a')].map((a) => ({href: a.href, rel: a.rel, text: a.textContent}))`)
+	// Links made of message text; the only others are permalinks (a
+	// message's time), to this page.
+	links := browserEval[[]link](p, `[...document.querySelectorAll('#messages .msg-text a')].map((a) => ({href: a.href, rel: a.rel, text: a.textContent}))`)
+	if other := browserEval[[]string](p, `[...document.querySelectorAll('#messages a:not(.msg-text a)')].map((a) => a.href)
+		.filter((h) => !h.startsWith(location.origin + '/r/sec?m='))`); len(other) != 0 {
+		t.Errorf("links outside message text that are not permalinks: %q", other)
+	}
 	wantLinks := []link{
 		{Href: "http://example.com/", Rel: "noopener noreferrer", Text: "http://example.com/"},
 		{Href: "https://example.com/docs?q=1&lang=en", Rel: "noopener noreferrer", Text: "https://example.com/docs?q=1&lang=en"},

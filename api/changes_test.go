@@ -42,6 +42,8 @@ func TestChangesRulesAndErrors(t *testing.T) {
 		{"markup as emoji", "POST", msg + "/reactions", `{"author":"bob","emoji":"\"><"}`, 400},
 		{"slash in emoji", "POST", msg + "/reactions", `{"author":"bob","emoji":"👍/"}`, 400},
 		{"emoji too long", "POST", msg + "/reactions", `{"author":"bob","emoji":"` + strings.Repeat("👍", 9) + `"}`, 400},
+		{"zero-width space in emoji", "POST", msg + "/reactions", `{"author":"bob","emoji":"👍\u200b"}`, 400},
+		{"bidi override as emoji", "POST", msg + "/reactions", `{"author":"bob","emoji":"\u202e"}`, 400},
 		{"reaction without author", "POST", msg + "/reactions", `{"emoji":"👍"}`, 400},
 		{"delete without author", "DELETE", msg, ``, 400},
 		{"reply to an unknown message", "POST", "/api/rooms/a/messages", `{"author":"bob","text":"re","reply_to":"01M802EGKM2R908TN6558B93Q5"}`, 400},

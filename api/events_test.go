@@ -24,7 +24,7 @@ func TestStreamOpensAtOnceWithHeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	fmt.Fprint(conn, "GET /api/rooms/a/events HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n")
+	fmt.Fprint(conn, "GET /api/rooms/a/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: gzip\r\n\r\n")
 	conn.SetReadDeadline(time.Now().Add(time.Minute))
 	// Headers and the retry line arrive with no event posted: nothing buffers.
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)

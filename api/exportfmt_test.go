@@ -49,6 +49,8 @@ func goldenRoom(t *testing.T) *testServer {
 		post("eve", text, "")
 	}
 	post("=cmd|' /C calc'!A0", "author injection", "")
+	post("frank", "**bold** *it* _it_ __b__ ~~gone~~ `<i>code</i>` snake_case https://example.com/a_b?x=1&y=\"2\" [x](javascript:alert(1))\n"+
+		"```\n<script>alert(1)</script> **not bold**\n```\n> quoted **<b>x</b>**\n> > nested\n- item `x`\n- *two*\n3. three", "")
 	typo := post("alice", "tpyo", hello)
 	change("PATCH", typo, `{"author":"alice","text":"typo, fixed\nwith a second line"}`)
 	gone := post("carol", "regrettable <b>", "")
@@ -137,7 +139,7 @@ func at(lines []string, i int) string {
 // rewritten by -update.
 func checkFormat(t *testing.T, format string, resp response) {
 	body := string(resp.body)
-	const messages = 15
+	const messages = 16
 	switch format {
 	case "json":
 		var ms []store.Message

@@ -13,7 +13,7 @@ import (
 
 // htmlWriter writes a self-contained HTML transcript that opens offline:
 // inline style, no scripts, every text escaped (by html/template in the
-// head, html.EscapeString in messages). The file carries its own
+// head, html.EscapeString in messages, formatting through markdown.go). The file carries its own
 // Content-Security-Policy, so it is as safe opened from a disk as served.
 type htmlWriter struct{ w *bufio.Writer }
 
@@ -37,9 +37,16 @@ h1{font-size:1.4rem;margin:0}
 .edited{font-style:italic;margin-left:.4rem}
 .text{white-space:pre-wrap;overflow-wrap:anywhere;margin-top:.15rem}
 .gone{font-style:italic;color:#656d76}
+.md p,.md pre,.md blockquote,.md ul,.md ol{margin:0 0 .35rem}
+code{font:.9em ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#eff1f3;border-radius:4px;padding:0 .25rem}
+pre.code{white-space:pre;overflow-x:auto;padding:.5rem .75rem;border:1px solid #d0d7de;border-radius:6px;background:#f6f8fa}
+pre.code code{background:none;padding:0}
+blockquote{padding-left:.75rem;border-left:3px solid #d0d7de;color:#656d76}
+.md ul,.md ol{padding-left:1.5rem;white-space:normal}
+.md li{white-space:pre-wrap}
 .reactions{display:flex;flex-wrap:wrap;gap:.35rem;list-style:none;margin:.35rem 0 0;padding:0}
 .reactions li{border:1px solid #d0d7de;border-radius:1rem;padding:0 .5rem;font-size:.85rem}
-@media (prefers-color-scheme:dark){body{color:#e6edf3;background:#0d1117}.author{color:#e6edf3}.msg,.reactions li{border-color:#30363d}.head,.meta,.gone{color:#8d96a0}.reply{color:#4493f8}}
+@media (prefers-color-scheme:dark){body{color:#e6edf3;background:#0d1117}.author{color:#e6edf3}.msg,.reactions li,pre.code,blockquote{border-color:#30363d}.head,.meta,.gone,blockquote{color:#8d96a0}.reply{color:#4493f8}code,pre.code{background:#161b22}}
 </style>
 </head>
 <body>
@@ -73,7 +80,14 @@ func (h htmlWriter) message(m *store.Message, reply replyRef) {
 	if m.Redacted {
 		w.WriteString(`<div class="text gone">message deleted</div>` + "\n")
 	} else {
-		w.WriteString(`<div class="text">` + esc(strings.Join(textLines(m.Text), "\n")) + "</div>\n")
+		// Formatting as the web client shows it; blocks, if any, go in a
+		// <div> of their own class (see markdown.go).
+		var body strings.Builder
+		class := "text"
+		if writeMarkdownHTML(&body, strings.Join(textLines(m.Text), "\n")) {
+			class = "text md"
+		}
+		w.WriteString(`<div class="` + class + `">` + body.String() + "</div>\n")
 	}
 	if len(m.Reactions) > 0 {
 		w.WriteString(`<ul class="reactions">`)

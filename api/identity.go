@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/julienschmidt/httprouter"
@@ -109,7 +108,7 @@ func (s *Server) canUse(ctx context.Context, id identity, room string) (bool, er
 		if err != nil {
 			return false, err
 		}
-		return !ra.Private || slices.Contains(ra.Members, id.name), nil
+		return ra.Admits(store.User{Name: id.name, Role: id.role}), nil
 	}
 	return false, nil
 }

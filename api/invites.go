@@ -6,18 +6,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/julienschmidt/httprouter"
 	"github.com/parleychat/parley/store"
 )
 
-// Invite defaults and limits.
-const (
-	defaultInviteTTL = 7 * 24 * time.Hour
-	maxGuestNameLen  = 40 // runes, before " (guest)"
-	guestSuffix      = " (guest)"
-)
+// defaultInviteTTL is how long an invite works unless its creator says
+// otherwise (and the server's MaxInviteTTL allows it).
+const defaultInviteTTL = 7 * 24 * time.Hour
 
 // inviteRequest is the body of POST /api/rooms/:room/invites.
 type inviteRequest struct {
@@ -49,10 +45,12 @@ func (s *Server) handleCreateInvite(w http.ResponseWriter, r *http.Request, ps h
 		})
 	}
 	now := s.Now().UTC().Truncate(time.Millisecond)
-	ttl := defaultInviteTTL
+	ttl := min(defaultInviteTTL, s.MaxInviteTTL)
 	if err == nil && req.ExpiresIn != "" {
 		if ttl, err = time.ParseDuration(req.ExpiresIn); err != nil || ttl <= 0 {
 			err = errorf(http.StatusBadRequest, "expires_in must be a positive duration like 72h")
+		} else if ttl > s.MaxInviteTTL {
+			err = errorf(http.StatusBadRequest, "expires_in: at most %s on this server", shortDuration(s.MaxInviteTTL))
 		}
 	}
 	if err == nil && req.MaxUses < 0 {
@@ -72,6 +70,20 @@ func (s *Server) handleCreateInvite(w http.ResponseWriter, r *http.Request, ps h
 		return
 	}
 	writeJSON(w, http.StatusCreated, newInvite{inv, code, "/join/" + code})
+}
+
+// shortDuration writes d without the zero minutes and seconds of a whole
+// number of hours: 720h, not 720h0m0s.
+func shortDuration(d time.Duration) string {
+	v := d.String()
+	if strings.HasSuffix(v, "m0s") {
+		v = strings.TrimSuffix(v, "0s")
+		v = strings.TrimSuffix(v, "h0m")
+		if !strings.HasSuffix(v, "m") {
+			v += "h"
+		}
+	}
+	return v
 }
 
 // handleListInvites: GET /api/rooms/:room/invites, without their codes.
@@ -117,11 +129,12 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request, ps httproute
 	err := decodeBody(w, r, 4<<10, &req, func(get func(string) string) { req.Name = get("name") })
 	var name string
 	if err == nil {
-		name, err = guestName(req.Name)
+		name, err = store.CleanGuestName(req.Name)
 	}
 	var inv store.Invite
+	var sess store.Credential
 	if err == nil {
-		inv, err = s.redeemSession(w, r, ps.ByName("code"), name)
+		inv, sess, err = s.redeemSession(w, r, ps.ByName("code"), name)
 		if errors.Is(err, store.ErrNotFound) {
 			err = errorf(http.StatusNotFound, "this invite is invalid, expired or used up")
 		}
@@ -130,23 +143,7 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request, ps httproute
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, whoami{Auth: "on", Name: name, Role: store.RoleGuest, Room: inv.Room})
-}
-
-// guestName checks a guest's chosen name and marks it as a guest's.
-func guestName(name string) (string, error) {
-	name = strings.TrimSpace(name)
-	switch {
-	case name == "":
-		return "", errorf(http.StatusBadRequest, "name is required")
-	case utf8.RuneCountInString(name) > maxGuestNameLen:
-		return "", errorf(http.StatusBadRequest, "name: at most %d characters", maxGuestNameLen)
-	}
-	full := name + guestSuffix
-	if err := store.ValidateAuthor(full); err != nil {
-		return "", err
-	}
-	return full, nil
+	writeJSON(w, http.StatusOK, whoami{Auth: "on", Name: sess.User, Role: store.RoleGuest, Room: inv.Room})
 }
 
 // handleGetAccess: GET /api/rooms/:room/access.
@@ -172,25 +169,16 @@ func (s *Server) handlePutAccess(w http.ResponseWriter, r *http.Request, ps http
 	s.setAccess(w, r, store.RoomAccess{Room: ps.ByName("room"), Private: req.Private, Members: req.Members})
 }
 
-// handleMember: PUT or DELETE /api/rooms/:room/members/:user.
+// handleMember: PUT or DELETE /api/rooms/:room/members/:user, one change
+// of the list in one transaction: concurrent changes all apply.
 func (s *Server) handleMember(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-	ra, err := s.Accounts.RoomAccess(r.Context(), ps.ByName("room"))
+	ra, err := s.Accounts.SetRoomMember(r.Context(), ps.ByName("room"), ps.ByName("user"), r.Method == http.MethodPut)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	user := ps.ByName("user")
-	var members []string
-	for _, m := range ra.Members {
-		if m != user {
-			members = append(members, m)
-		}
-	}
-	if r.Method == http.MethodPut {
-		members = append(members, user)
-	}
-	ra.Members = members
-	s.setAccess(w, r, ra)
+	s.accessChanged()
+	writeJSON(w, http.StatusOK, ra)
 }
 
 func (s *Server) setAccess(w http.ResponseWriter, r *http.Request, ra store.RoomAccess) {

@@ -18,8 +18,8 @@ import (
 type Limits struct {
 	PostPerSecond      float64 // messages and changes per identity
 	PostPerSecondIP    float64 // the same per client IP
-	LoginPerMinuteIP   float64 // sign-in, setup, join and Basic-auth attempts per IP
-	LoginPerMinute     float64 // sign-in attempts per user name, from anywhere
+	LoginPerMinuteIP   float64 // sign-in, setup, join, password-change and Basic-auth attempts per IP
+	LoginPerMinute     float64 // sign-in attempts and password changes per user name, from anywhere
 	StreamsPerSecond   float64 // new streams per identity
 	StreamsPerSecondIP float64 // new streams per IP
 	MaxStreams         int     // open streams per identity

@@ -130,7 +130,8 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any, from
 	body, err := readBody(w, r, limit)
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		var he *httpError // a body too slow to arrive: 408
+		if errors.As(err, &mbe) || errors.As(err, &he) {
 			return err
 		}
 		return errorf(http.StatusBadRequest, "reading body: %v", err)
@@ -204,8 +205,9 @@ const (
 )
 
 // handleListMessages answers {"events":[...]} in ascending id order: the
-// newest page by default, the page after ?after=ID, or the page just before
-// ?before=ID. Each message is in its current state (edits, deletes and
+// newest page by default, the page after ?after=ID, the page just before
+// ?before=ID, or the page centred on message ?around=ID (404 if the room
+// has no such message). Each message is in its current state (edits, deletes and
 // reactions folded in); ?view=events pages through the raw events instead.
 // A room without events has an empty history.
 func (s *Server) handleListMessages(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
@@ -229,8 +231,8 @@ func (s *Server) handleListMessages(w http.ResponseWriter, r *http.Request, ps h
 		s.writeError(w, r, err)
 		return
 	}
-	if q.Has("before") && q.Has("after") {
-		s.writeError(w, r, errorf(http.StatusBadRequest, "use either before or after, not both"))
+	if p.Around, err = parseAround(q); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	var recs []store.Record
@@ -246,11 +248,38 @@ func (s *Server) handleListMessages(w http.ResponseWriter, r *http.Request, ps h
 	default:
 		err = errorf(http.StatusBadRequest, "view must be messages or events, not %q", view)
 	}
+	if errors.Is(err, store.ErrNotFound) && q.Has("around") {
+		err = errorf(http.StatusNotFound, "no message %s in this room", p.Around)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	writeRawJSON(w, http.StatusOK, eventsJSON(recs))
+}
+
+// parseAround checks the paging parameters of a history request and
+// returns the id of ?around=ID, the message a page is centred on (zero
+// without it); only one of before, after and around may be given, and
+// around only with the messages view.
+func parseAround(q url.Values) (ulid.ULID, error) {
+	n := 0
+	for _, name := range []string{"before", "after", "around"} {
+		if q.Has(name) {
+			n++
+		}
+	}
+	switch {
+	case n > 1:
+		return ulid.ULID{}, errorf(http.StatusBadRequest, "use only one of before, after and around")
+	case !q.Has("around"):
+		return ulid.ULID{}, nil
+	case q.Get("view") == "events":
+		return ulid.ULID{}, errorf(http.StatusBadRequest, "around pages through messages, not view=events")
+	case q.Get("around") == "":
+		return ulid.ULID{}, errorf(http.StatusBadRequest, "around needs the id of a message")
+	}
+	return parseID(q.Get("around"), "around")
 }
 
 // eventsJSON wraps stored records as {"events":[...]} without re-encoding.

@@ -63,6 +63,10 @@ func TestPostMessageRejectsBadInput(t *testing.T) {
 		{"invalid UTF-8 in form", "POST", path, "application/x-www-form-urlencoded", "author=a&text=%ff", 400},
 		{"control character in author", "POST", path, js, `{"author":"a\u0007b","text":"b"}`, 400},
 		{"newline in author", "POST", path, js, `{"author":"a\nb","text":"b"}`, 400},
+		{"zero-width space in author", "POST", path, js, `{"author":"bob\u200b","text":"b"}`, 400},
+		{"bidi override in author", "POST", path, js, `{"author":"\u202ebob","text":"b"}`, 400},
+		{"bidi isolate in author", "POST", path, js, `{"author":"bob\u2066","text":"b"}`, 400},
+		{"zero-width space in room name", "POST", "/api/rooms/gen%E2%80%8Beral/messages", js, `{"author":"a","text":"b"}`, 400},
 		{"bad client id", "POST", path, js, `{"author":"a","text":"b","client_id":"a/b"}`, 400},
 		{"invalid room name", "POST", "/api/rooms/Not_Valid/messages", js, `{"author":"a","text":"b"}`, 400},
 		{"room name too long", "POST", "/api/rooms/" + strings.Repeat("a", 65) + "/messages", js, `{"author":"a","text":"b"}`, 400},
@@ -130,6 +134,53 @@ func TestListMessagesPages(t *testing.T) {
 			t.Errorf("%s: got %d, want 400", q, resp.status)
 		}
 		resp.errorMessage(t)
+	}
+}
+
+// TestListMessagesAround: ?around=ID answers the page centred on a
+// message; a malformed id or a bad combination is 400, an id that is not a
+// message of the room 404, each with a JSON error.
+func TestListMessagesAround(t *testing.T) {
+	s := mustStartServer(t)
+	var all, ids []string
+	for i := range 30 {
+		e := s.post(t, "a", map[string]string{"author": "x", "text": fmt.Sprint(i)}, 201)
+		all, ids = append(all, fmt.Sprint(i)), append(ids, e.ID.String())
+	}
+	other := s.post(t, "b", map[string]string{"author": "x", "text": "elsewhere"}, 201)
+	join := func(s []string) string { return strings.Join(s, ",") }
+	for _, tc := range []struct{ query, want string }{
+		{"?around=" + ids[15] + "&limit=5", join(all[13:18])},
+		{"?around=" + ids[15], join(all[:30])}, // 24 before, 25 after: the whole room
+		{"?around=" + ids[1] + "&limit=7", join(all[:5])},
+		{"?around=" + ids[29] + "&limit=7", join(all[26:])},
+		{"?around=" + strings.ToLower(ids[15]) + "&limit=1", "15"},
+	} {
+		if got := texts(s.history(t, "/api/rooms/a/messages"+tc.query)); got != tc.want {
+			t.Errorf("%s: got %s, want %s", tc.query, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		query  string
+		status int
+		says   string
+	}{
+		{"?around=nope", 400, "malformed event id"},
+		{"?around=", 400, "needs the id"},
+		{"?around=" + ids[1] + "&before=" + ids[5], 400, "only one of before, after and around"},
+		{"?around=" + ids[1] + "&after=" + ids[0], 400, "only one of"},
+		{"?around=" + ids[1] + "&view=events", 400, "not view=events"},
+		{"?around=" + ids[1] + "&limit=0", 400, "limit"},
+		{"?around=01KAKM0S5QK8TF5X0V9K3FJ1ZZ", 404, "no message"},
+		{"?around=" + other.ID.String(), 404, "no message"},
+	} {
+		resp := s.do(t, "GET", "/api/rooms/a/messages"+tc.query, "", nil)
+		if msg := resp.errorMessage(t); resp.status != tc.status || !strings.Contains(msg, tc.says) {
+			t.Errorf("%s: got %d %q, want %d saying %q", tc.query, resp.status, msg, tc.status, tc.says)
+		}
+	}
+	if resp := s.do(t, "GET", "/api/rooms/nowhere/messages?around="+ids[0], "", nil); resp.status != 404 {
+		t.Errorf("room without events: got %d %s, want 404", resp.status, resp.body)
 	}
 }
 

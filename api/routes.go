@@ -50,14 +50,14 @@ func (s *Server) routes() http.Handler {
 	handle(http.MethodPost, "/api/rooms/:room/signal", s.guard(inRoom, s.handleSignal))
 	handle(http.MethodGet, "/api/rooms/:room/export", s.guard(inRoom, s.handleExport))
 	handle(http.MethodGet, "/api/rooms/:room/settings", s.guard(inRoom, s.handleGetSettings))
-	handle(http.MethodGet, "/api/rooms/:room/access", s.guard(inRoom, s.accountsOnly(s.handleGetAccess)))
+	handle(http.MethodGet, "/api/rooms/:room/access", s.guard(inRoom, s.accountsOnly(s.notGuest(s.handleGetAccess))))
 	handle(http.MethodPost, "/api/rooms/:room/invites", s.guard(inRoom, s.accountsOnly(s.notGuest(s.handleCreateInvite))))
 	handle(http.MethodGet, "/api/rooms/:room/invites", s.guard(inRoom, s.accountsOnly(s.notGuest(s.handleListInvites))))
 	handle(http.MethodDelete, "/api/rooms/:room/invites/:id", s.guard(inRoom, s.accountsOnly(s.notGuest(s.handleRevokeInvite))))
 	stream("/api/events", s.handleEvents)
 
 	// Admins only.
-	handle(http.MethodPost, "/api/rooms/:room/import", s.guard(admin, s.handleImport))
+	handle(http.MethodPost, "/api/rooms/:room/import", s.guard(admin, withBodyTimeout(s.ImportBodyTimeout, s.handleImport)))
 	handle(http.MethodPut, "/api/rooms/:room/settings", s.guard(admin, s.handlePutSettings))
 	handle(http.MethodPut, "/api/rooms/:room/access", s.guard(admin, s.accountsOnly(s.handlePutAccess)))
 	handle(http.MethodPut, "/api/rooms/:room/members/:user", s.guard(admin, s.accountsOnly(s.handleMember)))
@@ -92,7 +92,7 @@ func (s *Server) routes() http.Handler {
 		s.writeError(w, req, errorf(http.StatusInternalServerError, "internal error"))
 	}
 	r.GlobalOPTIONS = http.HandlerFunc(s.handlePreflight)
-	return securityHeaders(s.crossOrigin(r))
+	return securityHeaders(s.limitBodies(s.checkHost(s.crossOrigin(r))))
 }
 
 // accountsOnly answers 404 when access control is off: without it there

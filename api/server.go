@@ -35,6 +35,11 @@ type Server struct {
 	MaxStreamRooms int
 	// MaxImportBytes caps the body of an import.
 	MaxImportBytes int64
+	// BodyTimeout bounds the time to read a request's body, from when its
+	// headers are in (0: no bound); ImportBodyTimeout replaces it for
+	// imports. A body not in by then is answered 408.
+	BodyTimeout       time.Duration
+	ImportBodyTimeout time.Duration
 	// DefaultRetention is shown with room settings: what rooms without their
 	// own retention keep (the log applies it; set both alike).
 	DefaultRetention store.Retention
@@ -57,12 +62,20 @@ type Server struct {
 	PasswordMemoryKiB uint32
 	// SessionTTL is how long a browser session lasts.
 	SessionTTL time.Duration
+	// MaxInviteTTL is the longest an invite may work: a longer expires_in
+	// is refused.
+	MaxInviteTTL time.Duration
 	// Limits bound each identity and client IP; the zero value none.
 	Limits Limits
 	// TrustedProxies may set X-Forwarded-For and X-Forwarded-Proto.
 	TrustedProxies []netip.Prefix
 	// CORSOrigins may call the API from their pages, with credentials.
 	CORSOrigins []string
+	// AllowedHosts are the Host names, besides localhost and IP addresses,
+	// that a server without access control answers; others get 421, so a
+	// page rebinding its own name to this server reads nothing (DNS
+	// rebinding). "*" answers every name. Ignored with access control on.
+	AllowedHosts []string
 	// TLSCert and TLSKey, both set, serve HTTPS (and HTTP/2).
 	TLSCert, TLSKey string
 
@@ -107,10 +120,13 @@ func NewServer(log store.Log) *Server {
 		Retry:             2 * time.Second,
 		MaxStreamRooms:    100,
 		MaxImportBytes:    1 << 30,
+		BodyTimeout:       30 * time.Second,
+		ImportBodyTimeout: 30 * time.Minute,
 		ShutdownTimeout:   10 * time.Second,
 		PasswordTime:      2,
 		PasswordMemoryKiB: 19 * 1024,
 		SessionTTL:        30 * 24 * time.Hour,
+		MaxInviteTTL:      30 * 24 * time.Hour,
 		Logger:            slog.Default(),
 		Now:               time.Now,
 		Version:           "dev",
@@ -126,8 +142,8 @@ func NewServer(log store.Log) *Server {
 // Open listens on Addr and serves in the background. A bad or busy address
 // is an error here, not later.
 func (s *Server) Open() error {
-	if s.MaxMessageBytes <= 0 || s.Heartbeat <= 0 || s.MaxStreamRooms <= 0 || s.Logger == nil || s.Now == nil {
-		return errors.New("api: MaxMessageBytes, Heartbeat, MaxStreamRooms, Logger and Now must be set")
+	if s.MaxMessageBytes <= 0 || s.Heartbeat <= 0 || s.MaxStreamRooms <= 0 || s.MaxInviteTTL <= 0 || s.Logger == nil || s.Now == nil {
+		return errors.New("api: MaxMessageBytes, Heartbeat, MaxStreamRooms, MaxInviteTTL, Logger and Now must be set")
 	}
 	if (s.TLSCert == "") != (s.TLSKey == "") {
 		return errors.New("api: set both TLSCert and TLSKey, or neither")

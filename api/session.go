@@ -17,13 +17,15 @@ type credentials struct {
 	Name     string `json:"name"`
 	Password string `json:"password"`
 	Role     string `json:"role"` // creating users, changing roles
+	// Current is the password being replaced, when users change their own.
+	Current string `json:"current_password"`
 }
 
 // decodeCredentials reads a JSON or form body of credentials.
 func decodeCredentials(w http.ResponseWriter, r *http.Request) (credentials, error) {
 	var c credentials
 	err := decodeBody(w, r, 8<<10, &c, func(get func(string) string) {
-		c = credentials{Token: get("token"), Name: get("name"), Password: get("password"), Role: get("role")}
+		c = credentials{Token: get("token"), Name: get("name"), Password: get("password"), Role: get("role"), Current: get("current_password")}
 	})
 	return c, err
 }
@@ -132,19 +134,20 @@ func (s *Server) setSessionCookie(w http.ResponseWriter, r *http.Request, secret
 	})
 }
 
-// redeemSession is startSession for a guest: the invite is used and the
-// session stored in one step.
-func (s *Server) redeemSession(w http.ResponseWriter, r *http.Request, code, name string) (store.Invite, error) {
+// redeemSession is startSession for a guest who chose name: the invite is
+// used and the session stored in one step. It returns the invite and the
+// session, whose User is the guest's author name.
+func (s *Server) redeemSession(w http.ResponseWriter, r *http.Request, code, name string) (store.Invite, store.Credential, error) {
 	secret, hash, id := newSecret("ps_")
 	now := s.Now()
-	inv, err := s.Accounts.RedeemInvite(r.Context(), secretHash(code), now, hash, store.Credential{
+	inv, sess, err := s.Accounts.RedeemInvite(r.Context(), secretHash(code), now, hash, store.Credential{
 		ID: id, Kind: store.KindSession, User: name, Created: now, Expires: now.Add(s.SessionTTL),
 	})
 	if err != nil {
-		return inv, err
+		return inv, sess, err
 	}
 	s.setSessionCookie(w, r, secret, s.SessionTTL)
-	return inv, nil
+	return inv, sess, nil
 }
 
 // handleLogout: POST /api/logout revokes the caller's session and clears

@@ -59,19 +59,35 @@ func (s *Server) addUser(ctx context.Context, c credentials) (store.User, error)
 }
 
 // handleSetPassword: PUT /api/users/:name/password {"password"}, by an
-// admin or the user. It ends the user's sessions.
+// admin, or {"password","current_password"} by the user. It is limited like
+// a sign-in (each takes a password hash), and ends the user's sessions;
+// tokens stay.
 func (s *Server) handleSetPassword(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 	id, name := identityOf(r), ps.ByName("name")
-	if id.role != store.RoleAdmin && id.name != name {
+	own := id.name == name
+	if id.role != store.RoleAdmin && !own {
 		s.writeError(w, r, errorf(http.StatusForbidden, "only an admin may change another user's password"))
 		return
 	}
-	c, err := decodeCredentials(w, r)
-	if err == nil && (c.Token != "" || c.Name != "" || c.Role != "") {
-		err = errorf(http.StatusBadRequest, "give only the password")
+	if !s.limitLogin(w, r) || !s.limitLoginName(w, r, name) {
+		return
 	}
-	if err == nil {
+	c, err := decodeCredentials(w, r)
+	switch {
+	case err != nil:
+	case c.Token != "" || c.Name != "" || c.Role != "":
+		err = errorf(http.StatusBadRequest, "give only the password, and current_password for your own")
+	case own && c.Current == "":
+		err = errorf(http.StatusBadRequest, "current_password is required to change your own password")
+	case !own && c.Current != "":
+		err = errorf(http.StatusBadRequest, "current_password applies only to your own password")
+	default:
 		err = checkPassword(c.Password)
+	}
+	if err == nil && own {
+		if _, err = s.checkLogin(r.Context(), name, c.Current); errors.Is(err, errBadLogin) {
+			err = errorf(http.StatusForbidden, "current_password is wrong")
+		}
 	}
 	if err == nil {
 		err = userErr(s.Accounts.SetPassword(r.Context(), name, s.passwords.hash(c.Password)), name)

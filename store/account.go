@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"regexp"
+	"slices"
 	"time"
 )
 
@@ -21,9 +22,13 @@ type Accounts interface {
 	// SetPassword replaces a user's password hash and ends their sessions.
 	SetPassword(ctx context.Context, name, hash string) error
 	// SetRole makes a user an admin or a member; the last admin stays one.
-	// Their credentials carry the new role from their next use.
+	// Their credentials carry the new role from their next use. Like every
+	// change that can take access away, it revokes the invites whose
+	// creator may no longer use their room (see RoomAccess.Admits), with
+	// the guest sessions they gave, in the same transaction.
 	SetRole(ctx context.Context, name string, role Role) error
-	// RemoveUser removes a user, their credentials and room memberships.
+	// RemoveUser removes a user, their credentials and room memberships,
+	// and the invites they created with those invites' guest sessions.
 	RemoveUser(ctx context.Context, name string) error
 
 	// AddCredential stores c under the hash of its secret. A member's or
@@ -44,12 +49,27 @@ type Accounts interface {
 	RevokeInvite(ctx context.Context, room, id string) error
 	// RedeemInvite uses the invite stored under codeHash once and stores
 	// sess, a guest session for the invite's room, under sessHash, both in
-	// one transaction. An unknown, expired or used-up invite is ErrNotFound.
-	RedeemInvite(ctx context.Context, codeHash []byte, now time.Time, sessHash []byte, sess Credential) (Invite, error)
+	// one transaction. sess.User is the guest's chosen name (see
+	// CleanGuestName); the session is stored, and returned, under the
+	// guest's author name: GuestAuthor of that name and a number never
+	// issued before in the room, so no two guests of a room share an
+	// author name. An unknown, expired or used-up invite is ErrNotFound,
+	// and so is one whose creator may no longer use its room.
+	RedeemInvite(ctx context.Context, codeHash []byte, now time.Time, sessHash []byte, sess Credential) (Invite, Credential, error)
 
 	// RoomAccess returns who may use a room; rooms are public unless set.
 	RoomAccess(ctx context.Context, room string) (RoomAccess, error)
+	// SetRoomAccess replaces who may use a room. Members must be users
+	// (else ErrInvalid). Invites whose creator loses the room are revoked,
+	// as with SetRole.
 	SetRoomAccess(ctx context.Context, ra RoomAccess) error
+	// SetRoomMember adds user to, or with member false removes them from, a
+	// room's members in one transaction, so concurrent changes of different
+	// members all apply, and returns the room's access after it. Adding
+	// someone who is not a user is ErrInvalid; removing a non-member
+	// changes nothing. Invites whose creator loses the room are revoked, as
+	// with SetRole.
+	SetRoomMember(ctx context.Context, room, user string, member bool) (RoomAccess, error)
 }
 
 // Role is what a user may do.
@@ -124,6 +144,20 @@ type RoomAccess struct {
 	Private bool   `json:"private"`
 	// Members may use a private room; admins always may.
 	Members []string `json:"members"`
+}
+
+// Admits reports whether u may read and write the room: an admin always, a
+// member when the room is public or lists them. Guests are not admitted
+// through RoomAccess: their credential names their one room. An invite
+// works only while its creator is admitted to its room.
+func (ra RoomAccess) Admits(u User) bool {
+	switch u.Role {
+	case RoleAdmin:
+		return true
+	case RoleMember:
+		return !ra.Private || slices.Contains(ra.Members, u.Name)
+	}
+	return false
 }
 
 var userNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,31}$`)

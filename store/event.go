@@ -289,7 +289,10 @@ func (e *Event) Validate(maxText int) error {
 // ValidateEmoji reports whether s can be a reaction: 1 to MaxEmojiBytes of
 // UTF-8 with no letters, digits, spaces or control characters, and no ASCII
 // but '#' and '*' (of keycap emoji). Refusing '/' and the like also keeps
-// every emoji usable as a path segment.
+// every emoji usable as a path segment. Invisible and bidi control
+// characters are refused too, so no reaction looks like another; the
+// joiners, variation selectors and tags of emoji sequences are kept where
+// they join or select something.
 func ValidateEmoji(s string) error {
 	switch {
 	case s == "":
@@ -303,12 +306,16 @@ func ValidateEmoji(s string) error {
 			r < utf8.RuneSelf && r != '#' && r != '*'
 	}) >= 0:
 		return invalid("emoji", "must be an emoji, not letters, digits or spaces")
+	case strings.IndexFunc(s, emojiInvisible) >= 0 || looseJoiner(s):
+		return invalid("emoji", "contains invisible or bidi control characters")
 	}
 	return nil
 }
 
 // ValidateAuthor reports whether a can be an event's author: 1 to
-// MaxAuthorLen runes of UTF-8 without control characters.
+// MaxAuthorLen runes of UTF-8 without control characters, invisible or
+// bidi control characters, or spaces but the plain (and ideographic) one,
+// so that two authors never look alike by them.
 func ValidateAuthor(a string) error {
 	switch {
 	case strings.TrimSpace(a) == "":
@@ -317,10 +324,8 @@ func ValidateAuthor(a string) error {
 		return invalid("author", "is not valid UTF-8")
 	case utf8.RuneCountInString(a) > MaxAuthorLen:
 		return invalid("author", fmt.Sprintf("is longer than %d characters", MaxAuthorLen))
-	case strings.IndexFunc(a, unicode.IsControl) >= 0:
-		return invalid("author", "contains control characters")
 	}
-	return nil
+	return checkName("author", a)
 }
 
 func validateText(t string, max int) error {

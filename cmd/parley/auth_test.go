@@ -24,6 +24,14 @@ const adminPassword = "correct horse battery"
 // env as its whole environment, and returns its URL and its log.
 func mustStartAuthServer(tb testing.TB, env map[string]string) (string, *syncBuffer) {
 	tb.Helper()
+	return mustServe(tb, env, "-auth", "on", "-limits=false")
+}
+
+// mustServe runs "parley serve" on a free loopback port with more args in
+// the test process, with env as its whole environment, and returns its URL
+// and its log.
+func mustServe(tb testing.TB, env map[string]string, args ...string) (string, *syncBuffer) {
+	tb.Helper()
 	// GOGC keeps serve from changing this process's GC target.
 	env["GOGC"] = "100"
 	ctx, cancel := context.WithCancel(context.Background())
@@ -31,7 +39,7 @@ func mustStartAuthServer(tb testing.TB, env map[string]string) (string, *syncBuf
 	m := &Main{Stdin: strings.NewReader(""), Stdout: logs, Stderr: logs, Getenv: func(k string) string { return env[k] }}
 	done := make(chan error, 1)
 	go func() {
-		done <- m.Run(ctx, []string{"serve", "-addr", "127.0.0.1:0", "-db", filepath.Join(tb.TempDir(), "parley.db"), "-auth", "on", "-limits=false"})
+		done <- m.Run(ctx, append([]string{"serve", "-addr", "127.0.0.1:0", "-db", filepath.Join(tb.TempDir(), "parley.db")}, args...))
 	}()
 	tb.Cleanup(func() {
 		cancel()
@@ -183,7 +191,12 @@ func TestUserAddListPasswdRemove(t *testing.T) {
 	wantErr(t, err, "403")
 	_, err = cli(t, bobEnv, "x-password-1\n", "user", "passwd", "-password-stdin", "eve")
 	wantErr(t, err, "403")
-	if out := mustCLI(t, bobEnv, "bob-password-2\n", "user", "passwd", "-password-stdin"); out != "changed the password of bob\n" {
+	// His own needs the current password first, then the new one.
+	_, err = cli(t, bobEnv, "bob-password-2\n", "user", "passwd", "-password-stdin")
+	wantErr(t, err, "stdin has 1 line(s), want 2")
+	_, err = cli(t, bobEnv, "wrong-password\nbob-password-2\n", "user", "passwd", "-password-stdin", "bob")
+	wantErr(t, err, "403", "current_password is wrong")
+	if out := mustCLI(t, bobEnv, "bob-password-1\nbob-password-2\n", "user", "passwd", "-password-stdin"); out != "changed the password of bob\n" {
 		t.Fatalf("user passwd of oneself: got %q", out)
 	}
 	mustLogin(t, url, "bob", "bob-password-2")
@@ -410,7 +423,8 @@ func TestInvite(t *testing.T) {
 			}
 			code := path.Base(link)
 			for i, want := range tc.joins {
-				name := fmt.Sprintf("Guest%d", i)
+				// Names differ across subtests: a room never gives one twice.
+				name := fmt.Sprintf("%s %d", tc.name, i)
 				resp, err := http.Post(url+"/api/join/"+code, "application/json", strings.NewReader(`{"name":"`+name+`"}`))
 				if err != nil {
 					t.Fatal(err)

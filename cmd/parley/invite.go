@@ -26,7 +26,7 @@ func (m *Main) invite(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("invite", "")
 	c := clientFlags(fs)
 	room := fs.String("room", "", "room the guests may read and write (required)")
-	expires := fs.Duration("expires", 168*time.Hour, "how long the link works")
+	expires := fs.Duration("expires", 168*time.Hour, "how long the link works (at most the server's -max-invite-ttl, 720h by default)")
 	maxUses := fs.Int("max-uses", 0, "how many guests may join with it (0: any number)")
 	if err := m.parse(fs, args); err != nil {
 		return err

@@ -37,6 +37,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	retainEvents := fs.Int("retain-events", 0, "rooms without their own retention keep at most this many newest events (0: all)")
 	retainFor := fs.Duration("retain-for", 0, "rooms without their own retention keep events younger than this, like 720h (0: forever)")
 	maxImport := fs.Int64("max-import-bytes", 1<<30, "largest import body accepted, in bytes")
+	bodyTimeout := fs.Duration("body-timeout", 30*time.Second, "longest a request body may take to arrive, from the end of its headers; slower ones get 408 (0: no limit)")
+	importBodyTimeout := fs.Duration("import-body-timeout", 30*time.Minute, "the same for the body of an import, which can be large (0: no limit)")
 	gcPercent := fs.Int("gc-percent", defaultGCPercent, "garbage collector target, as GOGC (a GOGC environment variable wins)")
 	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof on this loopback address, like 127.0.0.1:6060 (default off)")
 	shutdownDelay := fs.Duration("shutdown-delay", 0, "on SIGTERM, keep serving this long with /readyz answering 503 before shutting down")
@@ -45,15 +47,17 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	tlsKey := fs.String("tls-key", "", "the private key file (PEM) of -tls-cert")
 	behindProxy := fs.String("behind-proxy", "", "trust X-Forwarded-For/-Proto from these comma-separated proxy addresses or CIDR prefixes")
 	corsOrigins := fs.String("cors-origins", "", "comma-separated origins, like https://shop.example, whose pages may call the API with credentials")
+	allowedHosts := fs.String("allowed-hosts", "", "without -auth, comma-separated host names besides localhost and IP addresses that clients may use to reach the server, like chat.lan (* for any); others get 421")
 	maxStreamRooms := fs.Int("max-stream-rooms", 100, "most rooms in one multi-room stream")
 	iceServers := fs.String("ice-servers", "", "STUN and TURN servers for calls, comma-separated: stun:HOST:PORT, turn:USER:CREDENTIAL@HOST:PORT (default none: calls work on a LAN)")
 	presenceGrace := fs.Duration("presence-grace", 5*time.Second, "how long a dropped stream still counts in presence, so a quick reconnect does not flap")
+	maxInviteTTL := fs.Duration("max-invite-ttl", 30*24*time.Hour, "longest a guest invite may work; a longer expires_in is refused")
 	limitsOn := fs.Bool("limits", true, "apply the rate and stream limits below (false: none, for benchmarks)")
 	l := api.DefaultLimits
 	fs.Float64Var(&l.PostPerSecond, "rate-post", l.PostPerSecond, "messages and changes per second per identity, bursts of 3x (0: no limit)")
 	fs.Float64Var(&l.PostPerSecondIP, "rate-post-ip", l.PostPerSecondIP, "messages and changes per second per client IP (0: no limit)")
-	fs.Float64Var(&l.LoginPerMinuteIP, "rate-login", l.LoginPerMinuteIP, "sign-in, setup, join and Basic-auth attempts per minute per client IP (0: no limit)")
-	fs.Float64Var(&l.LoginPerMinute, "rate-login-user", l.LoginPerMinute, "sign-in attempts per minute per user name, from any address (0: no limit)")
+	fs.Float64Var(&l.LoginPerMinuteIP, "rate-login", l.LoginPerMinuteIP, "sign-in, setup, join, password-change and Basic-auth attempts per minute per client IP (0: no limit)")
+	fs.Float64Var(&l.LoginPerMinute, "rate-login-user", l.LoginPerMinute, "sign-in attempts and password changes per minute per user name, from any address (0: no limit)")
 	fs.Float64Var(&l.StreamsPerSecond, "rate-stream", l.StreamsPerSecond, "new streams per second per identity, bursts of 20 (0: no limit)")
 	fs.Float64Var(&l.StreamsPerSecondIP, "rate-stream-ip", l.StreamsPerSecondIP, "new streams per second per client IP, bursts of 20 (0: no limit)")
 	fs.IntVar(&l.MaxStreams, "max-streams", l.MaxStreams, "open streams per identity (0: no limit)")
@@ -68,6 +72,12 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}
 	if !*limitsOn {
 		l = api.Limits{}
+	}
+	if *bodyTimeout < 0 || *importBodyTimeout < 0 {
+		return fmt.Errorf("-body-timeout and -import-body-timeout must be 0 (no limit) or more")
+	}
+	if *maxInviteTTL <= 0 {
+		return fmt.Errorf("-max-invite-ttl must be positive, got %v", *maxInviteTTL)
 	}
 	proxies, err := parsePrefixes(*behindProxy)
 	if err != nil {
@@ -106,10 +116,16 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	srv := api.NewServer(db)
 	srv.Addr, srv.MaxMessageBytes, srv.Heartbeat, srv.Logger = *addr, *maxMsg, *heartbeat, logger
 	srv.DefaultRetention, srv.MaxImportBytes = db.Retention, *maxImport
+	srv.BodyTimeout, srv.ImportBodyTimeout = *bodyTimeout, *importBodyTimeout
 	srv.MaxStreamRooms, srv.Limits, srv.TrustedProxies = *maxStreamRooms, l, proxies
 	srv.TLSCert, srv.TLSKey = *tlsCert, *tlsKey
+	srv.MaxInviteTTL = *maxInviteTTL
 	srv.CORSOrigins = splitList(*corsOrigins)
 	srv.Version, srv.ICEServers, srv.PresenceGrace = version, ice, *presenceGrace
+	srv.AllowedHosts = splitList(*allowedHosts)
+	if host, _, err := net.SplitHostPort(*addr); err == nil && host != "" {
+		srv.AllowedHosts = append(srv.AllowedHosts, host) // the name it listens on, if one
+	}
 	setupToken := ""
 	if authOn {
 		srv.Accounts = db

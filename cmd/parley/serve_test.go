@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
@@ -63,6 +64,8 @@ func TestServeAccessControlMode(t *testing.T) {
 		{name: "an open server on purpose", args: []string{"-addr", "0.0.0.0:0", "-auth", "none"}, want: []string{"ACCESS CONTROL IS OFF", "auth=none"}},
 		{name: "unknown mode", args: []string{"-auth", "maybe"}, wantErr: "-auth must be on or none"},
 		{name: "bad proxy", args: []string{"-behind-proxy", "nginx"}, wantErr: "neither an address nor a CIDR prefix"},
+		{name: "invites that never expire", args: []string{"-max-invite-ttl", "0"}, wantErr: "-max-invite-ttl must be positive"},
+		{name: "negative body timeout", args: []string{"-body-timeout", "-1s"}, wantErr: "-body-timeout and -import-body-timeout must be 0"},
 		{name: "setup token", args: []string{"-addr", "127.0.0.1:0", "-auth", "on"}, want: []string{"auth=on", "one-time setup token", "-setup-token setup_"}},
 		{name: "admin from the environment", args: []string{"-addr", "127.0.0.1:0", "-auth", "on"}, env: map[string]string{"PARLEY_ADMIN_PASSWORD": "from-the-env"},
 			want: []string{"created the admin user admin"}, notWant: []string{"setup token", "from-the-env"}},
@@ -105,5 +108,31 @@ func TestServeAccessControlMode(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestServeAllowedHosts: without -auth the server answers only localhost,
+// IP addresses and the names of -allowed-hosts (DNS rebinding).
+func TestServeAllowedHosts(t *testing.T) {
+	url, _ := mustServe(t, map[string]string{}, "-allowed-hosts", "chat.lan, parley.internal")
+	for _, tc := range []struct {
+		host string
+		want int
+	}{
+		{"chat.lan", http.StatusOK},
+		{"parley.internal:8080", http.StatusOK},
+		{"localhost", http.StatusOK},
+		{"rebind.example", http.StatusMisdirectedRequest},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, url+"/api/rooms", nil)
+		req.Host = tc.host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("Host %s: got %d, want %d", tc.host, resp.StatusCode, tc.want)
+		}
 	}
 }

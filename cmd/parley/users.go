@@ -15,7 +15,7 @@ const userHelp = `Usage:
   parley user add [-role member|admin] [-password-stdin] NAME   add a user (admins)
   parley user add -setup-token TOKEN [-password-stdin] NAME     add the first admin
   parley user list [-json]                                      list users (admins)
-  parley user passwd [-password-stdin] [NAME]                   change a password (default: your own)
+  parley user passwd [-password-stdin] [NAME]                   change a password (default: your own, which asks for the current one)
   parley user role NAME admin|member                            make a user an admin or a member (admins)
   parley user rm NAME                                           remove a user (admins)
 
@@ -120,10 +120,12 @@ func (m *Main) userList(ctx context.Context, args []string) error {
 	return tw.Flush()
 }
 
+// userPasswd changes a password. Your own needs the current one too (the
+// server asks for it); an admin sets another user's without it.
 func (m *Main) userPasswd(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("user passwd", "[NAME]")
 	c := clientFlags(fs)
-	stdin := passwordStdinFlag(fs)
+	stdin := passwordStdinFlagWith(fs, "read the passwords from stdin: for your own, the current one on the first line and the new one on the second; for another user's, the new one (default: prompt on the terminal)")
 	if err := m.parse(fs, args); err != nil {
 		return err
 	}
@@ -131,22 +133,31 @@ func (m *Main) userPasswd(ctx context.Context, args []string) error {
 		fs.Usage()
 		return errors.New("user passwd takes at most one NAME (the password is read from stdin or the terminal, never an argument)")
 	}
+	var me apiUser
+	if err := c.doJSON(ctx, http.MethodGet, "/api/me", nil, &me); err != nil {
+		return fmt.Errorf("user passwd: who am I: %w", err)
+	}
 	name := fs.Arg(0)
 	if name == "" {
-		var me apiUser
-		if err := c.doJSON(ctx, http.MethodGet, "/api/me", nil, &me); err != nil {
-			return fmt.Errorf("user passwd: who am I: %w", err)
-		}
 		if me.Name == "" {
 			return errors.New("user passwd: the server does not know who you are (does it run with -auth on?): name the user")
 		}
 		name = me.Name
 	}
-	pw, err := m.readPassword(*stdin, "New password for "+name+": ")
+	in := map[string]string{}
+	var err error
+	if name == me.Name {
+		var pws []string
+		pws, err = m.readPasswords(*stdin, "Current password for "+name+": ", "New password for "+name+": ")
+		if err == nil {
+			in["current_password"], in["password"] = pws[0], pws[1]
+		}
+	} else {
+		in["password"], err = m.readPassword(*stdin, "New password for "+name+": ")
+	}
 	if err != nil {
 		return err
 	}
-	in := map[string]string{"password": pw}
 	if err := c.doJSON(ctx, http.MethodPut, "/api/users/"+url.PathEscape(name)+"/password", in, nil); err != nil {
 		return fmt.Errorf("user passwd: %w", err)
 	}

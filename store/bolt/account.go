@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -25,6 +26,9 @@ var (
 	bucketCreds    = []byte("credentials")
 	bucketInvites  = []byte("invites")
 	bucketAccess   = []byte("access")
+	// bucketGuestNames holds, under room NUL GuestNameKey(name), the last
+	// number issued to a guest of that name in the room: never reused.
+	bucketGuestNames = []byte("guestnames")
 )
 
 // accounts returns a sub-bucket of accounts, creating both in a writable
@@ -172,7 +176,10 @@ func (d *DB) SetRole(ctx context.Context, name string, role store.Role) error {
 			return err
 		}
 		u.Role = role
-		return putJSON(users, []byte(name), userRecord{User: u, Hash: u.PasswordHash})
+		if err := putJSON(users, []byte(name), userRecord{User: u, Hash: u.PasswordHash}); err != nil {
+			return err
+		}
+		return revokeOrphanInvites(tx)
 	})
 }
 
@@ -218,13 +225,16 @@ func (d *DB) RemoveUser(ctx context.Context, name string) error {
 		if err != nil {
 			return err
 		}
-		return forEach(access, func(k []byte, ra store.RoomAccess) error {
+		if err := forEach(access, func(k []byte, ra store.RoomAccess) error {
 			if i := slices.Index(ra.Members, name); i >= 0 {
 				ra.Members = slices.Delete(ra.Members, i, i+1)
 				return putJSON(access, k, ra)
 			}
 			return nil
-		})
+		}); err != nil {
+			return err
+		}
+		return revokeOrphanInvites(tx)
 	})
 }
 
@@ -377,9 +387,13 @@ func (d *DB) RevokeInvite(ctx context.Context, room, id string) error {
 }
 
 // RedeemInvite implements Accounts.
-func (d *DB) RedeemInvite(ctx context.Context, codeHash []byte, now time.Time, sessHash []byte, sess store.Credential) (store.Invite, error) {
+func (d *DB) RedeemInvite(ctx context.Context, codeHash []byte, now time.Time, sessHash []byte, sess store.Credential) (store.Invite, store.Credential, error) {
 	var inv store.Invite
-	err := d.update(func(tx *bbolt.Tx) error {
+	name, err := store.CleanGuestName(sess.User)
+	if err != nil {
+		return inv, sess, err
+	}
+	err = d.update(func(tx *bbolt.Tx) error {
 		b, err := accounts(tx, bucketInvites)
 		if err != nil {
 			return err
@@ -391,52 +405,204 @@ func (d *DB) RedeemInvite(ctx context.Context, codeHash []byte, now time.Time, s
 		if !ok || !inv.Usable(now) {
 			return store.ErrNotFound
 		}
+		// Checked here, not only when access changes: no invite admits
+		// anyone to a room its creator may not use.
+		if ok, err := admitted(tx, inv.CreatedBy, inv.Room); err != nil {
+			return err
+		} else if !ok {
+			return store.ErrNotFound
+		}
 		inv.Uses++
 		if err := putJSON(b, codeHash, inv); err != nil {
+			return err
+		}
+		n, err := nextGuestNumber(tx, inv.Room, name)
+		if err != nil {
 			return err
 		}
 		creds, err := accounts(tx, bucketCreds)
 		if err != nil {
 			return err
 		}
+		sess.User = store.GuestAuthor(name, n)
 		sess.Guest, sess.Room, sess.Invite = true, inv.Room, inv.ID
 		return putJSON(creds, sessHash, sess)
 	})
-	return inv, err
+	return inv, sess, err
+}
+
+// nextGuestNumber issues the number of the next guest of room who chose
+// name: one more than any issued before, expired and revoked sessions
+// included.
+func nextGuestNumber(tx *bbolt.Tx, room, name string) (int, error) {
+	b, err := accounts(tx, bucketGuestNames)
+	if err != nil {
+		return 0, err
+	}
+	key := []byte(room + "\x00" + store.GuestNameKey(name))
+	var last int
+	ok, err := getJSON(b, key, &last)
+	if err == nil && !ok {
+		last, err = lastGuestNumber(tx, room, store.GuestNameKey(name))
+	}
+	if err != nil {
+		return 0, err
+	}
+	last++
+	return last, putJSON(b, key, last)
+}
+
+// lastGuestNumber finds the highest number of the sessions of room's guests
+// named like key, for names issued before guestnames kept count.
+func lastGuestNumber(tx *bbolt.Tx, room, key string) (int, error) {
+	creds, err := accounts(tx, bucketCreds)
+	if err != nil {
+		return 0, err
+	}
+	last := 0
+	err = forEach(creds, func(_ []byte, c store.Credential) error {
+		if name, n, ok := store.ParseGuestAuthor(c.User); c.Guest && c.Room == room && ok && store.GuestNameKey(name) == key {
+			last = max(last, n)
+		}
+		return nil
+	})
+	return last, err
+}
+
+// admitted reports whether user, if they still exist, may use room.
+func admitted(tx *bbolt.Tx, user, room string) (bool, error) {
+	u, err := getUser(tx, user)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	ra, err := getAccess(tx, room)
+	return ra.Admits(u), err
+}
+
+// revokeOrphanInvites deletes the invites whose creator may no longer use
+// their room, and the guest sessions they gave: an invite never grants
+// more than its creator may still reach. Every change that can take access
+// away calls it in its transaction.
+func revokeOrphanInvites(tx *bbolt.Tx) error {
+	b, err := accounts(tx, bucketInvites)
+	if err != nil {
+		return err
+	}
+	type invite struct {
+		key []byte
+		inv store.Invite
+	}
+	var all []invite
+	if err := forEach(b, func(k []byte, inv store.Invite) error {
+		all = append(all, invite{bytes.Clone(k), inv})
+		return nil
+	}); err != nil {
+		return err
+	}
+	type ref struct{ room, id string }
+	doomed := map[ref]bool{}
+	for _, i := range all {
+		ok, err := admitted(tx, i.inv.CreatedBy, i.inv.Room)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			doomed[ref{i.inv.Room, i.inv.ID}] = true
+			if err := b.Delete(i.key); err != nil {
+				return err
+			}
+		}
+	}
+	if len(doomed) == 0 {
+		return nil
+	}
+	_, err = revoke(tx, func(c store.Credential) bool { return c.Guest && doomed[ref{c.Room, c.Invite}] })
+	return err
 }
 
 // RoomAccess implements Accounts.
 func (d *DB) RoomAccess(ctx context.Context, room string) (store.RoomAccess, error) {
-	ra := store.RoomAccess{Room: room, Members: []string{}}
+	var ra store.RoomAccess
 	err := d.view(func(tx *bbolt.Tx) error {
-		b, _ := accounts(tx, bucketAccess)
-		_, err := getJSON(b, []byte(room), &ra)
+		var err error
+		ra, err = getAccess(tx, room)
 		return err
 	})
 	return ra, err
 }
 
-// SetRoomAccess implements Accounts. Members must be users.
+// getAccess returns room's access: public and without members unless set.
+func getAccess(tx *bbolt.Tx, room string) (store.RoomAccess, error) {
+	ra := store.RoomAccess{Room: room, Members: []string{}}
+	b, err := accounts(tx, bucketAccess)
+	if err != nil {
+		return ra, err
+	}
+	_, err = getJSON(b, []byte(room), &ra)
+	return ra, err
+}
+
+// SetRoomAccess implements Accounts.
 func (d *DB) SetRoomAccess(ctx context.Context, ra store.RoomAccess) error {
 	if err := store.ValidateRoom(ra.Room); err != nil {
 		return err
 	}
-	ra.Members = slices.Compact(slices.Sorted(slices.Values(ra.Members)))
-	if ra.Members == nil {
-		ra.Members = []string{}
+	return d.update(func(tx *bbolt.Tx) error { return putAccess(tx, ra) })
+}
+
+// SetRoomMember implements Accounts.
+func (d *DB) SetRoomMember(ctx context.Context, room, user string, member bool) (store.RoomAccess, error) {
+	if err := store.ValidateRoom(room); err != nil {
+		return store.RoomAccess{}, err
 	}
-	return d.update(func(tx *bbolt.Tx) error {
-		for _, m := range ra.Members {
-			if _, err := getUser(tx, m); err == store.ErrNotFound {
-				return store.Invalid("members", fmt.Sprintf("no such user: %s", m))
-			} else if err != nil {
-				return err
-			}
-		}
-		b, err := accounts(tx, bucketAccess)
-		if err != nil {
+	var ra store.RoomAccess
+	err := d.update(func(tx *bbolt.Tx) error {
+		var err error
+		if ra, err = getAccess(tx, room); err != nil {
 			return err
 		}
-		return putJSON(b, []byte(ra.Room), ra)
+		ra.Members = slices.DeleteFunc(ra.Members, func(m string) bool { return m == user })
+		if member {
+			ra.Members = append(ra.Members, user)
+		}
+		return putAccess(tx, ra)
 	})
+	if err == nil {
+		ra.Members = sortedMembers(ra.Members)
+	}
+	return ra, err
+}
+
+// putAccess stores ra, its members sorted and each a user, and revokes the
+// invites whose creator it shuts out.
+func putAccess(tx *bbolt.Tx, ra store.RoomAccess) error {
+	ra.Members = sortedMembers(ra.Members)
+	for _, m := range ra.Members {
+		if _, err := getUser(tx, m); err == store.ErrNotFound {
+			return store.Invalid("members", fmt.Sprintf("no such user: %s", m))
+		} else if err != nil {
+			return err
+		}
+	}
+	b, err := accounts(tx, bucketAccess)
+	if err != nil {
+		return err
+	}
+	if err := putJSON(b, []byte(ra.Room), ra); err != nil {
+		return err
+	}
+	return revokeOrphanInvites(tx)
+}
+
+// sortedMembers sorts members and drops repeats; never nil, so the JSON is
+// a list.
+func sortedMembers(members []string) []string {
+	members = slices.Compact(slices.Sorted(slices.Values(members)))
+	if members == nil {
+		members = []string{}
+	}
+	return members
 }

@@ -3,8 +3,10 @@ package bolt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -130,12 +132,15 @@ func TestInviteRedemption(t *testing.T) {
 	ctx := context.Background()
 	d := mustOpenDB(t, "")
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	if err := d.AddUser(ctx, store.User{Name: "root", Role: store.RoleAdmin, Created: now, PasswordHash: "x"}); err != nil {
+		t.Fatal(err)
+	}
 	inv := store.Invite{ID: "i1", Room: "acme", CreatedBy: "root", Created: now, Expires: now.Add(time.Hour), MaxUses: 2}
 	if err := d.AddInvite(ctx, []byte("code"), inv); err != nil {
 		t.Fatal(err)
 	}
 	redeem := func(sess string, at time.Time) error {
-		_, err := d.RedeemInvite(ctx, []byte("code"), at, []byte(sess), store.Credential{ID: sess, Kind: store.KindSession, User: "Bob (guest)", Created: at})
+		_, _, err := d.RedeemInvite(ctx, []byte("code"), at, []byte(sess), store.Credential{ID: sess, Kind: store.KindSession, User: "Bob", Created: at})
 		return err
 	}
 	if err := redeem("g1", now); err != nil {
@@ -164,5 +169,121 @@ func TestInviteRedemption(t *testing.T) {
 	}
 	if _, _, err := d.Identify(ctx, []byte("g2"), now); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("session of a revoked invite: got %v, want store.ErrNotFound", err)
+	}
+}
+
+// TestRedeemChecksTheCreator: an invite admits nobody to a room its
+// creator may not use, even if it was stored before the creator lost it.
+func TestRedeemChecksTheCreator(t *testing.T) {
+	ctx := context.Background()
+	d := mustOpenDB(t, "")
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	for _, u := range []store.User{{Name: "root", Role: store.RoleAdmin}, {Name: "maria", Role: store.RoleMember}} {
+		u.PasswordHash = "x"
+		if err := d.AddUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.SetRoomAccess(ctx, store.RoomAccess{Room: "acme", Private: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		creator string
+		want    error
+	}{
+		{"maria", store.ErrNotFound}, // a member, not of acme
+		{"ghost", store.ErrNotFound}, // no such user
+		{"root", nil},
+	} {
+		inv := store.Invite{ID: tc.creator, Room: "acme", CreatedBy: tc.creator, Created: now}
+		if err := d.AddInvite(ctx, []byte("code-"+tc.creator), inv); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := d.RedeemInvite(ctx, []byte("code-"+tc.creator), now, []byte("s-"+tc.creator), store.Credential{ID: tc.creator, Kind: store.KindSession, User: "Bob"})
+		if !errors.Is(err, tc.want) {
+			t.Errorf("invite of %s: got %v, want %v", tc.creator, err, tc.want)
+		}
+	}
+}
+
+// TestGuestNamesAreNeverReused: each guest of a room gets an author name
+// no guest of that room had before, even after sessions end.
+func TestGuestNamesAreNeverReused(t *testing.T) {
+	ctx := context.Background()
+	d := mustOpenDB(t, "")
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	if err := d.AddUser(ctx, store.User{Name: "root", Role: store.RoleAdmin, PasswordHash: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, room := range []string{"acme", "other"} {
+		if err := d.AddInvite(ctx, []byte(room), store.Invite{ID: room, Room: room, CreatedBy: "root", Created: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A session from before names were counted.
+	if err := d.AddCredential(ctx, []byte("old"), store.Credential{ID: "old", Kind: store.KindSession, User: "Carl (guest 3)", Guest: true, Room: "acme", Invite: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	redeem := func(room, name string) string {
+		t.Helper()
+		n++
+		_, sess, err := d.RedeemInvite(ctx, []byte(room), now, fmt.Appendf(nil, "s%d", n), store.Credential{ID: fmt.Sprint(n), Kind: store.KindSession, User: name})
+		if err != nil {
+			t.Fatalf("redeem %s as %q: %v", room, name, err)
+		}
+		return sess.User
+	}
+	for _, tc := range []struct{ room, name, want string }{
+		{"acme", "Bob", "Bob (guest)"},
+		{"acme", " Bob ", "Bob (guest 2)"},
+		{"acme", "bob", "bob (guest 3)"},
+		{"other", "Bob", "Bob (guest)"},
+		{"acme", "Carl", "Carl (guest 4)"},
+		{"acme", "Bobby", "Bobby (guest)"},
+	} {
+		if got := redeem(tc.room, tc.name); got != tc.want {
+			t.Errorf("%s joins %s: got %q, want %q", tc.name, tc.room, got, tc.want)
+		}
+	}
+	// Ending every session of acme frees no name.
+	if _, err := d.RevokeCredentials(ctx, func(c store.Credential) bool { return c.Guest }); err != nil {
+		t.Fatal(err)
+	}
+	if got := redeem("acme", "Bob"); got != "Bob (guest 4)" {
+		t.Errorf("after every session ended: got %q, want Bob (guest 4)", got)
+	}
+	if _, _, err := d.RedeemInvite(ctx, []byte("acme"), now, []byte("x"), store.Credential{ID: "x", Kind: store.KindSession, User: "Bob (guest 2)"}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("a chosen name that looks numbered: got %v, want store.ErrInvalid", err)
+	}
+}
+
+// TestSetRoomMemberConcurrently: members added at once are all kept.
+func TestSetRoomMemberConcurrently(t *testing.T) {
+	ctx := context.Background()
+	d := mustOpenDB(t, "")
+	var names []string
+	for i := range 16 {
+		name := fmt.Sprintf("u%02d", i)
+		if err := d.AddUser(ctx, store.User{Name: name, Role: store.RoleMember, PasswordHash: "x"}); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	var wg sync.WaitGroup
+	for _, name := range names {
+		wg.Go(func() {
+			if _, err := d.SetRoomMember(ctx, "acme", name, true); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	ra, err := d.SetRoomMember(ctx, "acme", "u00", false)
+	if err != nil || !slices.Equal(ra.Members, names[1:]) {
+		t.Fatalf("members: got %v %v, want %v", ra.Members, err, names[1:])
+	}
+	if _, err := d.SetRoomMember(ctx, "acme", "nobody", true); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("adding a non-user: got %v, want store.ErrInvalid", err)
 	}
 }

@@ -206,6 +206,9 @@ func (d *DB) Messages(ctx context.Context, room string, p store.Page) ([]store.R
 	if p.Limit <= 0 {
 		return nil, nil
 	}
+	if p.Around != (ulid.ULID{}) {
+		return d.messagesAround(ctx, room, p)
+	}
 	var out []store.Record
 	err := d.view(func(tx *bbolt.Tx) error {
 		rb := tx.Bucket(bucketRooms).Bucket([]byte(room))

@@ -53,6 +53,7 @@ func Run(t *testing.T, open Opener) {
 		{"ChangeRules", testChangeRules},
 		{"MessagesFoldChanges", testMessagesFoldChanges},
 		{"FoldIncrementalEqualsScratch", testFoldIncrementalEqualsScratch},
+		{"MessagesAround", testMessagesAround},
 		{"ModeratorChangesOthersMessages", testModeratorChangesOthersMessages},
 		{"ReadAfterMergesRoomsInIDOrder", testReadAfterMergesRoomsInIDOrder},
 		{"ReadBeforePagesBackwards", testReadBeforePagesBackwards},

@@ -23,8 +23,12 @@ export const quickReactions = [
  * reader about a failure.
  */
 export class Actions {
-  constructor({ list, outbox, timeline, dialog, me, room, maxBytes, onResult, onReply, needName, notify, announce }) {
-    Object.assign(this, { list, timeline, dialog, me, room, maxBytes, onResult, onReply, needName, notify, announce });
+  constructor({
+    list, outbox, timeline, dialog, me, room, maxBytes, onResult, onReply, needName, notify, announce, showMessage,
+  }) {
+    Object.assign(this, {
+      list, timeline, dialog, me, room, maxBytes, onResult, onReply, needName, notify, announce, showMessage,
+    });
     this.editor = null;
     this.deleting = null; // the message the delete dialog is about
     this.pending = new Set(); // reaction toggles in flight, "id emoji"
@@ -107,8 +111,8 @@ export class Actions {
       case 'delete':
         this.askDelete(message);
         break;
-      case 'show-parent':
-        this.timeline.scrollTo(control.dataset.target);
+      case 'show-parent': // as a permalink: highlighted, loaded if need be
+        this.showMessage(control.dataset.target);
         break;
       default:
     }

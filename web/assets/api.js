@@ -148,12 +148,16 @@ export async function listRooms() {
 
 /**
  * getMessages returns events of room in ascending id order: the newest
- * `limit` by default, or those just before `before`, or just after `after`.
+ * `limit` by default, or those just before `before`, or just after `after`,
+ * or the page centred on message `around`.
  */
-export async function getMessages(room, { before, after, limit } = {}) {
+export async function getMessages(room, {
+  before, after, around, limit,
+} = {}) {
   const query = new URLSearchParams();
   if (before) query.set('before', before);
   if (after) query.set('after', after);
+  if (around) query.set('around', around);
   if (limit) query.set('limit', String(limit));
   const qs = query.toString();
   const data = await request(`${roomPath(room)}/messages${qs ? `?${qs}` : ''}`);

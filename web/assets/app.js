@@ -11,6 +11,7 @@ import { AuthView } from './auth.js';
 import { clearSession, prefs, saveSession, setScope } from './cache.js';
 import { Composer } from './composer.js';
 import { InviteDialog } from './invite.js';
+import { Jumper, routeMessage } from './jump.js';
 import { NamePrompt } from './name.js';
 import { Rooms } from './rooms.js';
 import { routeJoin, routeRoom } from './routes.js';
@@ -39,7 +40,10 @@ const timeline = new Timeline({
   olderButton: $('load-older'),
   historyStatus: $('history-status'),
   me: () => me,
-  onNeedOlder: () => rooms.loadOlder(store.room(rooms.active)),
+  // While reading a window of older history (a permalink), that window.
+  onNeedOlder: () => rooms.loadOlder(timeline.detached ? timeline.room : store.room(rooms.active)),
+  onNeedNewer: () => jumper.loadNewer(),
+  onLeaveDetached: () => jumper.leave(),
 });
 
 const sidebar = new Sidebar({
@@ -89,6 +93,7 @@ const actions = new Actions({
   needName: () => namePrompt.open(),
   notify: (text) => shell.notify(text),
   announce: (text) => announcer.say(text),
+  showMessage: (id) => jumper.jump(rooms.active, id, { push: true }),
 });
 
 const namePrompt = new NamePrompt({
@@ -206,6 +211,10 @@ const sender = new Sender({
   scheduleSave,
 });
 
+const jumper = new Jumper({
+  store, rooms, timeline, notify: (text) => shell.notify(text),
+});
+
 const updates = new Updates({
   store,
   rooms,
@@ -221,7 +230,10 @@ $('change-name').addEventListener('click', () => namePrompt.open());
 
 window.addEventListener('popstate', () => {
   const name = routeRoom();
-  if (name && name !== rooms.active) rooms.open(name);
+  const id = routeMessage();
+  if (name && id) jumper.jump(name, id);
+  else if (name && name !== rooms.active) rooms.open(name);
+  else if (name && timeline.detached) jumper.leave();
 });
 
 document.addEventListener('visibilitychange', () => {
@@ -303,6 +315,8 @@ async function boot() {
   const session = rooms.restore(guest ? [access.identity.room] : prefs.rooms);
   const home = guest ? access.identity.room : prefs.lastRoom || store.rooms.keys().next().value || defaultRoom;
   rooms.open(routeRoom() || home);
+  // A permalink (/r/room?m=ID) opens at its message once the room loads.
+  if (routeRoom() && routeMessage()) jumper.jump(routeRoom(), routeMessage());
   if (!me) namePrompt.open();
 
   const cursor = session?.cursor || await rooms.initialCursor(untilReached);

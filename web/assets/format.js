@@ -91,6 +91,20 @@ export function linkify(text) {
   return fragment;
 }
 
+const urlAtPattern = /https?:\/\/[^\s<>"`{}|\\^]+/iuy;
+
+/**
+ * urlAt returns the URL that linkify would make a link of at index i of
+ * text (trailing punctuation trimmed), or '' if none starts there, so
+ * formatting can leave URLs whole.
+ */
+export function urlAt(text, i) {
+  if (i > 0 && /[\p{L}\p{N}]/u.test(text[i - 1])) return '';
+  urlAtPattern.lastIndex = i;
+  const match = urlAtPattern.exec(text);
+  return match ? trimURL(match[0]) : '';
+}
+
 // trimURL drops punctuation that ends a sentence rather than the URL, and a
 // closing bracket that has no opening partner inside the URL.
 function trimURL(s) {

@@ -1,7 +1,10 @@
 // DOM for messages and day separators. Message data only ever reaches the
-// page through textContent, text nodes and checked link hrefs.
+// page through textContent, text nodes and checked link hrefs (formatting
+// too: markdown.js builds elements, never HTML).
 
 import { dayKey, dayLabel, fullTime, linkify, shortTime } from './format.js';
+import { messageHref } from './jump.js';
+import { renderMarkdown } from './markdown.js';
 
 // Messages from one author closer together than this share one header.
 const groupGap = 5 * 60 * 1000;
@@ -20,12 +23,24 @@ export function sameDay(a, b) {
   return Boolean(a) && dayKey(new Date(a.time)) === dayKey(new Date(b.time));
 }
 
-/** guestSuffix ends every guest's name under access control: "Bob (guest)". */
-export const guestSuffix = ' (guest)';
+// A guest's name under access control: the name they chose and a suffix
+// with a number from the second guest of that name in the room on, "Bob
+// (guest)", "Bob (guest 2)". The server never gives one twice in a room.
+const guestRE = /^(.+) \(guest(?: ([1-9][0-9]*))?\)$/;
+
+/**
+ * guestParts splits a guest's name into the name they chose, the suffix
+ * and the badge that shows it ("guest", "guest 2"); null for anyone else.
+ */
+export function guestParts(name) {
+  const m = guestRE.exec(name);
+  if (!m) return null;
+  return { chosen: m[1], suffix: name.slice(m[1].length), badge: m[2] ? `guest ${m[2]}` : 'guest' };
+}
 
 /** isGuest is true for the name of a guest (under access control). */
 export function isGuest(name) {
-  return name.endsWith(guestSuffix) && name.length > guestSuffix.length;
+  return guestParts(name) !== null;
 }
 
 /** hueClass picks a stable colour class for an author's avatar. */
@@ -42,11 +57,32 @@ function el(tag, className, text) {
   return node;
 }
 
+// userText is an element holding text a user chose (a name, a message):
+// isolated, with its own direction, so neither right-to-left script nor
+// bidi controls in it can reorder what is around it.
+function userText(tag, className, text) {
+  const node = el(tag, className, text);
+  node.dir = 'auto';
+  return node;
+}
+
 function timeElement(date, className) {
   const time = el('time', className, shortTime(date));
   time.dateTime = date.toISOString();
   time.title = fullTime(date);
   return time;
+}
+
+// permalink wraps node in a link to message (its time, say), which the page
+// opens in place (jump.js) and a reader can copy.
+function permalink(message, node) {
+  if (!message.id || !message.room) return node;
+  const link = el('a', 'msg-permalink');
+  link.href = messageHref(message.room, message.id);
+  link.dataset.jump = message.id;
+  link.dataset.room = message.room;
+  link.append(node);
+  return link;
 }
 
 /** dayElement is the separator that starts the day of event. */
@@ -81,7 +117,7 @@ export function messageElement(message, {
 
   const gutter = el('div', 'msg-gutter');
   if (continued) {
-    gutter.append(timeElement(date, 'msg-gutter-time'));
+    gutter.append(permalink(message, timeElement(date, 'msg-gutter-time')));
   } else {
     const avatar = el('span', `avatar ${hueClass(message.author)}`, initial(message.author));
     avatar.setAttribute('aria-hidden', 'true');
@@ -91,7 +127,7 @@ export function messageElement(message, {
   const body = el('div', 'msg-body');
   if (!continued) {
     const head = el('div', 'msg-head');
-    head.append(...authorElements(message.author, guestBadges), ' ', timeElement(date, 'msg-time'));
+    head.append(...authorElements(message.author, guestBadges), ' ', permalink(message, timeElement(date, 'msg-time')));
     body.append(head);
   } else {
     // Screen readers still hear who wrote a grouped message.
@@ -99,7 +135,7 @@ export function messageElement(message, {
   }
   if (message.reply_to) {
     li.dataset.replyTo = message.reply_to;
-    body.append(quoteElement(parent));
+    body.append(quoteElement(parent, message));
   }
   body.append(lineElement(message));
   if (message.reactions?.length) body.append(reactionsElement(message.reactions, me));
@@ -109,12 +145,14 @@ export function messageElement(message, {
 }
 
 // authorElements shows an author's name; a guest's as "Bob" and a badge,
-// with the full name still the text of .msg-author for screen readers.
+// "guest" or "guest 2", which tells two guests of one name apart, with the
+// full name still the text of .msg-author for screen readers.
 function authorElements(author, guestBadges) {
-  if (!guestBadges || !isGuest(author)) return [el('span', 'msg-author', author)];
-  const name = el('span', 'msg-author', author.slice(0, -guestSuffix.length));
-  name.append(el('span', 'visually-hidden', guestSuffix));
-  const badge = el('span', 'guest-badge', 'guest');
+  const guest = guestBadges ? guestParts(author) : null;
+  if (!guest) return [userText('span', 'msg-author', author)];
+  const name = userText('span', 'msg-author', guest.chosen);
+  name.append(el('span', 'visually-hidden', guest.suffix));
+  const badge = el('span', 'guest-badge', guest.badge);
   badge.setAttribute('aria-hidden', 'true');
   badge.title = 'A guest from an invite link';
   return [name, badge];
@@ -127,8 +165,12 @@ export function lineElement(message) {
     line.append(el('p', 'msg-text msg-tombstone', 'message deleted'));
     return line;
   }
-  const text = el('p', 'msg-text');
-  text.append(linkify(message.text ?? ''));
+  // Formatting (markdown.js): one paragraph stays inline, in a <p>, so the
+  // "edited" mark follows it; anything with blocks is a <div> of them.
+  // User text is isolated (dir="auto") so it cannot reorder the page.
+  const { block, nodes } = renderMarkdown(message.text ?? '', linkify);
+  const text = userText(block ? 'div' : 'p', block ? 'msg-text md-blocks' : 'msg-text');
+  text.append(...nodes);
   line.append(text);
   if (message.edited_at) {
     const mark = el('span', 'msg-edited', '(edited)');
@@ -147,11 +189,13 @@ export function firstLine(message) {
 }
 
 // quoteElement shows the message a reply answers: its author and first
-// line, a button that goes to it; or a note when it is not loaded.
-function quoteElement(parent) {
+// line, a button that goes to it; or, when it is not loaded, a link that
+// loads it (a permalink).
+function quoteElement(parent, reply) {
   if (!parent) {
-    const missing = el('div', 'msg-quote missing');
-    missing.append(el('span', 'quote-text', 'original message not loaded'));
+    const missing = permalink({ id: reply.reply_to, room: reply.room }, el('span', 'quote-text', 'original message not loaded'));
+    missing.classList.add('msg-quote', 'missing');
+    missing.setAttribute('aria-label', 'Original message not loaded. Show it.');
     return missing;
   }
   const quote = el('button', 'msg-quote');
@@ -161,7 +205,7 @@ function quoteElement(parent) {
   quote.classList.toggle('deleted', Boolean(parent.redacted));
   const line = firstLine(parent);
   quote.setAttribute('aria-label', `Reply to ${parent.author}: ${line}. Go to the original message.`);
-  quote.append(el('span', 'quote-author', parent.author), ' ', el('span', 'quote-text', line));
+  quote.append(userText('span', 'quote-author', parent.author), ' ', userText('span', 'quote-text', line));
   return quote;
 }
 

@@ -1,6 +1,7 @@
 // The open room's message list: rendering, grouping, day separators,
-// sticking to the bottom, the "new messages" pill, scrollback paging, and
-// redrawing messages in place when they are edited, deleted or reacted to.
+// sticking to the bottom, the "new messages" pill, scrollback paging,
+// redrawing messages in place when they are edited, deleted or reacted to,
+// and reading a window of older history around a linked message.
 
 import { continues, dayElement, messageElement, outboxElement, sameDay } from './render.js';
 import { formatNumber } from './format.js';
@@ -15,8 +16,18 @@ const topSlack = 400;
  * called when the reader nears the top and older events may exist.
  */
 export class Timeline {
-  constructor({ scroller, list, outbox, pill, olderButton, historyStatus, me, onNeedOlder }) {
-    Object.assign(this, { scroller, list, outbox, pill, olderButton, historyStatus, me, onNeedOlder });
+  constructor({
+    scroller, list, outbox, pill, olderButton, historyStatus, me, onNeedOlder, onNeedNewer, onLeaveDetached,
+  }) {
+    Object.assign(this, {
+      scroller, list, outbox, pill, olderButton, historyStatus, me, onNeedOlder, onNeedNewer, onLeaveDetached,
+    });
+    // Reading older history around a message (a permalink): the list shows
+    // a window of the room that does not reach the newest message, while
+    // the room itself keeps taking live events. onNeedNewer() loads more
+    // below; onLeaveDetached() goes back to the room's newest messages.
+    this.detached = false;
+    this.highlighted = ''; // the id of the message a permalink points at
     this.room = null;
     this.guestBadges = false; // set under access control
     this.elements = new Map(); // event id → its <li>
@@ -46,16 +57,72 @@ export class Timeline {
 
   /** show renders room from scratch, scrolled to its newest message. */
   show(room, outboxItems) {
+    if (this.room?.name !== room.name) this.highlighted = '';
     if (this.room !== room) this.mounts = { editor: null, picker: null };
     this.room = room;
-    this.elements.clear();
-    this.replies.clear();
-    this.lastRendered = null;
-    this.list.replaceChildren(this.renderRange(room.events, null));
+    this.detached = false;
+    this.renderAll(room.events);
     this.renderOutbox(outboxItems);
     this.setLoading(false);
     this.scrollToBottom();
     this.fill();
+  }
+
+  /**
+   * showDetached renders win, a window of the open room's older history,
+   * at message id, highlighted; the pill offers the way back.
+   */
+  showDetached(win, id) {
+    this.mounts = { editor: null, picker: null };
+    this.room = win;
+    this.detached = true;
+    this.highlighted = id;
+    this.renderAll(win.events);
+    this.outbox.replaceChildren();
+    this.setLoading(false);
+    this.stuck = false;
+    this.unseen = 0;
+    this.updatePill();
+    this.scrollTo(id);
+  }
+
+  /**
+   * rejoin shows room, which now holds the window's messages too, in
+   * place: the reader keeps their place and is back on the live room.
+   */
+  rejoin(room, outboxItems) {
+    const anchor = this.anchor();
+    this.room = room;
+    this.detached = false;
+    this.renderAll(room.events);
+    this.renderOutbox(outboxItems);
+    this.restore(anchor);
+    this.stuck = this.atBottom();
+    this.unseen = 0;
+    this.updatePill();
+  }
+
+  /** appendedBelow shows newer messages just loaded into a window. */
+  appendedBelow(events) {
+    if (!events.length) return;
+    this.list.append(this.renderRange(events, this.lastRendered));
+    this.quotesFor(events);
+  }
+
+  /** highlight marks message id as the one a link pointed at, and shows it. */
+  highlight(id) {
+    const old = this.highlighted;
+    this.highlighted = id;
+    this.redraw(new Set([old, id].filter(Boolean)));
+    return this.scrollTo(id);
+  }
+
+  // renderAll replaces the whole list with events.
+  renderAll(events) {
+    this.elements.clear();
+    this.replies.clear();
+    this.lastRendered = null;
+    this.list.replaceChildren(this.renderRange(events, null));
   }
 
   renderRange(events, prev) {
@@ -79,6 +146,7 @@ export class Timeline {
       actions: true,
       guestBadges: this.guestBadges,
     });
+    li.classList.toggle('target', message.id === this.highlighted);
     this.elements.set(message.id, li);
     if (message.reply_to) {
       if (!this.replies.has(message.reply_to)) this.replies.set(message.reply_to, new Set());
@@ -190,6 +258,11 @@ export class Timeline {
    */
   appended(events, { own = false } = {}) {
     if (!events.length) return;
+    if (this.detached) { // the window does not reach them: count them
+      this.unseen += events.filter((e) => e.author !== this.me()).length;
+      this.updatePill();
+      return;
+    }
     const stick = this.stuck || own;
     if (this.lastRendered && events[0].id < this.lastRendered.id) {
       this.rerender();
@@ -213,10 +286,7 @@ export class Timeline {
     const focus = this.list.contains(document.activeElement) ? document.activeElement.closest('li.msg') : null;
     const focusId = focus?.dataset.id;
     const focusPart = focus ? focusKey(focus) : null;
-    this.elements.clear();
-    this.replies.clear();
-    this.lastRendered = null;
-    this.list.replaceChildren(this.renderRange(this.room.events, null));
+    this.renderAll(this.room.events);
     this.restore(anchor);
     const li = focusId && this.elements.get(focusId);
     if (li) restoreFocus(li, focusPart);
@@ -263,6 +333,7 @@ export class Timeline {
 
   /** renderOutbox redraws the reader's unconfirmed messages below the list. */
   renderOutbox(items) {
+    if (this.detached) return; // they belong below the newest messages
     const stick = this.stuck;
     const fragment = document.createDocumentFragment();
     let prev = this.lastRendered;
@@ -299,7 +370,9 @@ export class Timeline {
     // Only the reader scrolling up unsticks the view; content or the view
     // changing size under a stuck reader does not.
     const top = this.scroller.scrollTop;
-    if (this.atBottom()) this.stuck = true;
+    if (this.detached) {
+      if (this.scroller.scrollHeight - top - this.scroller.clientHeight < topSlack && this.room?.hasNewer) this.onNeedNewer();
+    } else if (this.atBottom()) this.stuck = true;
     else if (top < this.lastTop) this.stuck = false;
     this.lastTop = top;
     if (this.stuck && this.unseen) {
@@ -324,6 +397,10 @@ export class Timeline {
   }
 
   scrollToBottom() {
+    if (this.detached) {
+      this.onLeaveDetached(); // shows the room's newest messages, at the bottom
+      return;
+    }
     this.scroller.scrollTop = this.scroller.scrollHeight;
     this.lastTop = this.scroller.scrollTop;
     this.stuck = true;
@@ -332,8 +409,14 @@ export class Timeline {
   }
 
   updatePill() {
+    const count = this.unseen === 1 ? '1 new message' : `${formatNumber(this.unseen)} new messages`;
+    if (this.detached) { // always the way back while reading older history
+      this.pill.hidden = false;
+      this.pill.textContent = this.unseen ? `${count} · Jump to newest ↓` : 'Jump to newest ↓';
+      return;
+    }
     this.pill.hidden = this.unseen === 0;
-    this.pill.textContent = this.unseen === 1 ? '1 new message ↓' : `${formatNumber(this.unseen)} new messages ↓`;
+    this.pill.textContent = `${count} ↓`;
   }
 }
 

@@ -43,6 +43,9 @@ export class Updates {
       } else if (changeTypes.has(event.type)) {
         const message = room.apply(event);
         if (message) changed = [message];
+        // A window of older history on screen (a permalink) changes too.
+        const shown = timeline.detached && timeline.room.name === room.name ? timeline.room.apply(event) : null;
+        if (shown) changed.push(shown);
       }
       if (!added.length && !changed.length) continue;
       if (!byRoom.has(room)) byRoom.set(room, { added: [], changed: new Set() });
