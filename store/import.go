@@ -55,5 +55,23 @@ func ParseImportLine(line []byte) (Event, error) {
 	if err := check.Validate(0); err != nil {
 		return e, err
 	}
+	e.Derive() // mentions are the log's, whatever the line says
 	return e, nil
+}
+
+// SameEvent reports whether stored, an event's JSON as a log holds it, is
+// the event e: the bytes of e's JSON, or of e's JSON without mentions (an
+// event stored before logs derived them). Import uses it to skip what a
+// log has already.
+func SameEvent(stored []byte, e Event) bool {
+	canon, err := e.MarshalJSON()
+	if err == nil && bytes.Equal(stored, canon) {
+		return true
+	}
+	if len(e.Mentions) == 0 {
+		return false
+	}
+	e.Mentions = nil
+	canon, err = e.MarshalJSON()
+	return err == nil && bytes.Equal(stored, canon)
 }

@@ -313,6 +313,7 @@ func (d *DB) Append(ctx context.Context, e store.Event) (store.Record, bool, err
 	if err := e.Validate(d.MaxTextBytes); err != nil {
 		return store.Record{}, false, err
 	}
+	e.Derive()
 	// Encode on the caller's goroutine: the writer only splices in the id.
 	req := newAppendReq(ctx)
 	req.ev, req.enc = e, e.EncodeParts()

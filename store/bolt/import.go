@@ -2,7 +2,6 @@ package bolt
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -150,7 +149,7 @@ func (d *DB) checkImport(ctx context.Context, room string, src io.ReadSeeker) (s
 			if rb != nil {
 				if v := rb.Bucket(bucketLog).Get(e.ID[:]); v != nil {
 					_, js, _ := decodeValue(v)
-					if canon, _ := e.MarshalJSON(); !bytes.Equal(js, canon) {
+					if !store.SameEvent(js, e) {
 						return &store.ImportError{Line: n, Err: fmt.Errorf("event %s is already stored with other content", e.ID)}
 					}
 					return nil

@@ -175,6 +175,7 @@ func (f *Fake) Append(ctx context.Context, e store.Event) (store.Record, bool, e
 	if err := e.Validate(f.MaxTextBytes); err != nil {
 		return store.Record{}, false, err
 	}
+	e.Derive()
 	if err := ctx.Err(); err != nil {
 		return store.Record{}, false, err
 	}

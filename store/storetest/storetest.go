@@ -63,6 +63,7 @@ func Run(t *testing.T, open Opener) {
 		{"ImportRoundTrip", testImportRoundTrip},
 		{"ImportRejectsBadFilesWhole", testImportRejectsBadFilesWhole},
 		{"RoomRetentionSettings", testRoomRetentionSettings},
+		{"MentionsAreDerived", testMentionsAreDerived},
 		{"CloseIsIdempotentAndStopsEverything", testCloseIsIdempotent},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open) })
