@@ -69,3 +69,14 @@ func mentionMayFollow(r rune) bool {
 func isNameByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-'
 }
+
+// Notified returns whom message m notifies now: the names it mentions but
+// its author's own; none once it is deleted. Mention lists and counts of
+// every Log implementation follow it.
+func (m Message) Notified() []string {
+	if m.Redacted {
+		return nil
+	}
+	self := MentionName(m.Author)
+	return slices.DeleteFunc(slices.Clone(m.Mentions), func(n string) bool { return n == self })
+}

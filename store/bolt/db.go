@@ -33,6 +33,7 @@ import (
 //	rooms/<room>/pruned       id of the newest event retention deleted
 //	cids/<room>\x00<cid>      16-byte id of the event that used the client id
 //	cids_by_id/<id>           <room>\x00<cid>, so old client ids expire in id order
+//	rooms/<room>/messages, mentions/..., marks/...: see mention.go, marks.go
 var (
 	bucketMeta      = []byte("meta")
 	bucketRooms     = []byte("rooms")
@@ -141,6 +142,9 @@ func (d *DB) Open() error {
 	if err == nil {
 		err = initSchema(db, &last)
 	}
+	if err == nil {
+		err = countMessages(db)
+	}
 	if err != nil {
 		db.Close()
 		return fmt.Errorf("open db %s: %w", d.Path, err)
@@ -166,7 +170,7 @@ func initSchema(db *bbolt.DB, last *ulid.ULID) (err error) {
 		}
 	}()
 	return db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketRooms, bucketCIDs, bucketCIDsByID} {
+		for _, name := range [][]byte{bucketMeta, bucketRooms, bucketCIDs, bucketCIDsByID, bucketMentions, bucketMarks} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

@@ -127,6 +127,7 @@ func (d *DB) pruneChunk(room string, now time.Time) (int, error) {
 		logB, msgs, edits := rb.Bucket(bucketLog), rb.Bucket(bucketMsgs), rb.Bucket(bucketEdits)
 		cids, cidsByID := tx.Bucket(bucketCIDs), tx.Bucket(bucketCIDsByID)
 		var last []byte
+		var gone int64 // messages not deleted among those pruned
 		c := logB.Cursor()
 		for k, v := c.First(); k != nil && n < pruneChunk; k, v = c.First() {
 			tooMany := ret.Events > 0 && count > uint64(ret.Events)
@@ -134,7 +135,16 @@ func (d *DB) pruneChunk(room string, now time.Time) (int, error) {
 			if !tooMany && !tooOld {
 				break
 			}
-			if typ, _, _ := decodeValue(v); typ == store.TypeMessage {
+			if typ, js, _ := decodeValue(v); typ == store.TypeMessage {
+				state := msgs.Get(k)
+				if len(state) == 0 {
+					state = js
+				}
+				if counted, err := unindexPruned(tx, k, state); err != nil {
+					return err
+				} else if counted {
+					gone++
+				}
 				if err := msgs.Delete(k); err != nil {
 					return err
 				}
@@ -164,6 +174,9 @@ func (d *DB) pruneChunk(room string, now time.Time) (int, error) {
 			return nil
 		}
 		if err := rb.Put(keyPruned, last); err != nil {
+			return err
+		}
+		if err := addCount(rb, keyMessages, -gone); err != nil {
 			return err
 		}
 		return putCount(rb, count)

@@ -35,7 +35,8 @@ func (r *Report) problem(format string, args ...any) {
 // consistency check, then Parley's invariants (every event decodes and
 // matches its key, room and id time; ids never exceed the recorded last id;
 // counts, the message index, the edit index and client ids agree with the
-// log; every message's indexed state equals Fold of its room). An error
+// log; every message's indexed state equals Fold of its room; message counts
+// and the mention index agree with those states). An error
 // means the file could not be checked at all; problems are in the report.
 func Verify(path string) (*Report, error) {
 	db, err := openBolt(path, true, defaultLockTimeout)
@@ -71,6 +72,7 @@ func Verify(path string) (*Report, error) {
 			return err
 		}
 		verifyClientIDs(rep, tx)
+		verifyMentions(rep, tx)
 		return nil
 	})
 	return rep, err

@@ -113,6 +113,7 @@ type batchWriter struct {
 type roomBuckets struct {
 	room, log, msgs, edits *bbolt.Bucket
 	added                  uint64
+	messages               int64 // change of the count of messages not deleted
 }
 
 // room returns a room's buckets, creating the room only if create is set.
@@ -223,12 +224,16 @@ func (w *batchWriter) store(req *appendReq) (appendResult, error) {
 // key is e's id as a key.
 func (w *batchWriter) index(rb *roomBuckets, e store.Event, key []byte) error {
 	if e.Type == store.TypeMessage {
-		return rb.msgs.Put(key, []byte{})
+		if err := rb.msgs.Put(key, []byte{}); err != nil {
+			return err
+		}
+		return w.noteMessage(rb, store.Message{}, store.NewMessage(e))
 	}
 	m, err := w.message(rb, e.Target)
 	if err != nil {
 		return fmt.Errorf("index %s: %w", e.ID, err)
 	}
+	before := m.Clone()
 	switch e.Type {
 	case store.TypeEdit:
 		err = rb.edits.Put(append(e.Target.Bytes(), key...), []byte{})
@@ -243,7 +248,10 @@ func (w *batchWriter) index(rb *roomBuckets, e store.Event, key []byte) error {
 	if err != nil {
 		return err
 	}
-	return rb.msgs.Put(e.Target.Bytes(), js)
+	if err := rb.msgs.Put(e.Target.Bytes(), js); err != nil {
+		return err
+	}
+	return w.noteMessage(rb, before, m)
 }
 
 // message returns the current state of message id in rb, or ErrNotFound.
@@ -304,6 +312,11 @@ func (w *batchWriter) finish() error {
 	for _, rb := range w.touched {
 		if rb.added > 0 {
 			if err := putCount(rb.room, getCount(rb.room)+rb.added); err != nil {
+				return err
+			}
+		}
+		if rb.messages != 0 || rb.room.Get(keyMessages) == nil {
+			if err := addCount(rb.room, keyMessages, rb.messages); err != nil {
 				return err
 			}
 		}
