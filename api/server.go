@@ -94,7 +94,7 @@ type Server struct {
 	Node  string
 	Relay stream.Relay
 
-	log       store.Log
+	log       store.Store
 	hub       *stream.Hub
 	passwords *passwordHasher
 	limits    *limiters
@@ -111,8 +111,9 @@ type Server struct {
 	serveErr  chan error
 }
 
-// NewServer returns a server for log with default settings.
-func NewServer(log store.Log) *Server {
+// NewServer returns a server for log (the event log and its read markers)
+// with default settings.
+func NewServer(log store.Store) *Server {
 	s := &Server{
 		Addr:              "127.0.0.1:8080",
 		MaxMessageBytes:   16 << 10,
