@@ -92,10 +92,11 @@ type Hub struct {
 	life    context.Context
 	closing context.CancelFunc
 
-	mu       sync.RWMutex // guards rooms, conns, nextConn, closed, detach and paced
+	mu       sync.RWMutex // guards rooms, conns, nextConn, epoch, closed, detach and paced
 	rooms    map[string]map[*subscriber]struct{}
 	conns    map[string]*subscriber // by connection id
 	nextConn uint64
+	epoch    uint64 // of the last subscriber (see Conn.Epoch)
 	closed   bool
 	started  atomic.Bool // set under mu once the settings are read
 	paced    bool        // FlushInterval > 0: pace wakes the streams
@@ -320,8 +321,9 @@ func (h *Hub) pace(every time.Duration) {
 	}
 }
 
-// subscribe registers a stream of who for rooms, as connection id if it
-// is free, else under a new id.
+// subscribe registers a stream of who for rooms, as connection id if
+// given (taking it over from a stream that still holds it, which ends),
+// else under a new id.
 func (h *Hub) subscribe(rooms []string, who Who, id string) (*subscriber, error) {
 	s := &subscriber{
 		rooms:     rooms,
@@ -336,11 +338,14 @@ func (h *Hub) subscribe(rooms []string, who Who, id string) (*subscriber, error)
 		return nil, ErrClosed
 	}
 	h.start()
-	if _, taken := h.conns[id]; id == "" || taken {
+	if id == "" {
 		h.nextConn++
 		id = h.Node + "-" + strconv.FormatUint(h.nextConn, 36)
+	} else if old := h.conns[id]; old != nil {
+		old.takeOver()
 	}
-	s.id = id
+	h.epoch++
+	s.id, s.epoch = id, h.epoch
 	h.conns[id] = s
 	for _, room := range rooms {
 		subs := h.rooms[room]
@@ -353,10 +358,13 @@ func (h *Hub) subscribe(rooms []string, who Who, id string) (*subscriber, error)
 	return s, nil
 }
 
+// unsubscribe ends a subscription.
 func (h *Hub) unsubscribe(s *subscriber) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	delete(h.conns, s.id)
+	if h.conns[s.id] == s {
+		delete(h.conns, s.id)
+	}
 	for _, room := range s.rooms {
 		delete(h.rooms[room], s)
 		if len(h.rooms[room]) == 0 {
@@ -383,16 +391,49 @@ func ephemeralFrame(typ string, data []byte) frame {
 // subscriber is one stream's bounded queue of live records.
 type subscriber struct {
 	id        string // connection id
+	epoch     uint64
 	who       Who
 	rooms     []string
 	wake      chan struct{} // capacity 1: "the queue changed"
 	maxEvents int
 	maxBytes  int
 
-	mu       sync.Mutex // guards queue, bytes and overflow
+	mu       sync.Mutex // guards queue, bytes, overflow, stop and taken
 	queue    []frame
 	bytes    int
 	overflow bool
+	stop     func() // ends the stream
+	taken    bool   // another stream took its connection id over
+}
+
+// setStop arranges for stop to end the stream when another takes its
+// connection id over, at once if that happened already.
+func (s *subscriber) setStop(stop func()) {
+	s.mu.Lock()
+	s.stop = stop
+	taken := s.taken
+	s.mu.Unlock()
+	if taken {
+		stop()
+	}
+}
+
+// takeOver ends the stream: a new one of the same person has its id.
+func (s *subscriber) takeOver() {
+	s.mu.Lock()
+	s.taken = true
+	stop := s.stop
+	s.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// wasTaken reports whether another stream took the connection id over.
+func (s *subscriber) wasTaken() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.taken
 }
 
 // push queues f without blocking and reports whether the queue was empty,

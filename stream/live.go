@@ -148,7 +148,7 @@ func (r receiver) Connections() []Conn {
 	defer r.h.mu.RUnlock()
 	out := make([]Conn, 0, len(r.h.conns))
 	for id, s := range r.h.conns {
-		out = append(out, Conn{ID: id, Who: s.who, Rooms: slices.Clone(s.rooms)})
+		out = append(out, Conn{ID: id, Epoch: s.epoch, Who: s.who, Rooms: slices.Clone(s.rooms)})
 	}
 	return out
 }

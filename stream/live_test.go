@@ -74,6 +74,23 @@ func (c *liveClient) next(tb testing.TB) Event {
 	return Event{}
 }
 
+// ends reads the stream to its end, failing if it does not end within a
+// minute.
+func (c *liveClient) ends(tb testing.TB) {
+	tb.Helper()
+	deadline := time.After(time.Minute)
+	for {
+		select {
+		case _, ok := <-c.events:
+			if !ok {
+				return
+			}
+		case <-deadline:
+			tb.Fatal("the stream did not end within a minute")
+		}
+	}
+}
+
 // nextOf skips events until one of type typ.
 func (c *liveClient) nextOf(tb testing.TB, typ string) Event {
 	tb.Helper()
@@ -298,6 +315,15 @@ func TestQuickReconnectDoesNotFlap(t *testing.T) {
 		t.Fatalf("reconnect with connection %s: got %s", b2, bob3.hello.Connection)
 	}
 	carol.expectRecord(t, appendN(t, log, "a", 1, "nothing before this")[0])
+
+	// A reconnect that comes before the server noticed the old stream is
+	// gone takes the id over and ends the old stream.
+	bob4 := dialLive(t, room+"bob&connection="+b2)
+	if bob4.hello.Connection != b2 {
+		t.Fatalf("taking over the open connection %s: got %s", b2, bob4.hello.Connection)
+	}
+	bob3.ends(t)
+	carol.expectRecord(t, appendN(t, log, "a", 1, "still nothing before this")[0])
 	got, _ := h.Presence("a")
 	if len(got.People) != 2 || !slices.Equal(got.People[0].Connections, []string{b1, b2}) {
 		t.Fatalf("presence: got %+v, want bob with %s (in its grace period) and %s", got.People, b1, b2)

@@ -87,6 +87,8 @@ func (r *roster) apply(c Conn) {
 	}
 	rc := r.conns[c.ID]
 	switch {
+	case rc != nil && (c.Epoch < rc.c.Epoch || c.Closed && c.Epoch != rc.c.Epoch):
+		// About a stream the id has passed on from: stale.
 	case c.Closed && (rc == nil || rc.closing != 0):
 		// Unknown or already closing: nothing to do.
 	case c.Closed && r.h.Grace <= 0:
@@ -232,11 +234,13 @@ func (r *roster) rosterFrame(room string) []byte {
 }
 
 // reusable reports whether a new stream of who may take over connection
-// id: a connection of the same person on this node in its grace period.
+// id: a connection of the same person on this node, closed within its
+// grace period or still open (a client that reconnects often does so
+// before the server has noticed that its old connection is dead).
 // r.mu must be held.
 func (r *roster) reusable(id string, who Who) bool {
 	rc := r.conns[id]
-	return rc != nil && rc.closing != 0 && !who.Anonymous() && rc.c.Who.Key == who.Key && NodeOf(id) == r.h.Node
+	return rc != nil && !who.Anonymous() && rc.c.Who.Key == who.Key && NodeOf(id) == r.h.Node
 }
 
 // owns reports whether connection id is a stream of room of the person

@@ -28,7 +28,11 @@ func (w Who) Anonymous() bool { return w.Key == "" }
 // that holds the stream, a dash, and a number unique on that node (see
 // NodeOf), so a relay knows where to deliver a signal.
 type Conn struct {
-	ID     string   `json:"id"`
+	ID string `json:"id"`
+	// Epoch numbers the streams that held the id on its node, in order: a
+	// stream that takes over the id of one still open has a higher one, so
+	// a late fact about the old stream changes nothing.
+	Epoch  uint64   `json:"epoch"`
 	Who    Who      `json:"who"`
 	Rooms  []string `json:"rooms,omitempty"`
 	Closed bool     `json:"closed,omitempty"`

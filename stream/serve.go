@@ -69,6 +69,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, req Request) (Result
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	defer context.AfterFunc(h.life, cancel)()
+	sub.setStop(cancel)
 
 	c := &conn{h: h, sub: sub, req: req, last: req.Cursor, start: time.Now(),
 		s: sseWriter{w: w, rc: http.NewResponseController(w), timeout: h.WriteTimeout}}
@@ -116,14 +117,15 @@ func (h *Hub) register(req Request) (*subscriber, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	h.Relay.Connection(Conn{ID: sub.id, Who: req.Who, Rooms: req.Rooms})
+	h.Relay.Connection(Conn{ID: sub.id, Epoch: sub.epoch, Who: req.Who, Rooms: req.Rooms})
 	return sub, rosters, nil
 }
 
-// unregister ends a subscription and tells presence.
+// unregister ends a subscription and tells presence (which ignores it if a
+// newer stream took the id over).
 func (h *Hub) unregister(sub *subscriber) {
 	h.unsubscribe(sub)
-	h.Relay.Connection(Conn{ID: sub.id, Who: sub.who, Rooms: sub.rooms, Closed: true})
+	h.Relay.Connection(Conn{ID: sub.id, Epoch: sub.epoch, Who: sub.who, Rooms: sub.rooms, Closed: true})
 }
 
 // conn is one stream while Serve runs it.
@@ -263,6 +265,9 @@ func (c *conn) writeFailed(err error) string {
 func (c *conn) stopped() string {
 	if c.h.life.Err() != nil {
 		return "server closing"
+	}
+	if c.sub.wasTaken() {
+		return "taken over by a new stream of the same connection"
 	}
 	return "client gone"
 }
