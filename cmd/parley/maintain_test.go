@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/store/bolt"
 )
 
 func TestBackupVerifyCompactImport(t *testing.T) {
@@ -57,6 +62,37 @@ func TestBackupVerifyCompactImport(t *testing.T) {
 	}
 	if want, _ := os.ReadFile(exportFile); !bytes.Equal(again.Bytes(), want) {
 		t.Fatalf("re-export differs:\n%s\nwant\n%s", again.Bytes(), want)
+	}
+}
+
+// TestVerifyAndDropFutureEvents: verify names events dated in the future,
+// drop-future removes them into a file, and the file then verifies.
+func TestVerifyAndDropFutureEvents(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "parley.db")
+	d := bolt.NewDB(path)
+	d.Now = func() time.Time { return time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC) }
+	d.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := d.Open(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := d.Append(context.Background(), store.Event{Room: "r", Type: store.TypeMessage, Author: "a", Text: "from 9999"}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	var out bytes.Buffer
+	if err := run(t, context.Background(), &out, "verify", "-db", path); err == nil || !strings.Contains(out.String(), "dated in the future") {
+		t.Fatalf("verify: %v\n%s", err, out.String())
+	}
+	dropped := filepath.Join(dir, "dropped.jsonl")
+	if err := run(t, context.Background(), io.Discard, "drop-future", "-db", path, "-o", dropped); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(dropped); !strings.Contains(string(b), "from 9999") {
+		t.Fatalf("dropped events: %q", b)
+	}
+	if err := run(t, context.Background(), io.Discard, "verify", "-db", path); err != nil {
+		t.Fatalf("verify after drop-future: %v", err)
 	}
 }
 
