@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/oklog/ulid/v2"
 	bbolt "go.etcd.io/bbolt"
@@ -87,11 +86,5 @@ func TestDeleteLeavesNoTraceOfTheText(t *testing.T) {
 // waitScrubbed waits until the scrubber has nothing left to do.
 func waitScrubbed(tb testing.TB, d *DB) {
 	tb.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for d.Stats().ScrubPending > 0 {
-		if time.Now().After(deadline) {
-			tb.Fatalf("scrub still pending after a minute: %+v", d.Stats())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(tb, "the scrub", func() bool { return d.Stats().ScrubPending == 0 })
 }

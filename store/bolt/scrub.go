@@ -3,8 +3,6 @@ package bolt
 import (
 	"bytes"
 	"errors"
-	"fmt"
-	"io"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -20,12 +18,9 @@ import (
 // page until it is reused, so a redacted text survives in the file. Once no
 // reader can still see those pages, the scrubber finds every copy of a
 // redacted event or message state ({"id":"<id>"... without "redacted":true)
-// and overwrites it with zeros. It runs in the background: a delete is
-// acknowledged once committed, and its cost never depends on the file's
-// size.
-
-// maxObject bounds how far a stored JSON object can extend.
-const maxObject = 1 << 20
+// in the pages that hold no live data (stale.go) and overwrites it with
+// zeros. It runs in the background: a delete is acknowledged once
+// committed, and its cost never depends on the file's size.
 
 // readers tracks open read transactions by the commit count when they began,
 // so the scrubber can wait for those that may still see old pages.
@@ -157,146 +152,47 @@ func (d *DB) scrubPass() error {
 	return nil
 }
 
-// scrubFile zeroes stale copies of the objects of anchors' ids, then
-// dequeues them. It searches the file without locks, then re-checks and
-// writes each hit in a write transaction, so bbolt cannot be writing the
-// same page, and dequeues the ids in that transaction.
+// scrubFile zeroes the stale copies of anchors' objects, then dequeues
+// them. It lists the free pages and reads them without holding up writers,
+// then re-checks and zeroes the hits in write transactions, so bbolt cannot
+// be writing the same page, a few hundred a transaction, so an append never
+// waits long for one; the last one dequeues the ids. Each commit's
+// fdatasync flushes the zeros too: they are in the same file.
 func (d *DB) scrubFile(anchors map[string]bool) error {
 	f, err := os.OpenFile(d.Path, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	hits, err := findStale(f, anchors, d.stop)
+	free, err := d.freeExtents(f)
 	if err != nil {
 		return err
 	}
-	return d.db.Update(func(tx *bbolt.Tx) error {
-		for _, off := range hits {
-			n, err := staleObjectAt(f, off, anchors)
-			if err != nil {
+	hits, err := findStale(f, free, anchors, d.stop)
+	if err != nil {
+		return err
+	}
+	for {
+		n := min(len(hits), scrubHitsPerTx)
+		last := n == len(hits)
+		err := d.db.Update(func(tx *bbolt.Tx) error {
+			if err := zeroStale(tx, f, hits[:n], anchors); err != nil || !last {
 				return err
 			}
-			if n > 0 {
-				if _, err := f.WriteAt(make([]byte, n), off); err != nil {
+			scrub := tx.Bucket(bucketScrub)
+			for id := range anchors {
+				if err := scrub.Delete(anchorKey(id)); err != nil {
 					return err
 				}
 			}
+			return nil
+		})
+		if err != nil || last {
+			return err
 		}
-		if len(hits) > 0 {
-			if err := f.Sync(); err != nil {
-				return err
-			}
-		}
-		scrub := tx.Bucket(bucketScrub)
-		for id := range anchors {
-			k := ulid.MustParse(id)
-			if err := scrub.Delete(k[:]); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// idPrefix starts every stored event and message state: their JSON begins
-// with the id.
-var idPrefix = []byte(`{"id":"`)
-
-// idLen is the length of an id's text.
-const idLen = 26
-
-// findStale returns the offsets of unredacted objects that start with the
-// id of one of anchors: one read of the file, however many anchors.
-func findStale(f *os.File, anchors map[string]bool, stop <-chan struct{}) ([]int64, error) {
-	const chunk = 4 << 20
-	overlap := len(idPrefix) + idLen
-	buf := make([]byte, chunk+overlap)
-	var hits []int64
-	for off := int64(0); ; off += chunk {
-		select {
-		case <-stop:
-			return nil, errStopped
-		default:
-		}
-		n, err := f.ReadAt(buf, off)
-		if err != nil && err != io.EOF {
-			return nil, err
-		}
-		data := buf[:n]
-		for i := 0; ; {
-			j := bytes.Index(data[i:], idPrefix)
-			if j < 0 {
-				break
-			}
-			at := i + j
-			i = at + 1
-			// An anchor in the overlap is found again in the next chunk.
-			if at >= chunk || at+overlap > len(data) {
-				continue
-			}
-			if !anchors[string(data[at+len(idPrefix):at+overlap])] {
-				continue
-			}
-			if m, err := staleObjectAt(f, off+int64(at), anchors); err != nil {
-				return nil, err
-			} else if m > 0 {
-				hits = append(hits, off+int64(at))
-			}
-		}
-		if n < len(buf) {
-			return hits, nil
-		}
+		hits = hits[n:]
 	}
 }
 
-// staleObjectAt returns the length of the JSON object at off if it starts
-// with the id of one of anchors and is not redacted, else 0.
-func staleObjectAt(f *os.File, off int64, anchors map[string]bool) (int, error) {
-	// Most objects are small: look at 64 KiB first, at maxObject only if
-	// the object goes on.
-	for size := 64 << 10; ; size = maxObject {
-		buf := make([]byte, size)
-		n, err := f.ReadAt(buf, off)
-		if err != nil && err != io.EOF {
-			return 0, err
-		}
-		buf = buf[:n]
-		if !bytes.HasPrefix(buf, idPrefix) || len(buf) < len(idPrefix)+idLen || !anchors[string(buf[len(idPrefix):len(idPrefix)+idLen])] {
-			return 0, nil
-		}
-		end := objectEnd(buf)
-		switch {
-		case end < 0 && n == size && size < maxObject:
-			continue
-		case end < 0:
-			return 0, fmt.Errorf("scrub: unterminated object at offset %d", off)
-		case bytes.Contains(buf[:end], []byte(`"redacted":true`)):
-			return 0, nil // a live, already redacted copy
-		}
-		return end, nil
-	}
-}
-
-// objectEnd returns the length of the JSON object at the start of b, or -1.
-func objectEnd(b []byte) int {
-	depth, inString, escaped := 0, false, false
-	for i, c := range b {
-		switch {
-		case escaped:
-			escaped = false
-		case inString && c == '\\':
-			escaped = true
-		case c == '"':
-			inString = !inString
-		case inString:
-		case c == '{' || c == '[':
-			depth++
-		case c == '}' || c == ']':
-			if depth--; depth == 0 {
-				return i + 1
-			}
-		}
-	}
-	return -1
-}
+// scrubHitsPerTx bounds the stale copies one scrub transaction zeroes.
+const scrubHitsPerTx = 256
