@@ -210,13 +210,14 @@ func TestOpenRefusesDamagedFilesAndLeavesThemAlone(t *testing.T) {
 	for i := 0; i < 300; i++ {
 		mustAppend(t, d, fmt.Sprint("room", i%7), "x", strings.Repeat("y", 200))
 	}
+	used, _ := d.Size() // the file may be longer: bbolt grows it ahead
 	d.Close()
 	good, _ := os.ReadFile(d.Path)
 	for _, tc := range []struct {
 		name   string
 		damage func([]byte) []byte
 	}{
-		{"truncated to half", func(b []byte) []byte { return b[:len(b)/2] }},
+		{"truncated to half", func(b []byte) []byte { return b[:used/2] }},
 		{"truncated to one page", func(b []byte) []byte { return b[:4096] }},
 		{"a few bytes", func(b []byte) []byte { return b[:10] }},
 		{"not a database", func(b []byte) []byte { return bytes.Repeat([]byte("parley"), 2000) }},

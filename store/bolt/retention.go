@@ -13,21 +13,18 @@ import (
 	"github.com/parleychat/parley/store"
 )
 
-var (
-	keySettings = []byte("settings") // rooms/<room>/settings: store.Retention JSON
-	keyPruned   = []byte("pruned")   // rooms/<room>/pruned: id of the newest pruned event
-)
+// keyPruned is rooms/<room>/pruned: the id of the newest pruned event.
+var keyPruned = []byte("pruned")
 
 // RoomRetention returns a room's own retention (nil: it follows the
-// default, DB.Retention). ErrNotFound if the room has no events.
+// default, DB.Retention). A room needs no events to have settings.
 func (d *DB) RoomRetention(ctx context.Context, room string) (*store.Retention, error) {
+	if err := store.ValidateRoom(room); err != nil {
+		return nil, err
+	}
 	var r *store.Retention
 	err := d.view(func(tx *bbolt.Tx) error {
-		rb := tx.Bucket(bucketRooms).Bucket([]byte(room))
-		if rb == nil {
-			return store.ErrNotFound
-		}
-		if v := rb.Get(keySettings); v != nil {
+		if v := tx.Bucket(bucketSettings).Get([]byte(room)); v != nil {
 			r = &store.Retention{}
 			return json.Unmarshal(v, r)
 		}
@@ -37,26 +34,27 @@ func (d *DB) RoomRetention(ctx context.Context, room string) (*store.Retention, 
 }
 
 // SetRoomRetention sets a room's own retention; nil returns it to the
-// default. Pruning applies it at its next run.
+// default. Pruning applies it at its next run. The room need not have
+// events yet.
 func (d *DB) SetRoomRetention(ctx context.Context, room string, r *store.Retention) error {
+	if err := store.ValidateRoom(room); err != nil {
+		return err
+	}
 	if r != nil {
 		if err := r.Validate(); err != nil {
 			return err
 		}
 	}
 	return d.update(func(tx *bbolt.Tx) error {
-		rb := tx.Bucket(bucketRooms).Bucket([]byte(room))
-		if rb == nil {
-			return store.ErrNotFound
-		}
+		settings := tx.Bucket(bucketSettings)
 		if r == nil {
-			return rb.Delete(keySettings)
+			return settings.Delete([]byte(room))
 		}
 		v, err := json.Marshal(r)
 		if err != nil {
 			return err
 		}
-		return rb.Put(keySettings, v)
+		return settings.Put([]byte(room), v)
 	})
 }
 
@@ -111,7 +109,7 @@ func (d *DB) pruneChunk(room string, now time.Time) (int, error) {
 			return nil
 		}
 		ret := d.Retention
-		if v := rb.Get(keySettings); v != nil {
+		if v := tx.Bucket(bucketSettings).Get([]byte(room)); v != nil {
 			if err := json.Unmarshal(v, &ret); err != nil {
 				return fmt.Errorf("room %s settings: %w", room, err)
 			}
