@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -46,17 +47,7 @@ func TestStripJPEGRemovesGPS(t *testing.T) {
 			if !sawGPS {
 				t.Fatal("the fixture has no GPS directory: the test would prove nothing")
 			}
-			var out bytes.Buffer
-			res, err := StripJPEG(&out, bytes.NewReader(orig))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := out.Bytes()
-			for _, s := range secrets {
-				if strings.Contains(string(orig), s) && bytes.Contains(got, []byte(s)) {
-					t.Errorf("stripped file still holds %q", s)
-				}
-			}
+			got, res := stripSecrets(t, StripJPEG, orig)
 			var app1 [][]byte
 			for _, s := range jpegSegments(t, got) {
 				switch {
@@ -171,12 +162,7 @@ func TestStripJPEGMalformed(t *testing.T) {
 		{"garbage between segments", append([]byte{0xFF, 0xD8, 0x42}, good[2:]...)},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := StripJPEG(&bytes.Buffer{}, bytes.NewReader(tt.in))
-			if !errors.Is(err, ErrMalformed) {
-				t.Errorf("got %v, want ErrMalformed", err)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { wantMalformed(t, StripJPEG, tt.in) })
 	}
 }
 
@@ -188,18 +174,53 @@ func FuzzStripJPEG(f *testing.F) {
 	f.Add(mustRead(f, "progressive.jpg"))
 	f.Add(mustRead(f, "restart.jpg"))
 	f.Add(encodeJPEG(f, testImage(8, 8, false), 50))
-	f.Fuzz(func(t *testing.T, in []byte) {
-		var out bytes.Buffer
-		if _, err := StripJPEG(&out, bytes.NewReader(in)); err != nil {
-			if !errors.Is(err, ErrMalformed) {
-				t.Fatalf("error %v is not ErrMalformed", err)
-			}
-			return
+	f.Fuzz(func(t *testing.T, in []byte) { checkIdempotent(t, StripJPEG, in, "") })
+}
+
+// stripSecrets strips orig and fails if any of the fixtures' secrets
+// that orig holds is still in the result.
+func stripSecrets(t *testing.T, strip func(io.Writer, io.Reader) (Stripped, error), orig []byte) ([]byte, Stripped) {
+	t.Helper()
+	var out bytes.Buffer
+	res, err := strip(&out, bytes.NewReader(orig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range secrets {
+		if strings.Contains(string(orig), s) && bytes.Contains(out.Bytes(), []byte(s)) {
+			t.Errorf("stripped file still holds %q", s)
 		}
-		var again bytes.Buffer
-		res, err := StripJPEG(&again, bytes.NewReader(out.Bytes()))
-		if err != nil || len(res.Removed) != 0 || !bytes.Equal(again.Bytes(), out.Bytes()) {
-			t.Fatalf("stripping the stripped file: %v, removed %q, same %v", err, res.Removed, bytes.Equal(again.Bytes(), out.Bytes()))
+	}
+	return out.Bytes(), res
+}
+
+// wantMalformed fails unless strip refuses in with ErrMalformed.
+func wantMalformed(t *testing.T, strip func(io.Writer, io.Reader) (Stripped, error), in []byte) {
+	t.Helper()
+	if _, err := strip(&bytes.Buffer{}, bytes.NewReader(in)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("got %v, want ErrMalformed", err)
+	}
+}
+
+// checkIdempotent fails unless strip either refuses in with ErrMalformed
+// or gives a file that strips again to the same bytes, removing nothing
+// (but rewritten, the one chunk type named, if any).
+func checkIdempotent(t *testing.T, strip func(io.Writer, io.Reader) (Stripped, error), in []byte, rewritten string) {
+	var out bytes.Buffer
+	if _, err := strip(&out, bytes.NewReader(in)); err != nil {
+		if !errors.Is(err, ErrMalformed) {
+			t.Fatalf("error %v is not ErrMalformed", err)
 		}
-	})
+		return
+	}
+	var again bytes.Buffer
+	res, err := strip(&again, bytes.NewReader(out.Bytes()))
+	if err != nil || !bytes.Equal(again.Bytes(), out.Bytes()) {
+		t.Fatalf("stripping the stripped file: %v, same %v", err, bytes.Equal(again.Bytes(), out.Bytes()))
+	}
+	for _, r := range res.Removed {
+		if r != rewritten {
+			t.Fatalf("stripping the stripped file removed %q", res.Removed)
+		}
+	}
 }
