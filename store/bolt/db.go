@@ -106,6 +106,10 @@ type DB struct {
 	commits atomic.Int64                             // committed transactions, for tests
 	observe atomic.Pointer[func(int, time.Duration)] // see ObserveCommits
 
+	// followers keep what is derived from messages' states (see follow.go);
+	// set before the writer starts, read-only afterwards.
+	followers []follower
+
 	// beforeCommit, when set by a test, runs at the end of each write
 	// transaction; an error aborts the commit.
 	beforeCommit func(*bbolt.Tx) error

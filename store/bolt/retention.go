@@ -133,6 +133,9 @@ func (d *DB) pruneChunk(room string, now time.Time) (int, error) {
 				break
 			}
 			if typ, _, _ := decodeValue(v); typ == store.TypeMessage {
+				if err := d.forget(tx, room, logB, msgs, k); err != nil {
+					return err
+				}
 				if err := msgs.Delete(k); err != nil {
 					return err
 				}
@@ -167,4 +170,16 @@ func (d *DB) pruneChunk(room string, now time.Time) (int, error) {
 		return putCount(rb, count)
 	})
 	return n, err
+}
+
+// forget tells the followers that retention removes message key of room.
+func (d *DB) forget(tx *bbolt.Tx, room string, logB, msgs *bbolt.Bucket, key []byte) error {
+	if len(d.followers) == 0 {
+		return nil
+	}
+	m, err := readMessage(logB, msgs, room, ulid.ULID(key))
+	if err != nil {
+		return err
+	}
+	return d.tell(tx, room, &m, nil)
 }

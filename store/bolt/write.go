@@ -228,12 +228,17 @@ func (w *batchWriter) store(req *appendReq) (appendResult, error) {
 // key is e's id as a key.
 func (w *batchWriter) index(rb *roomBuckets, e store.Event, key []byte) error {
 	if e.Type == store.TypeMessage {
-		return rb.msgs.Put(key, []byte{})
+		if err := rb.msgs.Put(key, []byte{}); err != nil || len(w.d.followers) == 0 {
+			return err
+		}
+		m := store.NewMessage(e)
+		return w.d.tell(w.tx, rb.name, nil, &m)
 	}
 	m, err := w.message(rb, e.Target)
 	if err != nil {
 		return fmt.Errorf("index %s: %w", e.ID, err)
 	}
+	old := m.Clone()
 	switch e.Type {
 	case store.TypeEdit:
 		err = rb.edits.Put(append(e.Target.Bytes(), key...), []byte{})
@@ -243,12 +248,17 @@ func (w *batchWriter) index(rb *roomBuckets, e store.Event, key []byte) error {
 	if err != nil {
 		return err
 	}
-	m.Apply(e)
+	if !m.Apply(e) {
+		return nil // a change that changed nothing: stored, but nothing follows
+	}
 	js, err := m.MarshalJSON()
 	if err != nil {
 		return err
 	}
-	return rb.msgs.Put(e.Target.Bytes(), js)
+	if err := rb.msgs.Put(e.Target.Bytes(), js); err != nil {
+		return err
+	}
+	return w.d.tell(w.tx, rb.name, &old, &m)
 }
 
 // noMessage is the error for a change whose target is not a message of room.
