@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,12 +28,7 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request, ps httprou
 	defer os.Remove(f.Name())
 	defer f.Close()
 	if _, err := io.Copy(f, http.MaxBytesReader(w, r.Body, s.MaxImportBytes)); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			s.writeError(w, r, err)
-		} else {
-			s.writeError(w, r, errorf(http.StatusBadRequest, "reading body: %v", err))
-		}
+		s.writeError(w, r, readErr(err))
 		return
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {

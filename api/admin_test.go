@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/parleychat/parley/api"
 	"github.com/parleychat/parley/store"
 	"github.com/parleychat/parley/store/bolt"
@@ -142,7 +144,7 @@ func TestRoomSettings(t *testing.T) {
 		name, path, ct, body string
 		want                 int
 	}{
-		{"unknown room", "/api/rooms/nope/settings", "application/json", `{"retention":null}`, 404},
+		{"bad room name", "/api/rooms/No%20Room/settings", "application/json", `{"retention":null}`, 400},
 		{"negative", "/api/rooms/r/settings", "application/json", `{"retention":{"events":-1}}`, 400},
 		{"bad duration", "/api/rooms/r/settings", "application/json", `{"retention":{"for":"soon"}}`, 400},
 		{"too short", "/api/rooms/r/settings", "application/json", `{"retention":{"for":"1s"}}`, 400},
@@ -160,8 +162,22 @@ func TestRoomSettings(t *testing.T) {
 	if resp := s.do(t, "PUT", "/api/rooms/r/settings", "application/json", []byte(`{"retention":null}`)); !strings.Contains(string(resp.body), `"retention":null`) {
 		t.Fatalf("reset to default: %s", resp.body)
 	}
-	if resp := s.do(t, "GET", "/api/rooms/nope/settings", "", nil); resp.status != 404 {
-		t.Fatalf("settings of a missing room: %d", resp.status)
+}
+
+// TestRoomSettingsBeforeFirstMessage: an admin can read and set a room's
+// retention before anyone posts in it, and it holds once someone does.
+func TestRoomSettingsBeforeFirstMessage(t *testing.T) {
+	s := mustStartServer(t)
+	if resp := s.do(t, "GET", "/api/rooms/support/settings", "", nil); resp.status != 200 || !strings.Contains(string(resp.body), `"retention":null`) {
+		t.Fatalf("get: got %d %s, want 200 and the default", resp.status, resp.body)
+	}
+	want := `"retention":{"events":5000,"for":"720h0m0s"}`
+	if resp := s.do(t, "PUT", "/api/rooms/support/settings", "application/json", []byte(`{"retention":{"events":5000,"for":"720h"}}`)); resp.status != 200 || !strings.Contains(string(resp.body), want) {
+		t.Fatalf("put: got %d %s, want 200", resp.status, resp.body)
+	}
+	s.post(t, "support", map[string]string{"author": "a", "text": "first"}, 201)
+	if resp := s.do(t, "GET", "/api/rooms/support/settings", "", nil); resp.status != 200 || !strings.Contains(string(resp.body), want) {
+		t.Fatalf("after the first message: got %d %s, want %s", resp.status, resp.body, want)
 	}
 }
 
@@ -174,5 +190,48 @@ func waitFor(tb testing.TB, cond func() bool) {
 		if time.Now().After(deadline) {
 			tb.Fatal("condition not met within a minute")
 		}
+	}
+}
+
+// importLine is one event line of room r dated at, for import tests.
+func importLine(at time.Time, fields string) string {
+	id := ulid.MustNew(ulid.Timestamp(at), strings.NewReader(strings.Repeat("\x07", 16)))
+	return fmt.Sprintf(`{"id":"%s","room":"r","type":"message","author":"ann","time":"%s"%s}`+"\n",
+		id, time.UnixMilli(int64(id.Time())).UTC().Format(store.TimeFormat), fields)
+}
+
+// TestImportRulesOverHTTP: an import is refused with a 400 naming the line,
+// and nothing stored, when it would date the id sequence into the future,
+// has a line longer than any event, text over the limit, or a change an
+// append would refuse; afterwards posts carry the server's time.
+func TestImportRulesOverHTTP(t *testing.T) {
+	s := mustStartServerWith(t, func(d *bolt.DB) { d.MaxTextBytes = 64 }, nil, func(s *api.Server) { s.MaxMessageBytes = 64 })
+	past := time.Now().Add(-time.Hour)
+	first := importLine(past, `,"text":"hello"`)
+	var msg store.Event
+	msg.UnmarshalJSON([]byte(first))
+	edit := strings.Replace(importLine(past.Add(time.Second), `,"text":"hijacked","target":"`+msg.ID.String()+`"`), `"type":"message","author":"ann"`, `"type":"edit","author":"mallory"`, 1)
+	for _, tc := range []struct {
+		name, body, want string
+	}{
+		{"an id from the year 9999", importLine(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), `,"text":"from the future"`), "line 1: id: "},
+		{"an id a day ahead", first + importLine(time.Now().Add(24*time.Hour), `,"text":"tomorrow"`), "line 2: id: "},
+		{"a line over 4 MiB", first + strings.Repeat("x", 5<<20) + "\n", "line 2: longer than"},
+		{"text over the limit", importLine(past, `,"text":"`+strings.Repeat("y", 65)+`"`), "line 1: text too large"},
+		{"an edit by another author", first + edit, "line 2: edit by \"mallory\" of a message by \"ann\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := s.do(t, "POST", "/api/rooms/r/import", "application/jsonl", []byte(tc.body))
+			if got := resp.errorMessage(t); resp.status != 400 || !strings.HasPrefix(got, tc.want) {
+				t.Fatalf("got %d %q, want 400 %q", resp.status, got, tc.want)
+			}
+		})
+	}
+	if resp := s.do(t, "GET", "/api/rooms/r/export", "", nil); resp.status != 404 {
+		t.Fatalf("a refused import stored something: %d %s", resp.status, resp.body)
+	}
+	e := s.post(t, "r", map[string]string{"author": "ann", "text": "now"}, 201)
+	if d := time.Since(e.Time); d.Abs() > time.Hour {
+		t.Fatalf("a post after the refused imports is dated %s", e.Time)
 	}
 }

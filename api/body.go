@@ -101,3 +101,14 @@ func (w *unreadBodyWriter) WriteHeader(code int) {
 
 // Unwrap returns the wrapped writer, for http.ResponseController.
 func (w *unreadBodyWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// readErr is the answer to a failure reading a request body: over its
+// limit (413) or too slow to arrive (408) as they are, anything else 400.
+func readErr(err error) error {
+	var mbe *http.MaxBytesError
+	var he *httpError
+	if errors.As(err, &mbe) || errors.As(err, &he) {
+		return err
+	}
+	return errorf(http.StatusBadRequest, "reading body: %v", err)
+}

@@ -194,3 +194,24 @@ func TestImportBodyHasItsOwnTimeout(t *testing.T) {
 		t.Fatalf("slow import: got %d %s, want 200 with 5 imported", resp.StatusCode, body)
 	}
 }
+
+// TestStalledImportIs408: an import body that stops arriving is cut off at
+// the import's own bound and answered 408, like any other slow body.
+func TestStalledImportIs408(t *testing.T) {
+	s := mustStartServer(t, func(srv *api.Server) { srv.ImportBodyTimeout = time.Second })
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "POST /api/rooms/r/import HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/jsonl\r\nContent-Length: 1000\r\n\r\n{\"id\":")
+	conn.SetReadDeadline(time.Now().Add(time.Minute))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(body), "took longer than") {
+		t.Fatalf("stalled import: got %d %s, want 408 saying the body was too slow", resp.StatusCode, body)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parleychat/parley/api"
 	"github.com/parleychat/parley/store"
@@ -189,6 +190,12 @@ func TestDeletedTextIsGone(t *testing.T) {
 	} {
 		if bytes.Contains(body, []byte("hunter2")) {
 			t.Errorf("%s still holds the deleted text", name)
+		}
+	}
+	// Stale copies in free pages are erased in the background.
+	for deadline := time.Now().Add(time.Minute); s.db.Stats().ScrubPending > 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("scrub still pending after a minute: %+v", s.db.Stats())
 		}
 	}
 	file, err := os.ReadFile(s.db.Path)

@@ -32,6 +32,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		he     *httpError
 		ve     *store.ValidationError
 		ie     *store.ImportError
+		nfe    *store.NotFoundError
+		ce     *store.ConflictError
 		mbe    *http.MaxBytesError
 		status = http.StatusInternalServerError
 		msg    = "internal error"
@@ -49,12 +51,17 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusRequestEntityTooLarge, err.Error()
 	case errors.As(err, &mbe):
 		status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", mbe.Limit)
+	case errors.As(err, &nfe):
+		status, msg = http.StatusNotFound, nfe.Error()
 	case errors.Is(err, store.ErrNotFound):
-		status, msg = http.StatusNotFound, "no such message in this room"
+		// Not a lie about what: handlers that know name it (errorf).
+		status, msg = http.StatusNotFound, "not found"
 	case errors.Is(err, store.ErrForbidden):
-		status, msg = http.StatusForbidden, err.Error()
+		status, msg = http.StatusForbidden, store.ErrForbidden.Error()
+	case errors.As(err, &ce):
+		status, msg = http.StatusConflict, ce.Error()
 	case errors.Is(err, store.ErrConflict):
-		status, msg = http.StatusConflict, err.Error()
+		status, msg = http.StatusConflict, "conflict with the current state"
 	case errors.Is(err, stream.ErrGone):
 		status, msg = http.StatusNotFound, err.Error()
 	case errors.Is(err, stream.ErrNotYours):

@@ -15,6 +15,7 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 	"github.com/oklog/ulid/v2"
+
 	"github.com/parleychat/parley/store"
 )
 
@@ -129,12 +130,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any, from
 	}
 	body, err := readBody(w, r, limit)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		var he *httpError // a body too slow to arrive: 408
-		if errors.As(err, &mbe) || errors.As(err, &he) {
-			return err
-		}
-		return errorf(http.StatusBadRequest, "reading body: %v", err)
+		return readErr(err)
 	}
 	if !utf8.Valid(body) {
 		return errorf(http.StatusBadRequest, "body is not valid UTF-8")

@@ -216,3 +216,17 @@ func FuzzDecodeMessage(f *testing.F) {
 		}
 	})
 }
+
+// TestClientIDIsScopedToTheAuthor: Carol posting with Bob's client_id gets
+// her own message stored (201), not Bob's event; Bob's retry still gets his.
+func TestClientIDIsScopedToTheAuthor(t *testing.T) {
+	s := mustStartServer(t)
+	bob := s.post(t, "r", map[string]string{"author": "bob", "text": "bob's", "client_id": "k1"}, 201)
+	carol := s.post(t, "r", map[string]string{"author": "carol", "text": "carol's", "client_id": "k1"}, 201)
+	if carol.ID == bob.ID || carol.Author != "carol" || carol.Text != "carol's" {
+		t.Fatalf("carol got %+v, want her own message", carol)
+	}
+	if again := s.post(t, "r", map[string]string{"author": "bob", "text": "bob's", "client_id": "k1"}, 200); again.ID != bob.ID {
+		t.Fatalf("bob's retry got %s, want %s", again.ID, bob.ID)
+	}
+}

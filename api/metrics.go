@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/parleychat/parley/store"
 	"github.com/parleychat/parley/stream"
 )
 
@@ -85,6 +86,23 @@ func newMetrics(s *Server) *metrics {
 		}, hub(func(st stream.Stats) int64 { return st.Ephemeral })),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	logStat := func(get func(store.LogStats) int64) func() float64 {
+		return func() float64 { return float64(get(s.log.Stats())) }
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "parley_scrub_pending_events",
+			Help: "Deleted events whose stale copies in free pages of the file are still to be overwritten.",
+		}, logStat(func(st store.LogStats) int64 { return st.ScrubPending })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "parley_scrub_passes_total",
+			Help: "Completed passes of the scrubber over the file (one pass serves every delete queued before it).",
+		}, logStat(func(st store.LogStats) int64 { return st.ScrubPasses })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "parley_scrub_failures_total",
+			Help: "Failed scrubber passes; their work stays queued and is retried (the log says why).",
+		}, logStat(func(st store.LogStats) int64 { return st.ScrubFailures })),
 	)
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "parley_db_size_bytes",

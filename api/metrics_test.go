@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/parleychat/parley/api"
+	"github.com/parleychat/parley/store"
 )
 
 // scrape fetches /metrics and returns each series (name and labels, as
@@ -97,6 +98,9 @@ func TestMetrics(t *testing.T) {
 	metricEquals(t, m, "parley_stream_events_delivered_total", 5)
 	metricEquals(t, m, "parley_stream_events_replayed_total", 2)
 	metricEquals(t, m, "parley_stream_slow_consumer_disconnects_total", 0)
+	metricEquals(t, m, "parley_scrub_pending_events", 0)
+	metricEquals(t, m, "parley_scrub_passes_total", 0)
+	metricEquals(t, m, "parley_scrub_failures_total", 0)
 	if m["parley_db_size_bytes"] <= 0 {
 		t.Errorf("parley_db_size_bytes: got %v, want > 0", m["parley_db_size_bytes"])
 	}
@@ -119,6 +123,30 @@ func TestMetrics(t *testing.T) {
 	if _, ok := s.scrape(t)[`parley_http_request_duration_seconds_count{method="GET",route="/api/rooms/:room/events"}`]; ok {
 		t.Error("event streams are timed as requests")
 	}
+}
+
+// statsLog reports scrub failures its log never had.
+type statsLog struct {
+	store.Store
+	failures int64
+}
+
+func (l *statsLog) Stats() store.LogStats {
+	st := l.Store.Stats()
+	st.ScrubFailures += l.failures
+	return st
+}
+
+// TestMetricsShowTheScrub: a delete's scrub shows in /metrics as pending
+// until a pass erased it, and the log's failed passes are counted.
+func TestMetricsShowTheScrub(t *testing.T) {
+	s := mustStartServerWith(t, nil, func(l store.Store) store.Store { return &statsLog{Store: l, failures: 2} })
+	m := s.post(t, "d", map[string]string{"author": "a", "text": "gone soon"}, http.StatusCreated)
+	s.do(t, http.MethodDelete, "/api/rooms/d/messages/"+m.ID.String()+"?author=a", "", nil)
+	s.waitMetric(t, "parley_scrub_passes_total", 1)
+	metrics := s.scrape(t)
+	metricEquals(t, metrics, "parley_scrub_pending_events", 0)
+	metricEquals(t, metrics, "parley_scrub_failures_total", 2)
 }
 
 func TestMetricsArePerServer(t *testing.T) {

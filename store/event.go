@@ -30,6 +30,12 @@ const (
 // TimeFormat is how an event's time appears in its JSON: UTC, milliseconds.
 const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
+// MaxTime is the latest time an event can carry. TimeFormat writes the year
+// as it is, but RFC 3339 (and so every reader, Parley's own included) only
+// reads four digits: an event of the year 10000 could be written, never
+// read back. A ULID could go on to the year 10889.
+var MaxTime = time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC)
+
 // Event is one entry of the log in its decoded form. Its JSON is the one
 // shape Parley uses everywhere: API responses, SSE data and exports.
 // ID and Time are assigned by the log; Time is always the ID's timestamp.
@@ -48,8 +54,10 @@ type Event struct {
 	// Redacted marks a message or edit whose text was removed because the
 	// message was deleted: the only change the log ever makes in place.
 	Redacted bool
-	// Moderate lets an edit or delete change another author's message (an
-	// admin's); it is a permission of the append, not stored.
+	// Moderate marks an edit or delete of another author's message by an
+	// admin. On Append it asks for that permission; the log keeps it, as
+	// "moderated":true, only on the changes that needed it, so that an
+	// import of an export applies the same rule as the live log did.
 	Moderate bool
 	// Mentions are the names Text mentions (MentionsIn): derived by the
 	// log, never taken from a client (see Derive).
@@ -87,6 +95,7 @@ type eventJSON struct {
 	Target   string    `json:"target,omitempty"`
 	Emoji    string    `json:"emoji,omitempty"`
 	Remove   bool      `json:"remove,omitempty"`
+	Moderate bool      `json:"moderated,omitempty"`
 	Redacted bool      `json:"redacted,omitempty"`
 }
 
@@ -112,7 +121,7 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		ID: e.ID, Room: e.Room, Type: e.Type, Author: e.Author, Text: e.Text,
 		Time: e.Time.UTC().Format(TimeFormat), ClientID: e.ClientID,
 		ReplyTo: idString(e.ReplyTo), Mentions: e.Mentions, Target: idString(e.Target), Emoji: e.Emoji,
-		Remove: e.Remove, Redacted: e.Redacted,
+		Remove: e.Remove, Moderate: e.Moderate, Redacted: e.Redacted,
 	})
 }
 
@@ -136,7 +145,7 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	}
 	*e = Event{
 		ID: j.ID, Room: j.Room, Type: j.Type, Author: j.Author, Text: j.Text, Time: t, ClientID: j.ClientID,
-		ReplyTo: replyTo, Mentions: j.Mentions, Target: target, Emoji: j.Emoji, Remove: j.Remove, Redacted: j.Redacted,
+		ReplyTo: replyTo, Mentions: j.Mentions, Target: target, Emoji: j.Emoji, Remove: j.Remove, Moderate: j.Moderate, Redacted: j.Redacted,
 	}
 	return nil
 }
@@ -172,6 +181,9 @@ func (e *Event) EncodeParts() EncodedEvent {
 	tail = field(tail, `,"emoji":`, e.Emoji)
 	if e.Remove {
 		tail = append(tail, `,"remove":true`...)
+	}
+	if e.Moderate {
+		tail = append(tail, `,"moderated":true`...)
 	}
 	if e.Redacted {
 		tail = append(tail, `,"redacted":true`...)

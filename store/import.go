@@ -30,9 +30,11 @@ type ImportReport struct {
 
 // ParseImportLine decodes one line of a JSON-lines export and checks it on
 // its own: an event with an id, its time the id's time, and valid fields (a
-// redacted message or edit may lack its text). Rules between lines and
-// against the log are the importer's.
-func ParseImportLine(line []byte) (Event, error) {
+// redacted message or edit may lack its text; "moderated" is only on edits
+// and deletes). maxText is the log's text limit in bytes (0: none): an
+// import obeys it like an append. Rules between lines and against the log
+// are the importer's.
+func ParseImportLine(line []byte, maxText int) (Event, error) {
 	var e Event
 	dec := json.NewDecoder(bytes.NewReader(line))
 	if err := dec.Decode(&e); err != nil {
@@ -47,12 +49,15 @@ func ParseImportLine(line []byte) (Event, error) {
 	if want := time.UnixMilli(int64(e.ID.Time())); !e.Time.Equal(want) {
 		return e, fmt.Errorf("time %s is not the id's time %s", e.Time.UTC().Format(TimeFormat), want.UTC().Format(TimeFormat))
 	}
+	if e.Moderate && e.Type != TypeEdit && e.Type != TypeDelete {
+		return e, invalid("moderated", "is only set on edits and deletes")
+	}
 	// A redacted message or edit had its text removed by a delete.
 	check := e
 	if e.Redacted && (e.Type == TypeMessage || e.Type == TypeEdit) && e.Text == "" {
 		check.Redacted, check.Text = false, "redacted"
 	}
-	if err := check.Validate(0); err != nil {
+	if err := check.Validate(maxText); err != nil {
 		return e, err
 	}
 	e.Derive() // mentions are the log's, whatever the line says
@@ -74,4 +79,27 @@ func SameEvent(stored []byte, e Event) bool {
 	e.Mentions = nil
 	canon, err = e.MarshalJSON()
 	return err == nil && bytes.Equal(stored, canon)
+}
+
+// CheckIDTime refuses an id that no input may bring into a log: one dated
+// more than skew after now (the log's clock), because every later id is
+// drawn above the newest one, so a single id from the future would date
+// every new event after it; or one dated after MaxTime.
+func CheckIDTime(id ulid.ULID, now time.Time, skew time.Duration) error {
+	t := time.UnixMilli(int64(id.Time())).UTC()
+	switch {
+	case t.After(MaxTime):
+		return invalid("id", fmt.Sprintf("%s is dated after the year 9999, which an event's time cannot say", id))
+	case t.After(now.Add(skew)):
+		return invalid("id", fmt.Sprintf("%s is dated %s, more than %v after the server's clock (%s)",
+			id, t.Format(TimeFormat), skew, now.UTC().Format(TimeFormat)))
+	}
+	return nil
+}
+
+// ImportLineLimit is the longest line an import reads, in bytes: more than
+// the longest event a log with text limit maxText can hold (its text with
+// every byte escaped), and at least 4 MiB.
+func ImportLineLimit(maxText int) int {
+	return max(4<<20, 6*maxText+64<<10)
 }

@@ -106,6 +106,29 @@ func NewMessage(e Event) Message {
 	}
 }
 
+// Permit reports whether change e may be stored against m, the current
+// state of its target, by the rules every log applies to appends and
+// imports alike: only its author edits or deletes a message, unless the
+// change is moderated (an admin's); a deleted message takes no edit and no
+// reaction. It returns nil, ErrForbidden or a *ConflictError.
+func (m *Message) Permit(e Event) error {
+	switch {
+	case (e.Type == TypeEdit || e.Type == TypeDelete) && e.Author != m.Author && !e.Moderate:
+		return ErrForbidden
+	case (e.Type == TypeEdit || e.Type == TypeReaction) && m.Redacted:
+		return Conflict("the message was deleted")
+	}
+	return nil
+}
+
+// Moderated reports whether change e, permitted against m, used an admin's
+// permission: an edit or delete of another author's message. The log keeps
+// "moderated" on exactly those changes, so an import of them passes Permit
+// as the append did.
+func (m *Message) Moderated(e Event) bool {
+	return e.Moderate && e.Author != m.Author && (e.Type == TypeEdit || e.Type == TypeDelete)
+}
+
 // Apply folds a change (edit, delete or reaction of m) into m and reports
 // whether it changed anything. It checks no permission: the log does that
 // before storing a change, and a stored change always applies this way, in

@@ -50,9 +50,22 @@ type Log interface {
 	// returns it). Errors: a *ValidationError (wrapping ErrInvalid) or
 	// ErrTooLarge for bad input; ErrNotFound for a target not in the room;
 	// ErrForbidden for an edit or delete by another author; ErrConflict for
-	// an edit or reaction to a deleted message; ErrClosed after Close. A
-	// delete returns once the deleted text is gone from the file.
+	// an edit or reaction to a deleted message; ErrClosed after Close.
+	//
+	// A ClientID is scoped to its room and author: another author's event
+	// never answers a retry. An edit or delete with Moderate set may change
+	// another author's message; the stored event keeps Moderate
+	// ("moderated":true) only when it did. A delete returns once committed,
+	// like any append: the deleted text is then gone from every read path
+	// and from the storage's live data. Copies the storage may keep outside
+	// its live data (bbolt's free pages) are erased in the background,
+	// whatever their number, without delaying the delete; Stats reports
+	// that work.
 	Append(ctx context.Context, e Event) (rec Record, created bool, err error)
+
+	// Stats reports the log's background work, for metrics. It is cheap
+	// and never fails; after Close it reports the last counts.
+	Stats() LogStats
 
 	// ReadAfter returns up to limit records of the given rooms with ids
 	// greater than after, in ascending id order.
@@ -109,8 +122,12 @@ type Log interface {
 	// export writes it; see ParseImportLine) and stores the events the log
 	// does not have yet, ids preserved. The whole input is checked before
 	// anything is stored: a bad input is an *ImportError naming its line.
-	// Later appends get ids above every imported id. Imported events are
-	// history: they are not handed to subscribers.
+	// The rules of Append hold (the text limit, Message.Permit, client ids
+	// per author), and no event may be dated more than a small, documented
+	// skew ahead of the log's clock (CheckIDTime), so no input can move the
+	// id sequence into the future. Later appends get ids above every
+	// imported id. Imported events are history: they are not handed to
+	// subscribers.
 	Import(ctx context.Context, room string, src io.ReadSeeker) (ImportReport, error)
 
 	// Backup writes a consistent copy of everything the log keeps (events
@@ -138,6 +155,19 @@ type Log interface {
 	Close() error
 }
 
+// LogStats count a log's background work.
+type LogStats struct {
+	// ScrubPending is how many deleted events may still have stale copies
+	// outside the log's live data, waiting to be erased.
+	ScrubPending int64
+	// ScrubPasses counts completed erasing passes (one pass serves every
+	// delete queued before it began).
+	ScrubPasses int64
+	// ScrubFailures counts failed passes; their work stays queued and is
+	// retried.
+	ScrubFailures int64
+}
+
 // Sentinel errors returned by the store. Callers match them with errors.Is.
 var (
 	// ErrInvalid is returned (wrapped in a *ValidationError) when an event or
@@ -148,7 +178,8 @@ var (
 	// store's MaxTextBytes.
 	ErrTooLarge = errors.New("text too large")
 
-	// ErrNotFound is returned when a room or event does not exist.
+	// ErrNotFound is returned when a room, event or record does not exist.
+	// Errors that can say what was not found are a *NotFoundError.
 	ErrNotFound = errors.New("not found")
 
 	// ErrClosed is returned by every method after Close.
@@ -157,9 +188,11 @@ var (
 	// ErrForbidden is returned when an author changes someone else's message.
 	ErrForbidden = errors.New("only the author may change this message")
 
-	// ErrConflict is returned when a change cannot apply to the message's
-	// current state, such as editing or reacting to a deleted message.
-	ErrConflict = errors.New("the message was deleted")
+	// ErrConflict is returned when a change cannot apply to the current
+	// state of what it changes: editing or reacting to a deleted message,
+	// adding a user whose name is taken, removing the last admin. Each use
+	// says which, as a *ConflictError.
+	ErrConflict = errors.New("conflict")
 
 	// ErrCorrupt is returned when stored data is damaged: a truncated file,
 	// bad metadata, or a failed consistency check. Parley never repairs
@@ -182,3 +215,29 @@ func (e *ValidationError) Unwrap() error { return ErrInvalid }
 func Invalid(field, reason string) error { return &ValidationError{Field: field, Reason: reason} }
 
 func invalid(field, reason string) error { return Invalid(field, reason) }
+
+// NotFoundError says what does not exist. It wraps ErrNotFound.
+type NotFoundError struct {
+	What string // like "message 01M8... in room general"
+}
+
+func (e *NotFoundError) Error() string { return "no such " + e.What }
+
+// Unwrap makes errors.Is(err, ErrNotFound) true.
+func (e *NotFoundError) Unwrap() error { return ErrNotFound }
+
+// NotFound returns a *NotFoundError: there is no such what.
+func NotFound(what string) error { return &NotFoundError{What: what} }
+
+// ConflictError says why a change cannot apply. It wraps ErrConflict.
+type ConflictError struct {
+	Reason string // like "the message was deleted"
+}
+
+func (e *ConflictError) Error() string { return e.Reason }
+
+// Unwrap makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+// Conflict returns a *ConflictError: a change cannot apply, for reason.
+func Conflict(reason string) error { return &ConflictError{Reason: reason} }

@@ -45,6 +45,7 @@ Usage:
   parley backup -o FILE.db                                    hot copy of a running server's db
   parley verify -db FILE.db                                   check a db file (offline)
   parley compact -db FILE.db -o NEW.db                        shrink a stopped server's db
+  parley drop-future -db FILE.db -o DROPPED.jsonl             remove events dated in the future (offline)
   parley user   add|list|passwd|rm ...                        manage users (-auth on)
   parley token  create|list|revoke ...                        manage access tokens (-auth on)
   parley invite -room R [-expires 168h] [-max-uses N]         print a guest link to one room
@@ -68,18 +69,19 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return errors.New("no command given")
 	}
 	cmds := map[string]func(context.Context, []string) error{
-		"serve":   m.serve,
-		"send":    m.send,
-		"tail":    m.tail,
-		"export":  m.export,
-		"import":  m.importCmd,
-		"backup":  m.backup,
-		"verify":  m.verify,
-		"compact": m.compact,
-		"user":    m.user,
-		"token":   m.token,
-		"invite":  m.invite,
-		"room":    m.room,
+		"serve":       m.serve,
+		"send":        m.send,
+		"tail":        m.tail,
+		"export":      m.export,
+		"import":      m.importCmd,
+		"backup":      m.backup,
+		"verify":      m.verify,
+		"compact":     m.compact,
+		"drop-future": m.dropFuture,
+		"user":        m.user,
+		"token":       m.token,
+		"invite":      m.invite,
+		"room":        m.room,
 	}
 	switch cmd, ok := cmds[args[0]]; {
 	case ok:

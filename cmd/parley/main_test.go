@@ -71,8 +71,15 @@ var listeningRE = regexp.MustCompile(`msg="parley listening" url=(\S+)`)
 // startChild runs "parley ARGS..." and, for serve, waits for its URL.
 func startChild(tb testing.TB, args ...string) *child {
 	tb.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "PARLEY_TEST_CHILD=1")
+	return startBinary(tb, os.Args[0], []string{"PARLEY_TEST_CHILD=1"}, args...)
+}
+
+// startBinary runs the parley binary bin with ARGS and env added to the
+// environment and, for serve, waits for its URL.
+func startBinary(tb testing.TB, bin string, env []string, args ...string) *child {
+	tb.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	c := &child{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan error, 1)}
 	pr, pw := io.Pipe()
 	cmd.Stderr = io.MultiWriter(c.stderr, pw)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"time"
 
 	"github.com/parleychat/parley/store"
 	"github.com/parleychat/parley/store/bolt"
@@ -140,5 +141,34 @@ func (m *Main) compact(_ context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(m.Stdout, "wrote %s: %d bytes, was %d\n", *out, after.Size(), before.Size())
+	return nil
+}
+
+// dropFuture removes the events of a stopped server's db that are dated in
+// the future (an import before parley held imports to the clock could put
+// them there; verify names them), keeping a copy of each in a file.
+func (m *Main) dropFuture(_ context.Context, args []string) error {
+	fs := m.newFlagSet("drop-future", "")
+	db := fs.String("db", "parley.db", "database file to repair (the server must be stopped; back it up first)")
+	out := fs.String("o", "", "file to write the removed events to, as JSON lines (required; must not exist)")
+	if err := m.parse(fs, args); err != nil {
+		return err
+	}
+	if *out == "" {
+		fs.Usage()
+		return errors.New("drop-future needs -o FILE for the removed events")
+	}
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	n, err := bolt.DropFutureEvents(*db, time.Now(), f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("drop-future %s: %w", *db, err)
+	}
+	fmt.Fprintf(m.Stdout, "%s: removed %d events dated in the future; they are in %s\n", *db, n, *out)
 	return nil
 }

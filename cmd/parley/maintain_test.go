@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/store/bolt"
 )
 
 func TestBackupVerifyCompactImport(t *testing.T) {
@@ -60,6 +65,37 @@ func TestBackupVerifyCompactImport(t *testing.T) {
 	}
 }
 
+// TestVerifyAndDropFutureEvents: verify names events dated in the future,
+// drop-future removes them into a file, and the file then verifies.
+func TestVerifyAndDropFutureEvents(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "parley.db")
+	d := bolt.NewDB(path)
+	d.Now = func() time.Time { return time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC) }
+	d.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := d.Open(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := d.Append(context.Background(), store.Event{Room: "r", Type: store.TypeMessage, Author: "a", Text: "from 9999"}); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	var out bytes.Buffer
+	if err := run(t, context.Background(), &out, "verify", "-db", path); err == nil || !strings.Contains(out.String(), "dated in the future") {
+		t.Fatalf("verify: %v\n%s", err, out.String())
+	}
+	dropped := filepath.Join(dir, "dropped.jsonl")
+	if err := run(t, context.Background(), io.Discard, "drop-future", "-db", path, "-o", dropped); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(dropped); !strings.Contains(string(b), "from 9999") {
+		t.Fatalf("dropped events: %q", b)
+	}
+	if err := run(t, context.Background(), io.Discard, "verify", "-db", path); err != nil {
+		t.Fatalf("verify after drop-future: %v", err)
+	}
+}
+
 func TestVerifyFailsOnDamage(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bad.db")
 	os.WriteFile(path, bytes.Repeat([]byte("not a db "), 1000), 0o600)
@@ -78,17 +114,28 @@ func TestServeRefusesADamagedFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop()
+	// Cut into the pages in use: bbolt grows the file ahead of them.
+	d := bolt.NewDB(good)
+	if err := d.Open(); err != nil {
+		t.Fatal(err)
+	}
+	used, _ := d.Size()
+	d.Close()
 	b, _ := os.ReadFile(good)
+	b = b[:used/2]
 	bad := filepath.Join(dir, "truncated.db")
-	os.WriteFile(bad, b[:len(b)/2], 0o600)
+	os.WriteFile(bad, b, 0o600)
 
-	cmd := exec.Command(os.Args[0], "serve", "-addr", "127.0.0.1:0", "-db", bad)
+	// A server that starts after all must not hang the test.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "serve", "-addr", "127.0.0.1:0", "-db", bad)
 	cmd.Env = append(os.Environ(), "PARLEY_TEST_CHILD=1")
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "corrupt") || !strings.Contains(string(out), "truncated") {
 		t.Fatalf("serve on a truncated file: %v\n%s", err, out)
 	}
-	if after, _ := os.ReadFile(bad); !bytes.Equal(after, b[:len(b)/2]) {
+	if after, _ := os.ReadFile(bad); !bytes.Equal(after, b) {
 		t.Fatal("serve changed the damaged file")
 	}
 }

@@ -139,7 +139,7 @@ func (d *DB) AddUser(ctx context.Context, u store.User) error {
 			return err
 		}
 		if b.Get([]byte(u.Name)) != nil {
-			return fmt.Errorf("%w: user %s exists", store.ErrConflict, u.Name)
+			return store.Conflict(fmt.Sprintf("user %s exists", u.Name))
 		}
 		return putJSON(b, []byte(u.Name), userRecord{User: u, Hash: u.PasswordHash})
 	})
@@ -199,7 +199,7 @@ func keepAnAdmin(users *bbolt.Bucket, u store.User) error {
 		return err
 	}
 	if admins == 1 {
-		return fmt.Errorf("%w: %s is the last admin", store.ErrConflict, u.Name)
+		return store.Conflict(fmt.Sprintf("%s is the last admin", u.Name))
 	}
 	return nil
 }

@@ -73,7 +73,10 @@ func TestIDGenEntropyOverflow(t *testing.T) {
 	_ = g.last.SetTime(ulid.Timestamp(now))
 	_ = g.last.SetEntropy([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
 	before := g.last
-	id := g.next(now)
+	id, err := g.next(now)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if id.Compare(before) <= 0 || id.Time() != before.Time()+1 {
 		t.Fatalf("got %s (ms %d), want an id above %s in the next millisecond", id, id.Time(), before)
 	}

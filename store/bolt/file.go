@@ -71,6 +71,9 @@ func checkHeader(path string) error {
 	return nil
 }
 
+// initialMmapSize is the address space a database maps at Open.
+const initialMmapSize = 1 << 30
+
 // openBolt opens path, turning bbolt's panics and memory faults on damaged
 // pages into ErrCorrupt instead of a crash.
 func openBolt(path string, readOnly bool, timeout time.Duration) (db *bbolt.DB, err error) {
@@ -86,6 +89,11 @@ func openBolt(path string, readOnly bool, timeout time.Duration) (db *bbolt.DB, 
 	db, err = bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout:  timeout,
 		ReadOnly: readOnly,
+		// A commit that outgrows the mapping remaps the file, which waits
+		// for every open read transaction: a long backup would hold up
+		// every append. Mapping 1 GiB of address space from the start
+		// (memory is only used as pages are touched) makes that rare.
+		InitialMmapSize: initialMmapSize,
 		// The freelist is rebuilt at open instead of written at every commit:
 		// fewer pages per fsync, same durability.
 		NoFreelistSync: true,

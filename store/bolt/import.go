@@ -20,12 +20,15 @@ const importChunk = 5000
 // writes it) and stores the events it does not have yet, ids preserved.
 //
 // The whole input is checked first, and nothing is stored if any line is
-// wrong: the error is an *ImportError naming the line. Then it is stored in
-// transactions of importChunk events; an I/O failure there leaves a prefix
-// stored, which a second import of the same file completes, because events
-// already stored are skipped. New events must be newer than the room's
-// newest event. Later appends get ids above every imported id. Imported
-// events are not published on streams: they are history.
+// wrong: the error is an *ImportError naming the line. The rules are an
+// append's (text limit, who may change a message, no change to a deleted
+// one) plus an import's own: lines in id order, none dated more than
+// MaxClockSkew ahead of Now, references inside the file or the room. Then it
+// is stored in transactions of importChunk events; an I/O failure there
+// leaves a prefix stored, which a second import of the same file completes,
+// because events already stored are skipped. New events must be newer than
+// the room's newest event. Later appends get ids above every imported id.
+// Imported events are not published on streams: they are history.
 func (d *DB) Import(ctx context.Context, room string, src io.ReadSeeker) (store.ImportReport, error) {
 	if err := store.ValidateRoom(room); err != nil {
 		return store.ImportReport{}, err
@@ -48,8 +51,8 @@ func (d *DB) Import(ctx context.Context, room string, src io.ReadSeeker) (store.
 		chunk = chunk[:0]
 		return err
 	}
-	err = eachLine(src, func(n int, line []byte) error {
-		e, _ := store.ParseImportLine(line) // checked above
+	err = d.eachLine(src, func(n int, line []byte) error {
+		e, _ := store.ParseImportLine(line, d.MaxTextBytes) // checked above
 		chunk = append(chunk, e)
 		if len(chunk) == importChunk {
 			return flush()
@@ -65,33 +68,24 @@ func (d *DB) Import(ctx context.Context, room string, src io.ReadSeeker) (store.
 	return rep, nil
 }
 
-// checkImport validates every line and the references between them.
+// checkImport validates every line, the references between them, and the
+// file against the room.
 func (d *DB) checkImport(ctx context.Context, room string, src io.ReadSeeker) (store.ImportReport, error) {
 	var (
 		rep      store.ImportReport
 		prev     ulid.ULID
 		messages = map[ulid.ULID]bool{}
 		external = map[ulid.ULID]int{} // targets outside the file → first line
-		newest   ulid.ULID             // the room's newest stored event
+		now      = d.Now()
 	)
-	err := d.view(func(tx *bbolt.Tx) error {
-		if rb := tx.Bucket(bucketRooms).Bucket([]byte(room)); rb != nil {
-			if k, _ := rb.Bucket(bucketLog).Cursor().Last(); k != nil {
-				copy(newest[:], k)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return rep, err
-	}
-	err = eachLine(src, func(n int, line []byte) error {
+	err := d.eachLine(src, func(n int, line []byte) error {
 		rep.Lines = n
-		e, err := store.ParseImportLine(line)
-		if err != nil {
-			return &store.ImportError{Line: n, Err: err}
+		e, err := store.ParseImportLine(line, d.MaxTextBytes)
+		if err == nil {
+			err = store.CheckIDTime(e.ID, now, d.MaxClockSkew)
 		}
 		switch {
+		case err != nil:
 		case e.Room != room:
 			err = fmt.Errorf("event of room %q in an import into %q", e.Room, room)
 		case e.ID.Compare(prev) <= 0:
@@ -120,8 +114,7 @@ func (d *DB) checkImport(ctx context.Context, room string, src io.ReadSeeker) (s
 	if rep.Lines == 0 {
 		return rep, &store.ImportError{Line: 1, Err: errors.New("nothing to import")}
 	}
-	// References to messages before the file must be in the room already;
-	// events the room has must be identical; new ones must come after it.
+	// References to messages before the file must be in the room already.
 	err = d.view(func(tx *bbolt.Tx) error {
 		rb := tx.Bucket(bucketRooms).Bucket([]byte(room))
 		// Report the first line that fails, whatever the map's order.
@@ -142,12 +135,26 @@ func (d *DB) checkImport(ctx context.Context, room string, src io.ReadSeeker) (s
 	if _, err := src.Seek(0, io.SeekStart); err != nil {
 		return rep, err
 	}
-	return rep, d.view(func(tx *bbolt.Tx) error {
-		rb := tx.Bucket(bucketRooms).Bucket([]byte(room))
-		return eachLine(src, func(n int, line []byte) error {
-			e, _ := store.ParseImportLine(line)
-			if rb != nil {
-				if v := rb.Bucket(bucketLog).Get(e.ID[:]); v != nil {
+	return rep, d.checkAgainstRoom(room, src)
+}
+
+// checkAgainstRoom checks each line against what room holds: an event the
+// room has must be identical, a new one must be newer than the room's
+// newest event and obey the change rules of an append.
+func (d *DB) checkAgainstRoom(room string, src io.Reader) error {
+	return d.view(func(tx *bbolt.Tx) error {
+		rules := importRules{room: room, states: map[ulid.ULID]importedMessage{}, authors: map[string]string{}}
+		var newest ulid.ULID
+		if rb := tx.Bucket(bucketRooms).Bucket([]byte(room)); rb != nil {
+			rules.log, rules.msgs = rb.Bucket(bucketLog), rb.Bucket(bucketMsgs)
+			if k, _ := rules.log.Cursor().Last(); k != nil {
+				copy(newest[:], k)
+			}
+		}
+		return d.eachLine(src, func(n int, line []byte) error {
+			e, _ := store.ParseImportLine(line, d.MaxTextBytes)
+			if rules.log != nil {
+				if v := rules.log.Get(e.ID[:]); v != nil {
 					_, js, _ := decodeValue(v)
 					if !store.SameEvent(js, e) {
 						return &store.ImportError{Line: n, Err: fmt.Errorf("event %s is already stored with other content", e.ID)}
@@ -158,21 +165,76 @@ func (d *DB) checkImport(ctx context.Context, room string, src io.ReadSeeker) (s
 			if e.ID.Compare(newest) <= 0 {
 				return &store.ImportError{Line: n, Err: fmt.Errorf("event %s is older than the room's newest event %s: import only into an empty room or after where it ends", e.ID, newest)}
 			}
+			if err := rules.check(e); err != nil {
+				return &store.ImportError{Line: n, Err: err}
+			}
 			return nil
 		})
 	})
 }
 
-// eachLine calls fn with every line of r and its 1-based number.
-func eachLine(r io.Reader, fn func(n int, line []byte) error) error {
+// importRules folds the new events of an import, as far as the change
+// rules need: each message's author and whether it was deleted.
+type importRules struct {
+	room      string
+	log, msgs *bbolt.Bucket // the room's, nil if it has none
+	states    map[ulid.ULID]importedMessage
+	authors   map[string]string // interned: one string per author
+}
+
+type importedMessage struct {
+	author  string
+	deleted bool
+}
+
+// check applies store.Message.Permit to a new event, as an append would.
+func (r *importRules) check(e store.Event) error {
+	if e.Type == store.TypeMessage {
+		a, ok := r.authors[e.Author]
+		if !ok {
+			a, r.authors[e.Author] = e.Author, e.Author
+		}
+		r.states[e.ID] = importedMessage{author: a}
+		return nil
+	}
+	st, ok := r.states[e.Target]
+	if !ok { // a message the room has: its state now
+		m, err := readMessage(r.log, r.msgs, r.room, e.Target)
+		if err != nil {
+			return err
+		}
+		st = importedMessage{author: m.Author, deleted: m.Redacted}
+	}
+	m := store.Message{Author: st.author, Redacted: st.deleted}
+	if err := m.Permit(e); err != nil {
+		if errors.Is(err, store.ErrForbidden) {
+			return fmt.Errorf("%s by %q of a message by %q: %w (an admin's change carries \"moderated\":true)", e.Type, e.Author, st.author, err)
+		}
+		return fmt.Errorf("%s of message %s: %w", e.Type, e.Target, err)
+	}
+	if e.Type == store.TypeDelete {
+		st.deleted = true
+	}
+	r.states[e.Target] = st
+	return nil
+}
+
+// eachLine calls fn with every line of r and its 1-based number. A line
+// longer than any event the log can hold is an *ImportError.
+func (d *DB) eachLine(r io.Reader, fn func(n int, line []byte) error) error {
+	limit := store.ImportLineLimit(d.MaxTextBytes)
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
-	for n := 1; sc.Scan(); n++ {
+	sc.Buffer(make([]byte, 0, 64<<10), limit)
+	n := 1
+	for ; sc.Scan(); n++ {
 		if err := fn(n, sc.Bytes()); err != nil {
 			return err
 		}
 	}
-	if err := sc.Err(); err != nil {
+	switch err := sc.Err(); {
+	case errors.Is(err, bufio.ErrTooLong):
+		return &store.ImportError{Line: n, Err: fmt.Errorf("longer than %d bytes, more than any event can be", limit)}
+	case err != nil:
 		return fmt.Errorf("reading import: %w", err)
 	}
 	return nil
@@ -197,6 +259,15 @@ func (d *DB) enqueueImport(ctx context.Context, events []store.Event) (store.Imp
 // the message index as appends would, and advances the id sequence.
 func (w *batchWriter) importEvents(events []store.Event) (appendResult, error) {
 	var res appendResult
+	// Checked before, but this is where the id sequence moves: refuse the
+	// chunk whole rather than let any id take it into the future.
+	now := w.d.Now()
+	for _, e := range events {
+		if err := store.CheckIDTime(e.ID, now, w.d.MaxClockSkew); err != nil {
+			res.err = err
+			return res, nil
+		}
+	}
 	for _, e := range events {
 		rb, err := w.room(e.Room, true)
 		if err != nil {
@@ -219,7 +290,7 @@ func (w *batchWriter) importEvents(events []store.Event) (appendResult, error) {
 			return res, err
 		}
 		if e.ClientID != "" {
-			ck := clientIDKey(e.Room, e.ClientID)
+			ck := clientIDKey(e.Room, e.Author, e.ClientID)
 			if w.tx.Bucket(bucketCIDs).Get(ck) == nil {
 				if err := w.tx.Bucket(bucketCIDs).Put(ck, key); err != nil {
 					return res, err

@@ -78,7 +78,7 @@ func TestMessageCountsOfAnOlderFile(t *testing.T) {
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, room := range []string{"r", "s"} {
-			if err := tx.Bucket(bucketRooms).Bucket([]byte(room)).Delete(keyMessages); err != nil {
+			if err := tx.Bucket(bucketCounts).Delete([]byte(room)); err != nil {
 				return err
 			}
 		}

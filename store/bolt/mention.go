@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -14,37 +15,49 @@ import (
 	"github.com/parleychat/parley/store"
 )
 
-// What the write path keeps beside the message index, in the transaction
-// of each change:
+// What the log keeps beside the message index, in the transaction of each
+// change of a message's state (a follower, see follow.go):
 //
-//	rooms/<room>/messages   8-byte count of the room's messages not deleted
-//	mentions/<name>/<id>    the room of message id, which mentions name now
+//	counts/<room>           8-byte count of the room's messages not deleted
+//	mentions/<name>/<id>    the room of message id, which notifies name now
 var (
-	keyMessages    = []byte("messages")
+	bucketCounts   = []byte("counts")
 	bucketMentions = []byte("mentions")
 )
 
-// noteMessage keeps the message count and the mention index in step with
-// a message whose state changed from before (zero: it is new) to after.
-func (w *batchWriter) noteMessage(rb *roomBuckets, before, after store.Message) error {
+// mentionIndex is the follower that keeps the message counts and the
+// mention index.
+type mentionIndex struct{}
+
+// follow implements follower.
+func (mentionIndex) follow(tx *bbolt.Tx, room string, old, new *store.Message) error {
+	var before, after store.Message
+	if old != nil {
+		before = *old
+	}
+	if new != nil {
+		after = *new
+	}
 	live := func(m store.Message) bool { return m.ID != (ulid.ULID{}) && !m.Redacted }
+	var delta int64
 	switch {
 	case !live(before) && live(after):
-		rb.messages++
+		delta = 1
 	case live(before) && !live(after):
-		rb.messages--
+		delta = -1
 	}
-	var was, now []string
-	if live(before) {
-		was = before.Notified()
+	if err := addCount(tx.Bucket(bucketCounts), []byte(room), delta); err != nil {
+		return err
 	}
-	if live(after) {
-		now = after.Notified()
+	was, now := before.Notified(), after.Notified()
+	id := after.ID
+	if new == nil {
+		id = before.ID
 	}
-	mentions := w.tx.Bucket(bucketMentions)
+	mentions := tx.Bucket(bucketMentions)
 	for _, name := range was {
 		if !slices.Contains(now, name) {
-			if err := forgetMention(mentions, name, after.ID); err != nil {
+			if err := forgetMention(mentions, name, id); err != nil {
 				return err
 			}
 		}
@@ -57,7 +70,7 @@ func (w *batchWriter) noteMessage(rb *roomBuckets, before, after store.Message) 
 		if err != nil {
 			return err
 		}
-		if err := b.Put(after.ID.Bytes(), []byte(after.Room)); err != nil {
+		if err := b.Put(id.Bytes(), []byte(room)); err != nil {
 			return err
 		}
 	}
@@ -73,41 +86,24 @@ func forgetMention(mentions *bbolt.Bucket, name string, id ulid.ULID) error {
 	return b.Delete(id[:])
 }
 
-// unindexPruned forgets a message that retention deletes, from the state
-// the message index holds (state: its value there, or the message event's
-// JSON if that is empty), and reports whether the message counted.
-func unindexPruned(tx *bbolt.Tx, id []byte, state []byte) (counted bool, err error) {
-	if bytes.Contains(state, []byte(`"redacted":true`)) {
-		return false, nil // the quotes of a text are escaped: only the field matches
-	}
-	if bytes.Contains(state, []byte(`"mentions":`)) {
-		var m store.Message
-		if err := json.Unmarshal(state, &m); err != nil {
-			return true, err
-		}
-		for _, name := range m.Notified() {
-			if err := forgetMention(tx.Bucket(bucketMentions), name, ulid.ULID(id)); err != nil {
-				return true, err
-			}
-		}
-	}
-	return true, nil
-}
-
 // addCount adds delta to the counter under key of bucket b.
 func addCount(b *bbolt.Bucket, key []byte, delta int64) error {
 	var n uint64
-	if v := b.Get(key); len(v) == 8 {
+	v := b.Get(key)
+	if len(v) == 8 {
+		if delta == 0 {
+			return nil
+		}
 		n = binary.BigEndian.Uint64(v)
 	}
-	var v [8]byte
-	binary.BigEndian.PutUint64(v[:], uint64(max(int64(n)+delta, 0)))
-	return b.Put(key, v[:])
+	var nv [8]byte
+	binary.BigEndian.PutUint64(nv[:], uint64(max(int64(n)+delta, 0)))
+	return b.Put(key, nv[:])
 }
 
 // messageCount reads a room's count of messages not deleted.
-func messageCount(rb *bbolt.Bucket) uint64 {
-	if v := rb.Get(keyMessages); len(v) == 8 {
+func messageCount(tx *bbolt.Tx, room []byte) uint64 {
+	if v := tx.Bucket(bucketCounts).Get(room); len(v) == 8 {
 		return binary.BigEndian.Uint64(v)
 	}
 	return 0
@@ -117,14 +113,17 @@ func messageCount(rb *bbolt.Bucket) uint64 {
 // existed its count, once, at Open.
 func countMessages(db *bbolt.DB) error {
 	return db.Update(func(tx *bbolt.Tx) error {
-		rooms := tx.Bucket(bucketRooms)
+		rooms, counts := tx.Bucket(bucketRooms), tx.Bucket(bucketCounts)
 		return rooms.ForEachBucket(func(name []byte) error {
-			rb := rooms.Bucket(name)
-			if rb.Get(keyMessages) != nil || rb.Bucket(bucketMsgs) == nil {
+			msgs, log := rooms.Bucket(name).Bucket(bucketMsgs), rooms.Bucket(name).Bucket(bucketLog)
+			if counts.Get(name) != nil || msgs == nil || log == nil {
 				return nil
 			}
 			var n int64
-			err := rb.Bucket(bucketMsgs).ForEach(func(_, v []byte) error {
+			err := msgs.ForEach(func(k, v []byte) error {
+				if len(v) == 0 { // unchanged: the state is the message event
+					_, v, _ = decodeValue(log.Get(k))
+				}
 				if !bytes.Contains(v, []byte(`"redacted":true`)) {
 					n++
 				}
@@ -133,7 +132,7 @@ func countMessages(db *bbolt.DB) error {
 			if err != nil {
 				return err
 			}
-			return addCount(rb, keyMessages, n)
+			return addCount(counts, name, n)
 		})
 	})
 }
@@ -243,8 +242,8 @@ func verifyMentions(rep *Report, tx *bbolt.Tx) {
 			}
 			return nil
 		})
-		if rb.Get(keyMessages) != nil && messageCount(rb) != n {
-			rep.problem("room %s: message count says %d, the index has %d messages not deleted", name, messageCount(rb), n)
+		if counts := tx.Bucket(bucketCounts); counts != nil && counts.Get(name) != nil && messageCount(tx, name) != n {
+			rep.problem("room %s: message count says %d, the index has %d messages not deleted", name, messageCount(tx, name), n)
 		}
 		return nil
 	})
@@ -269,4 +268,44 @@ func verifyMentions(rep *Report, tx *bbolt.Tx) {
 		who, _, _ := strings.Cut(key, "\x00")
 		rep.problem("mention index: a message of room %s mentions %s, and the index lacks it", room, who)
 	}
+}
+
+// rebuild recomputes room's message count and mention entries from its
+// message index, for a repair that rebuilt that index without telling the
+// followers (DropFutureEvents). A room that is gone loses both.
+func (mentionIndex) rebuild(tx *bbolt.Tx, room []byte) error {
+	mentions, counts := tx.Bucket(bucketMentions), tx.Bucket(bucketCounts)
+	var stale [][2][]byte // name, id
+	err := mentions.ForEachBucket(func(name []byte) error {
+		return mentions.Bucket(name).ForEach(func(k, v []byte) error {
+			if bytes.Equal(v, room) {
+				stale = append(stale, [2][]byte{bytes.Clone(name), bytes.Clone(k)})
+			}
+			return nil
+		})
+	})
+	for _, s := range stale {
+		if err == nil {
+			err = mentions.Bucket(s[0]).Delete(s[1])
+		}
+	}
+	if err == nil {
+		err = counts.Delete(room)
+	}
+	rb := tx.Bucket(bucketRooms).Bucket(room)
+	if err != nil || rb == nil {
+		return err
+	}
+	msgs, log := rb.Bucket(bucketMsgs), rb.Bucket(bucketLog)
+	return msgs.ForEach(func(k, v []byte) error {
+		if len(v) == 0 {
+			_, v, _ = decodeValue(log.Get(k))
+		}
+		var m store.Message
+		if err := json.Unmarshal(v, &m); err != nil {
+			return fmt.Errorf("message %x: %w", k, err)
+		}
+		m.Room = string(room)
+		return mentionIndex{}.follow(tx, string(room), nil, &m)
+	})
 }

@@ -13,21 +13,18 @@ import (
 	"github.com/parleychat/parley/store"
 )
 
-var (
-	keySettings = []byte("settings") // rooms/<room>/settings: store.Retention JSON
-	keyPruned   = []byte("pruned")   // rooms/<room>/pruned: id of the newest pruned event
-)
+// keyPruned is rooms/<room>/pruned: the id of the newest pruned event.
+var keyPruned = []byte("pruned")
 
 // RoomRetention returns a room's own retention (nil: it follows the
-// default, DB.Retention). ErrNotFound if the room has no events.
+// default, DB.Retention). A room needs no events to have settings.
 func (d *DB) RoomRetention(ctx context.Context, room string) (*store.Retention, error) {
+	if err := store.ValidateRoom(room); err != nil {
+		return nil, err
+	}
 	var r *store.Retention
 	err := d.view(func(tx *bbolt.Tx) error {
-		rb := tx.Bucket(bucketRooms).Bucket([]byte(room))
-		if rb == nil {
-			return store.ErrNotFound
-		}
-		if v := rb.Get(keySettings); v != nil {
+		if v := tx.Bucket(bucketSettings).Get([]byte(room)); v != nil {
 			r = &store.Retention{}
 			return json.Unmarshal(v, r)
 		}
@@ -37,26 +34,27 @@ func (d *DB) RoomRetention(ctx context.Context, room string) (*store.Retention, 
 }
 
 // SetRoomRetention sets a room's own retention; nil returns it to the
-// default. Pruning applies it at its next run.
+// default. Pruning applies it at its next run. The room need not have
+// events yet.
 func (d *DB) SetRoomRetention(ctx context.Context, room string, r *store.Retention) error {
+	if err := store.ValidateRoom(room); err != nil {
+		return err
+	}
 	if r != nil {
 		if err := r.Validate(); err != nil {
 			return err
 		}
 	}
 	return d.update(func(tx *bbolt.Tx) error {
-		rb := tx.Bucket(bucketRooms).Bucket([]byte(room))
-		if rb == nil {
-			return store.ErrNotFound
-		}
+		settings := tx.Bucket(bucketSettings)
 		if r == nil {
-			return rb.Delete(keySettings)
+			return settings.Delete([]byte(room))
 		}
 		v, err := json.Marshal(r)
 		if err != nil {
 			return err
 		}
-		return rb.Put(keySettings, v)
+		return settings.Put([]byte(room), v)
 	})
 }
 
@@ -111,7 +109,7 @@ func (d *DB) pruneChunk(room string, now time.Time) (int, error) {
 			return nil
 		}
 		ret := d.Retention
-		if v := rb.Get(keySettings); v != nil {
+		if v := tx.Bucket(bucketSettings).Get([]byte(room)); v != nil {
 			if err := json.Unmarshal(v, &ret); err != nil {
 				return fmt.Errorf("room %s settings: %w", room, err)
 			}
@@ -127,7 +125,6 @@ func (d *DB) pruneChunk(room string, now time.Time) (int, error) {
 		logB, msgs, edits := rb.Bucket(bucketLog), rb.Bucket(bucketMsgs), rb.Bucket(bucketEdits)
 		cids, cidsByID := tx.Bucket(bucketCIDs), tx.Bucket(bucketCIDsByID)
 		var last []byte
-		var gone int64 // messages not deleted among those pruned
 		c := logB.Cursor()
 		for k, v := c.First(); k != nil && n < pruneChunk; k, v = c.First() {
 			tooMany := ret.Events > 0 && count > uint64(ret.Events)
@@ -135,15 +132,9 @@ func (d *DB) pruneChunk(room string, now time.Time) (int, error) {
 			if !tooMany && !tooOld {
 				break
 			}
-			if typ, js, _ := decodeValue(v); typ == store.TypeMessage {
-				state := msgs.Get(k)
-				if len(state) == 0 {
-					state = js
-				}
-				if counted, err := unindexPruned(tx, k, state); err != nil {
+			if typ, _, _ := decodeValue(v); typ == store.TypeMessage {
+				if err := d.forget(tx, room, logB, msgs, k); err != nil {
 					return err
-				} else if counted {
-					gone++
 				}
 				if err := msgs.Delete(k); err != nil {
 					return err
@@ -176,10 +167,19 @@ func (d *DB) pruneChunk(room string, now time.Time) (int, error) {
 		if err := rb.Put(keyPruned, last); err != nil {
 			return err
 		}
-		if err := addCount(rb, keyMessages, -gone); err != nil {
-			return err
-		}
 		return putCount(rb, count)
 	})
 	return n, err
+}
+
+// forget tells the followers that retention removes message key of room.
+func (d *DB) forget(tx *bbolt.Tx, room string, logB, msgs *bbolt.Bucket, key []byte) error {
+	if len(d.followers) == 0 {
+		return nil
+	}
+	m, err := readMessage(logB, msgs, room, ulid.ULID(key))
+	if err != nil {
+		return err
+	}
+	return d.tell(tx, room, &m, nil)
 }

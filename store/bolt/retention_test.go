@@ -30,15 +30,22 @@ func TestRetentionKeepsTheNewestEvents(t *testing.T) {
 	if err := d.SetRoomRetention(ctx, "a", &store.Retention{Events: 5}); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.SetRoomRetention(ctx, "nope", &store.Retention{Events: 5}); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("retention of a missing room: %v", err)
+	// Settings made before a room's first event apply once it has events.
+	if err := d.SetRoomRetention(ctx, "later", &store.Retention{Events: 2}); err != nil {
+		t.Fatalf("retention of a room without events: %v", err)
+	}
+	for i := 0; i < 4; i++ {
+		mustAppend(t, d, "later", "x", fmt.Sprint(i))
 	}
 	if err := d.SetRoomRetention(ctx, "a", &store.Retention{Events: -1}); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("negative retention: %v", err)
 	}
 	n, err := d.pruneRooms(d.Now())
-	if err != nil || n != 8 {
-		t.Fatalf("pruned %d, %v; want 8", n, err)
+	if err != nil || n != 8+2 {
+		t.Fatalf("pruned %d, %v; want 10", n, err)
+	}
+	if rooms, _ := d.Rooms(ctx); rooms[2].Name != "later" || rooms[2].Events != 2 {
+		t.Fatalf("room later: got %+v, want 2 events kept", rooms[2])
 	}
 	left, _ := d.ReadAfter(ctx, []string{"a"}, ulid.ULID{}, 100)
 	if len(left) != 5 || left[0].ID != a[8].ID {

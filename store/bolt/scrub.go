@@ -2,23 +2,25 @@ package bolt
 
 import (
 	"bytes"
-	"fmt"
-	"io"
+	"errors"
 	"os"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/oklog/ulid/v2"
 	bbolt "go.etcd.io/bbolt"
+
+	"github.com/parleychat/parley/store"
 )
 
 // bbolt copies a page on every change and leaves the old copy in a free
 // page until it is reused, so a redacted text survives in the file. Once no
 // reader can still see those pages, the scrubber finds every copy of a
 // redacted event or message state ({"id":"<id>"... without "redacted":true)
-// and overwrites it with zeros.
-
-// maxObject bounds how far a stored JSON object can extend.
-const maxObject = 1 << 20
+// in the pages that hold no live data (stale.go) and overwrites it with
+// zeros. It runs in the background: a delete is acknowledged once
+// committed, and its cost never depends on the file's size.
 
 // readers tracks open read transactions by the commit count when they began,
 // so the scrubber can wait for those that may still see old pages.
@@ -65,139 +67,132 @@ func (r *readers) waitBefore(seq int64) {
 	}
 }
 
-// scrub removes stale copies of ids' redacted content from the file, then
-// answers the deletes that redacted them.
-func (d *DB) scrub(ids []ulid.ULID, seq int64, deletes []*appendReq, results []appendResult) {
-	defer d.scrubber.Done()
-	d.readers.waitBefore(seq)
-	if err := d.scrubFile(ids); err != nil {
-		// The delete is stored and the live data redacted; only the cleanup
-		// of old pages failed. Say so loudly, but do not fail the delete.
-		d.Logger.Error("scrub deleted text from free pages", "err", err)
-	}
-	for i, req := range deletes {
-		req.done <- results[i]
+// scrubber is the one background worker that overwrites stale copies of
+// redacted events. Its queue is the scrub bucket, filled in each delete's
+// own transaction, so work queued before a crash is done after the restart.
+type scrubber struct {
+	wake     chan struct{}         // capacity 1: a delete queued work
+	done     chan struct{}         // closed when the worker has stopped
+	pending  atomic.Int64          // ids in the scrub bucket
+	passes   atomic.Int64          // completed passes
+	failures atomic.Int64          // failed passes
+	fault    atomic.Pointer[error] // set by tests: every pass fails with it
+}
+
+// queued counts n newly queued ids and wakes the worker.
+func (s *scrubber) queued(n int) {
+	s.pending.Add(int64(n))
+	select {
+	case s.wake <- struct{}{}:
+	default: // already awake or about to be: it takes everything queued
 	}
 }
 
-// scrubFile zeroes stale copies of the given ids' objects. It searches the
-// file without locks, then re-checks and writes each hit while holding the
-// write lock, so bbolt cannot be writing the same page.
-func (d *DB) scrubFile(ids []ulid.ULID) error {
+// maxScrubBatch bounds the ids one pass takes, and so its memory.
+const maxScrubBatch = 100_000
+
+// scrubLoop scrubs what is queued at Open, then whenever a delete queues
+// more; a failed pass is retried at the next delete or after PruneEvery.
+// Deletes that arrive during a pass are taken together by the next one: one
+// read of the file serves any number of them.
+func (d *DB) scrubLoop() {
+	defer close(d.scrubs.done)
+	retry := time.NewTicker(d.PruneEvery)
+	defer retry.Stop()
+	for {
+		if d.scrubs.pending.Load() > 0 {
+			if err := d.scrubPass(); err != nil && !errors.Is(err, errStopped) && !errors.Is(err, store.ErrClosed) {
+				d.scrubs.failures.Add(1)
+				d.Logger.Error("scrub deleted text from free pages; will retry", "err", err, "pending", d.scrubs.pending.Load())
+			}
+		}
+		select {
+		case <-d.stop:
+			return
+		case <-d.scrubs.wake:
+		case <-retry.C:
+		}
+	}
+}
+
+// errStopped ends a pass when the log closes; its work stays queued.
+var errStopped = errors.New("log closing")
+
+// scrubPass overwrites every stale copy of the queued ids and dequeues them.
+func (d *DB) scrubPass() error {
+	var ids [][]byte
+	err := d.view(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketScrub).Cursor()
+		for k, _ := c.First(); k != nil && len(ids) < maxScrubBatch; k, _ = c.Next() {
+			ids = append(ids, bytes.Clone(k))
+		}
+		return nil
+	})
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	// The ids were redacted by commits up to now. A reader that began
+	// before may still read the pages those commits freed: leave them be
+	// until it ends (a long backup delays the scrub, never a delete).
+	d.readers.waitBefore(d.commits.Load())
+	if fault := d.scrubs.fault.Load(); fault != nil {
+		return *fault
+	}
+	anchors := map[string]bool{}
+	for _, k := range ids {
+		var id ulid.ULID
+		copy(id[:], k)
+		anchors[id.String()] = true
+	}
+	if err := d.scrubFile(anchors); err != nil {
+		return err
+	}
+	d.scrubs.pending.Add(-int64(len(ids)))
+	d.scrubs.passes.Add(1)
+	return nil
+}
+
+// scrubFile zeroes the stale copies of anchors' objects, then dequeues
+// them. It lists the free pages and reads them without holding up writers,
+// then re-checks and zeroes the hits in write transactions, so bbolt cannot
+// be writing the same page, a few hundred a transaction, so an append never
+// waits long for one; the last one dequeues the ids. Each commit's
+// fdatasync flushes the zeros too: they are in the same file.
+func (d *DB) scrubFile(anchors map[string]bool) error {
 	f, err := os.OpenFile(d.Path, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	var anchors [][]byte
-	for _, id := range ids {
-		anchors = append(anchors, []byte(`{"id":"`+id.String()+`"`))
-	}
-	hits, err := findStale(f, anchors)
-	if err != nil || len(hits) == 0 {
+	free, err := d.freeExtents(f)
+	if err != nil {
 		return err
 	}
-	return d.db.Update(func(*bbolt.Tx) error {
-		for _, off := range hits {
-			n, err := staleObjectAt(f, off, anchors)
-			if err != nil {
+	hits, err := findStale(f, free, anchors, d.stop)
+	if err != nil {
+		return err
+	}
+	for {
+		n := min(len(hits), scrubHitsPerTx)
+		last := n == len(hits)
+		err := d.db.Update(func(tx *bbolt.Tx) error {
+			if err := zeroStale(tx, f, hits[:n], anchors); err != nil || !last {
 				return err
 			}
-			if n > 0 {
-				if _, err := f.WriteAt(make([]byte, n), off); err != nil {
+			scrub := tx.Bucket(bucketScrub)
+			for id := range anchors {
+				if err := scrub.Delete(anchorKey(id)); err != nil {
 					return err
 				}
 			}
+			return nil
+		})
+		if err != nil || last {
+			return err
 		}
-		return f.Sync()
-	})
-}
-
-// findStale returns the offsets of unredacted objects that start with one
-// of the anchors.
-func findStale(f *os.File, anchors [][]byte) ([]int64, error) {
-	const chunk = 4 << 20
-	overlap := 0
-	for _, a := range anchors {
-		overlap = max(overlap, len(a))
-	}
-	buf := make([]byte, chunk+overlap)
-	var hits []int64
-	for off := int64(0); ; off += chunk {
-		n, err := f.ReadAt(buf, off)
-		if err != nil && err != io.EOF {
-			return nil, err
-		}
-		data := buf[:n]
-		for _, a := range anchors {
-			for i := 0; ; {
-				j := bytes.Index(data[i:], a)
-				if j < 0 {
-					break
-				}
-				at := off + int64(i+j)
-				// An anchor in the overlap is found again in the next chunk.
-				if i+j < chunk {
-					if m, err := staleObjectAt(f, at, anchors); err != nil {
-						return nil, err
-					} else if m > 0 {
-						hits = append(hits, at)
-					}
-				}
-				i += j + 1
-			}
-		}
-		if n < len(buf) {
-			return hits, nil
-		}
+		hits = hits[n:]
 	}
 }
 
-// staleObjectAt returns the length of the JSON object at off if it starts
-// with an anchor and is not redacted, else 0.
-func staleObjectAt(f *os.File, off int64, anchors [][]byte) (int, error) {
-	buf := make([]byte, maxObject)
-	n, err := f.ReadAt(buf, off)
-	if err != nil && err != io.EOF {
-		return 0, err
-	}
-	buf = buf[:n]
-	anchored := false
-	for _, a := range anchors {
-		anchored = anchored || bytes.HasPrefix(buf, a)
-	}
-	if !anchored {
-		return 0, nil
-	}
-	end := objectEnd(buf)
-	if end < 0 {
-		return 0, fmt.Errorf("scrub: unterminated object at offset %d", off)
-	}
-	if bytes.Contains(buf[:end], []byte(`"redacted":true`)) {
-		return 0, nil // a live, already redacted copy
-	}
-	return end, nil
-}
-
-// objectEnd returns the length of the JSON object at the start of b, or -1.
-func objectEnd(b []byte) int {
-	depth, inString, escaped := 0, false, false
-	for i, c := range b {
-		switch {
-		case escaped:
-			escaped = false
-		case inString && c == '\\':
-			escaped = true
-		case c == '"':
-			inString = !inString
-		case inString:
-		case c == '{' || c == '[':
-			depth++
-		case c == '}' || c == ']':
-			if depth--; depth == 0 {
-				return i + 1
-			}
-		}
-	}
-	return -1
-}
+// scrubHitsPerTx bounds the stale copies one scrub transaction zeroes.
+const scrubHitsPerTx = 256

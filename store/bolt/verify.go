@@ -15,6 +15,9 @@ import (
 // defaultLockTimeout is how long offline tools wait for a file's lock.
 const defaultLockTimeout = 2 * time.Second
 
+// defaultMaxClockSkew is DB.MaxClockSkew's default, and what Verify allows.
+const defaultMaxClockSkew = 5 * time.Minute
+
 // Report is what Verify found.
 type Report struct {
 	Rooms    int      `json:"rooms"`
@@ -33,12 +36,18 @@ func (r *Report) problem(format string, args ...any) {
 
 // Verify checks the db file at path without changing it: bbolt's own
 // consistency check, then Parley's invariants (every event decodes and
-// matches its key, room and id time; ids never exceed the recorded last id;
-// counts, the message index, the edit index and client ids agree with the
-// log; every message's indexed state equals Fold of its room; message counts
-// and the mention index agree with those states). An error
-// means the file could not be checked at all; problems are in the report.
+// matches its key, room and id time; ids never exceed the recorded last id
+// and are not dated ahead of the clock; counts, the message index, the edit
+// index and client ids agree with the log; every message's indexed state
+// equals Fold of its room; message counts and the mention index agree with
+// those states). An error means the file could not be checked
+// at all; problems are in the report.
 func Verify(path string) (*Report, error) {
+	return verifyAt(path, time.Now())
+}
+
+// verifyAt is Verify with the clock reading now.
+func verifyAt(path string, now time.Time) (*Report, error) {
 	db, err := openBolt(path, true, defaultLockTimeout)
 	if err != nil {
 		return nil, err
@@ -58,15 +67,23 @@ func Verify(path string) (*Report, error) {
 			return nil // the structure is broken: reading further may crash
 		}
 		meta := tx.Bucket(bucketMeta)
-		if meta == nil || !bytes.Equal(meta.Get(keyVersion), schemaVersion) {
-			return errors.New("not a parley database (or an unsupported schema version)")
+		switch {
+		case meta == nil:
+			return errors.New("not a parley database")
+		case bytes.Equal(meta.Get(keyVersion), schemaVersion1):
+			return errors.New("schema version 1, written by an older parley: back the file up, start parley serve on it once to upgrade it, then verify")
+		case !bytes.Equal(meta.Get(keyVersion), schemaVersion):
+			return fmt.Errorf("%w %v", errVersionDrift, meta.Get(keyVersion))
 		}
 		var last ulid.ULID
 		copy(last[:], meta.Get(keyLastID))
+		if err := store.CheckIDTime(last, now, defaultMaxClockSkew); err != nil {
+			rep.problem("the newest id %s is dated in the future (%v): every new event would carry its date; see docs/history.md, future-dated ids", last, err)
+		}
 		rooms := tx.Bucket(bucketRooms)
 		if err := rooms.ForEachBucket(func(name []byte) error {
 			rep.Rooms++
-			verifyRoom(rep, string(name), rooms.Bucket(name), last)
+			verifyRoom(rep, string(name), rooms.Bucket(name), last, now)
 			return nil
 		}); err != nil {
 			return err
@@ -78,7 +95,7 @@ func Verify(path string) (*Report, error) {
 	return rep, err
 }
 
-func verifyRoom(rep *Report, room string, rb *bbolt.Bucket, last ulid.ULID) {
+func verifyRoom(rep *Report, room string, rb *bbolt.Bucket, last ulid.ULID, now time.Time) {
 	logB, msgs, edits := rb.Bucket(bucketLog), rb.Bucket(bucketMsgs), rb.Bucket(bucketEdits)
 	if logB == nil || msgs == nil || edits == nil {
 		rep.problem("room %s: missing buckets", room)
@@ -87,11 +104,15 @@ func verifyRoom(rep *Report, room string, rb *bbolt.Bucket, last ulid.ULID) {
 	var (
 		events []store.Event
 		n      uint64
+		future []ulid.ULID // dated ahead of the clock
 	)
 	logB.ForEach(func(k, v []byte) error {
 		n++
 		var id ulid.ULID
 		copy(id[:], k)
+		if store.CheckIDTime(id, now, defaultMaxClockSkew) != nil {
+			future = append(future, id)
+		}
 		typ, js, err := decodeValue(v)
 		if err != nil {
 			rep.problem("room %s, event %s: %v", room, id, err)
@@ -116,6 +137,10 @@ func verifyRoom(rep *Report, room string, rb *bbolt.Bucket, last ulid.ULID) {
 		return nil
 	})
 	rep.Events += int(n)
+	if len(future) > 0 {
+		rep.problem("room %s: %d events are dated in the future, from %s (%s) to %s: an import pushed the id sequence ahead of the clock; see docs/history.md, future-dated ids",
+			room, len(future), future[0], time.UnixMilli(int64(future[0].Time())).UTC().Format(store.TimeFormat), future[len(future)-1])
+	}
 	if c := getCount(rb); c != n {
 		rep.problem("room %s: count says %d events, the log has %d", room, c, n)
 	}
@@ -169,18 +194,19 @@ func verifyRoom(rep *Report, room string, rb *bbolt.Bucket, last ulid.ULID) {
 func verifyClientIDs(rep *Report, tx *bbolt.Tx) {
 	rooms := tx.Bucket(bucketRooms)
 	tx.Bucket(bucketCIDs).ForEach(func(k, v []byte) error {
-		room, cid, ok := bytes.Cut(k, []byte{0})
-		if !ok {
-			rep.problem("client id key %q has no room", k)
+		parts := bytes.Split(k, []byte{0})
+		if len(parts) != 3 {
+			rep.problem("client id key %q is not <room>\\x00<author>\\x00<client id>", k)
 			return nil
 		}
+		room, author, cid := parts[0], parts[1], parts[2]
 		rec, err := getRecord(rooms, string(room), v)
 		var e store.Event
 		if err == nil {
 			err = e.UnmarshalJSON(rec.JSON)
 		}
-		if err != nil || e.ClientID != string(cid) {
-			rep.problem("client id %q of room %s points to %x, which is not its event", cid, room, v)
+		if err != nil || e.ClientID != string(cid) || e.Author != string(author) {
+			rep.problem("client id %q of %q in room %s points to %x, which is not its event", cid, author, room, v)
 		}
 		return nil
 	})

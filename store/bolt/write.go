@@ -15,16 +15,20 @@ import (
 // A request that breaks a rule of the log (unknown target, not the author)
 // fails alone; if the commit fails every request gets the error and nothing
 // is published. Ids drawn by a failed commit are skipped, never reused.
+//
+// A delete is answered like any other change, once committed: its redacted
+// ids are queued in the same transaction for the scrubber, which overwrites
+// the stale copies bbolt left in free pages in the background.
 func (d *DB) commit(batch []*appendReq) {
 	results := make([]appendResult, len(batch))
 	var (
 		recs     []store.Record
-		redacted []ulid.ULID // ids whose stale copies must be scrubbed
+		redacted int
 	)
 	start := time.Now()
 	err := d.db.Update(func(tx *bbolt.Tx) error {
 		w := &batchWriter{d: d, tx: tx, rooms: tx.Bucket(bucketRooms), touched: map[string]*roomBuckets{}}
-		recs, redacted = recs[:0], redacted[:0]
+		recs = recs[:0]
 		for i, req := range batch {
 			results[i] = appendResult{}
 			if err := req.ctx.Err(); err != nil {
@@ -46,10 +50,10 @@ func (d *DB) commit(batch []*appendReq) {
 				recs = append(recs, res.rec)
 			}
 		}
-		redacted = w.redacted
 		if err := w.finish(); err != nil {
 			return err
 		}
+		redacted = len(w.redacted)
 		// Imports may store ids below the last one: only ever raise it.
 		meta := tx.Bucket(bucketMeta)
 		if last := meta.Get(keyLastID); w.lastID != (ulid.ULID{}) && (len(last) != 16 || w.lastID.Compare(ulid.ULID(last)) > 0) {
@@ -67,11 +71,14 @@ func (d *DB) commit(batch []*appendReq) {
 		for i := range results {
 			results[i] = appendResult{err: fmt.Errorf("commit: %w", err)}
 		}
-		recs, redacted = nil, nil
+		recs = nil
 	} else {
 		d.commits.Add(1)
 		if fn := d.observe.Load(); fn != nil && *fn != nil {
 			(*fn)(len(recs), time.Since(start))
+		}
+		if redacted > 0 {
+			d.scrubs.queued(redacted)
 		}
 	}
 	// Publish before answering: once an append is acknowledged, every
@@ -82,20 +89,8 @@ func (d *DB) commit(batch []*appendReq) {
 			s.fn(recs)
 		}
 	}
-	// Deletes are answered once the deleted text is gone from the file;
-	// everything else at once.
-	var later []*appendReq
-	var laterResults []appendResult
 	for i, req := range batch {
-		if len(redacted) > 0 && results[i].created && results[i].rec.Type == store.TypeDelete {
-			later, laterResults = append(later, req), append(laterResults, results[i])
-			continue
-		}
 		req.done <- results[i]
-	}
-	if len(redacted) > 0 {
-		d.scrubber.Add(1)
-		go d.scrub(redacted, d.commits.Load(), later, laterResults)
 	}
 }
 
@@ -111,9 +106,9 @@ type batchWriter struct {
 
 // roomBuckets are one room's buckets and what the batch added to it.
 type roomBuckets struct {
+	name                   string
 	room, log, msgs, edits *bbolt.Bucket
 	added                  uint64
-	messages               int64 // change of the count of messages not deleted
 }
 
 // room returns a room's buckets, creating the room only if create is set.
@@ -131,7 +126,7 @@ func (w *batchWriter) room(name string, create bool) (*roomBuckets, error) {
 			return nil, fmt.Errorf("create room %s: %w", name, err)
 		}
 	}
-	rb := &roomBuckets{room: b}
+	rb := &roomBuckets{name: name, room: b}
 	for _, sub := range []struct {
 		dst  **bbolt.Bucket
 		name []byte
@@ -154,7 +149,7 @@ func (w *batchWriter) store(req *appendReq) (appendResult, error) {
 	cids := w.tx.Bucket(bucketCIDs)
 	var cidKey []byte
 	if e.ClientID != "" {
-		cidKey = clientIDKey(e.Room, e.ClientID)
+		cidKey = clientIDKey(e.Room, e.Author, e.ClientID)
 		if v := cids.Get(cidKey); v != nil {
 			rec, err := getRecord(w.rooms, e.Room, v)
 			if err != nil {
@@ -173,17 +168,20 @@ func (w *batchWriter) store(req *appendReq) (appendResult, error) {
 		}
 	} else {
 		if rb == nil {
-			return appendResult{err: store.ErrNotFound}, nil
+			return appendResult{err: noMessage(e.Target, e.Room)}, nil
 		}
 		m, err := w.message(rb, e.Target)
 		if err != nil {
 			return appendResult{err: err}, nil
 		}
-		switch {
-		case (e.Type == store.TypeEdit || e.Type == store.TypeDelete) && e.Author != m.Author && !e.Moderate:
-			return appendResult{err: store.ErrForbidden}, nil
-		case (e.Type == store.TypeEdit || e.Type == store.TypeReaction) && m.Redacted:
-			return appendResult{err: store.ErrConflict}, nil
+		if err := m.Permit(e); err != nil {
+			return appendResult{err: err}, nil
+		}
+		// Keep "moderated" only on a change that needed it, so an import
+		// of this event passes the same Permit.
+		if used := m.Moderated(e); used != e.Moderate {
+			e.Moderate = used
+			req.enc = e.EncodeParts()
 		}
 		e.Time = w.d.Now() // for the dry run; the id's time is set below
 		if next := m.Clone(); !next.Apply(e) {
@@ -196,7 +194,13 @@ func (w *batchWriter) store(req *appendReq) (appendResult, error) {
 		}
 	}
 
-	e.ID = w.d.ids.next(w.d.Now())
+	if e.Type == store.TypeMessage && e.Moderate {
+		e.Moderate = false
+		req.enc = e.EncodeParts()
+	}
+	if e.ID, err = w.d.ids.next(w.d.Now()); err != nil {
+		return appendResult{err: err}, nil
+	}
 	e.Time = time.UnixMilli(int64(e.ID.Time())).UTC()
 	val, js := assemble(req.enc, e.Type, e.ID)
 	key := e.ID.Bytes()
@@ -224,16 +228,17 @@ func (w *batchWriter) store(req *appendReq) (appendResult, error) {
 // key is e's id as a key.
 func (w *batchWriter) index(rb *roomBuckets, e store.Event, key []byte) error {
 	if e.Type == store.TypeMessage {
-		if err := rb.msgs.Put(key, []byte{}); err != nil {
+		if err := rb.msgs.Put(key, []byte{}); err != nil || len(w.d.followers) == 0 {
 			return err
 		}
-		return w.noteMessage(rb, store.Message{}, store.NewMessage(e))
+		m := store.NewMessage(e)
+		return w.d.tell(w.tx, rb.name, nil, &m)
 	}
 	m, err := w.message(rb, e.Target)
 	if err != nil {
 		return fmt.Errorf("index %s: %w", e.ID, err)
 	}
-	before := m.Clone()
+	old := m.Clone()
 	switch e.Type {
 	case store.TypeEdit:
 		err = rb.edits.Put(append(e.Target.Bytes(), key...), []byte{})
@@ -243,7 +248,9 @@ func (w *batchWriter) index(rb *roomBuckets, e store.Event, key []byte) error {
 	if err != nil {
 		return err
 	}
-	m.Apply(e)
+	if !m.Apply(e) {
+		return nil // a change that changed nothing: stored, but nothing follows
+	}
 	js, err := m.MarshalJSON()
 	if err != nil {
 		return err
@@ -251,18 +258,34 @@ func (w *batchWriter) index(rb *roomBuckets, e store.Event, key []byte) error {
 	if err := rb.msgs.Put(e.Target.Bytes(), js); err != nil {
 		return err
 	}
-	return w.noteMessage(rb, before, m)
+	return w.d.tell(w.tx, rb.name, &old, &m)
 }
 
-// message returns the current state of message id in rb, or ErrNotFound.
+// noMessage is the error for a change whose target is not a message of room.
+func noMessage(id ulid.ULID, room string) error {
+	return store.NotFound(fmt.Sprintf("message %s in room %s", id, room))
+}
+
+// message returns the current state of message id in rb, or a
+// *store.NotFoundError.
 func (w *batchWriter) message(rb *roomBuckets, id ulid.ULID) (store.Message, error) {
-	v := rb.msgs.Get(id[:])
+	return readMessage(rb.log, rb.msgs, rb.name, id)
+}
+
+// readMessage returns the current state of message id from a room's log and
+// message index (either may be nil: a room without events), or a
+// *store.NotFoundError.
+func readMessage(log, msgs *bbolt.Bucket, room string, id ulid.ULID) (store.Message, error) {
+	var v []byte
+	if msgs != nil {
+		v = msgs.Get(id[:])
+	}
 	if v == nil {
-		return store.Message{}, store.ErrNotFound
+		return store.Message{}, noMessage(id, room)
 	}
 	var m store.Message
 	if len(v) == 0 { // unchanged: the state is the message event
-		typ, js, err := decodeValue(rb.log.Get(id[:]))
+		typ, js, err := decodeValue(log.Get(id[:]))
 		if err != nil || typ != store.TypeMessage {
 			return m, fmt.Errorf("message %s: index and log disagree (%v)", id, err)
 		}
@@ -276,7 +299,8 @@ func (w *batchWriter) message(rb *roomBuckets, id ulid.ULID) (store.Message, err
 
 // redact removes the text of message id and of its edits, in place: the one
 // change the log ever makes to a stored event. The stale copies bbolt leaves
-// in freed pages are scrubbed after the commit.
+// in freed pages are scrubbed after the commit: the ids are queued for the
+// scrubber in this transaction, so a crash cannot lose them.
 func (w *batchWriter) redact(rb *roomBuckets, id ulid.ULID) error {
 	ids := []ulid.ULID{id}
 	c := rb.edits.Cursor()
@@ -303,6 +327,12 @@ func (w *batchWriter) redact(rb *roomBuckets, id ulid.ULID) error {
 			return err
 		}
 	}
+	scrub := w.tx.Bucket(bucketScrub)
+	for _, rid := range ids {
+		if err := scrub.Put(rid.Bytes(), []byte(rb.name)); err != nil {
+			return err
+		}
+	}
 	w.redacted = append(w.redacted, ids...)
 	return nil
 }
@@ -312,11 +342,6 @@ func (w *batchWriter) finish() error {
 	for _, rb := range w.touched {
 		if rb.added > 0 {
 			if err := putCount(rb.room, getCount(rb.room)+rb.added); err != nil {
-				return err
-			}
-		}
-		if rb.messages != 0 || rb.room.Get(keyMessages) == nil {
-			if err := addCount(rb.room, keyMessages, rb.messages); err != nil {
 				return err
 			}
 		}
@@ -345,9 +370,14 @@ func getRecord(rooms *bbolt.Bucket, room string, id []byte) (store.Record, error
 	return rec, nil
 }
 
-func clientIDKey(room, cid string) []byte {
-	k := make([]byte, 0, len(room)+1+len(cid))
+// clientIDKey is the key of a client id: scoped to its room and author,
+// so one author's retry never answers with another's event. Neither a room
+// name nor an author contains a NUL, so the key parses back unambiguously.
+func clientIDKey(room, author, cid string) []byte {
+	k := make([]byte, 0, len(room)+len(author)+2+len(cid))
 	k = append(k, room...)
+	k = append(k, 0)
+	k = append(k, author...)
 	k = append(k, 0)
 	return append(k, cid...)
 }

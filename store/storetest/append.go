@@ -265,3 +265,23 @@ func testCloseIsIdempotent(t *testing.T, open Opener) {
 		t.Fatalf("ping after close: got %v, want store.ErrClosed", err)
 	}
 }
+
+// testClientIDIsPerAuthor: a client id is scoped to its author. Carol
+// posting with Bob's client id stores her message and never gets his event
+// back.
+func testClientIDIsPerAuthor(t *testing.T, open Opener) {
+	l := open(t, Options{})
+	ctx := context.Background()
+	bob, created, err := l.Append(ctx, store.Event{Room: "a", Type: store.TypeMessage, Author: "bob", Text: "bob's", ClientID: "k1"})
+	if err != nil || !created {
+		t.Fatalf("bob: created %v, %v", created, err)
+	}
+	carol, created, err := l.Append(ctx, store.Event{Room: "a", Type: store.TypeMessage, Author: "carol", Text: "carol's", ClientID: "k1"})
+	if err != nil || !created || carol.ID == bob.ID {
+		t.Fatalf("carol with bob's client id: got %s created=%v err=%v, want her own message stored", carol.JSON, created, err)
+	}
+	again, created, err := l.Append(ctx, store.Event{Room: "a", Type: store.TypeMessage, Author: "carol", Text: "carol's", ClientID: "k1"})
+	if err != nil || created || again.ID != carol.ID {
+		t.Fatalf("carol's retry: got %s created=%v err=%v, want her original", again.JSON, created, err)
+	}
+}

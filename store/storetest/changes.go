@@ -205,3 +205,37 @@ func testModeratorChangesOthersMessages(t *testing.T, open Opener) {
 		t.Fatalf("got author %q redacted %v, want alice's message redacted", m.Author, m.Redacted)
 	}
 }
+
+// testModeratedIsKeptOnlyWhenUsed: a moderator's change of another author's
+// message is stored with "moderated":true, their change of their own
+// message, or a reaction, without.
+func testModeratedIsKeptOnlyWhenUsed(t *testing.T, open Opener) {
+	l := open(t, Options{})
+	alice := MustAppend(t, l, "a", "alice", "hello")
+	own := MustAppend(t, l, "a", "root", "mine")
+	for _, tc := range []struct {
+		name string
+		e    store.Event
+		want bool
+	}{
+		{"edit of another's message", store.Event{Room: "a", Type: store.TypeEdit, Author: "root", Target: alice.ID, Text: "[edited]", Moderate: true}, true},
+		{"edit of one's own message", store.Event{Room: "a", Type: store.TypeEdit, Author: "root", Target: own.ID, Text: "mine, edited", Moderate: true}, false},
+		{"reaction", store.Event{Room: "a", Type: store.TypeReaction, Author: "root", Target: alice.ID, Emoji: "👍", Moderate: true}, false},
+		{"delete of another's message", store.Event{Room: "a", Type: store.TypeDelete, Author: "root", Target: alice.ID, Moderate: true}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec, created, err := appendEvent(l, tc.e)
+			if err != nil || !created {
+				t.Fatalf("created %v, %v", created, err)
+			}
+			e, err := rec.Decode()
+			if err != nil || e.Moderate != tc.want || bytes.Contains(rec.JSON, []byte(`"moderated"`)) != tc.want {
+				t.Fatalf("got %s, want moderated %v", rec.JSON, tc.want)
+			}
+			stored, _ := l.ReadAfter(context.Background(), []string{"a"}, ulid.ULID{}, 100)
+			if last := stored[len(stored)-1]; !bytes.Equal(last.JSON, rec.JSON) {
+				t.Fatalf("stored %s, answered %s", last.JSON, rec.JSON)
+			}
+		})
+	}
+}

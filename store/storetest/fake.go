@@ -32,6 +32,8 @@ type Fake struct {
 	PruneEvery time.Duration
 	// Now is the clock that stamps ids.
 	Now func() time.Time
+	// MaxClockSkew is how far ahead of Now an imported event may be dated.
+	MaxClockSkew time.Duration
 
 	hooksMu sync.Mutex // guards hooks
 	hooks   Hooks
@@ -48,7 +50,7 @@ type Fake struct {
 	closed   bool
 	rooms    map[string]*fakeRoom
 	settings map[string]store.Retention
-	cids     map[string]ulid.ULID // room NUL client id → the event that used it
+	cids     map[string]ulid.ULID // room NUL author NUL client id → the event that used it
 	cidOf    map[ulid.ULID]string // the reverse, so retention forgets them too
 	marks    map[string]ulid.ULID // person NUL room → read marker
 	last     ulid.ULID            // the highest id stored
@@ -92,7 +94,7 @@ const (
 // NewFake returns a Fake with default settings: the limits of a real log,
 // the wall clock, no retention.
 func NewFake() *Fake {
-	return &Fake{MaxTextBytes: 16 << 10, Now: time.Now}
+	return &Fake{MaxTextBytes: 16 << 10, Now: time.Now, MaxClockSkew: 5 * time.Minute}
 }
 
 // OpenFake opens a Fake with default settings changed by configure, and
@@ -202,24 +204,23 @@ func (f *Fake) store(e store.Event) (store.Record, bool, error) {
 		return store.Record{}, false, err
 	}
 	r := f.rooms[e.Room]
-	if id, ok := f.cids[cidKey(e.Room, e.ClientID)]; ok && e.ClientID != "" {
+	if id, ok := f.cids[cidKey(e.Room, e.Author, e.ClientID)]; ok && e.ClientID != "" {
 		return r.log[r.findIn(id)], false, nil
 	}
 	if e.Type == store.TypeMessage {
 		if e.ReplyTo != (ulid.ULID{}) && (r == nil || !r.hasMessage(e.ReplyTo)) {
 			return store.Record{}, false, store.Invalid("reply_to", "no such message in this room")
 		}
+		e.Moderate = false
 	} else {
 		if r == nil || !r.hasMessage(e.Target) {
-			return store.Record{}, false, store.ErrNotFound
+			return store.Record{}, false, store.NotFound("message " + e.Target.String() + " in room " + e.Room)
 		}
 		m := r.msgs[e.Target]
-		switch {
-		case (e.Type == store.TypeEdit || e.Type == store.TypeDelete) && e.Author != m.Author && !e.Moderate:
-			return store.Record{}, false, store.ErrForbidden
-		case (e.Type == store.TypeEdit || e.Type == store.TypeReaction) && m.Redacted:
-			return store.Record{}, false, store.ErrConflict
+		if err := m.Permit(e); err != nil {
+			return store.Record{}, false, err
 		}
+		e.Moderate = m.Moderated(e)
 		e.Time = f.Now()
 		if next := m.Clone(); !next.Apply(e) {
 			js, err := m.MarshalJSON()
@@ -251,14 +252,14 @@ func (f *Fake) room(name string) *fakeRoom {
 
 // rememberClientID records e's client id, if it has one not yet used.
 func (f *Fake) rememberClientID(e store.Event) {
-	k := cidKey(e.Room, e.ClientID)
+	k := cidKey(e.Room, e.Author, e.ClientID)
 	if _, used := f.cids[k]; e.ClientID == "" || used {
 		return
 	}
 	f.cids[k], f.cidOf[e.ID] = e.ID, k
 }
 
-func cidKey(room, cid string) string { return room + "\x00" + cid }
+func cidKey(room, author, cid string) string { return room + "\x00" + author + "\x00" + cid }
 
 // nextID returns an id above every id stored: the clock's millisecond with
 // zero entropy, or the last id plus one while the clock has not passed it.
@@ -323,6 +324,10 @@ func (f *Fake) ObserveCommits(fn func(events int, took time.Duration)) {
 	f.observe = fn
 	f.subsMu.Unlock()
 }
+
+// Stats implements store.Log: a Fake keeps no stale copies, so it has no
+// background work.
+func (f *Fake) Stats() store.LogStats { return store.LogStats{} }
 
 // Ping implements store.Log.
 func (f *Fake) Ping(ctx context.Context) error {

@@ -21,7 +21,7 @@ func (f *Fake) Import(ctx context.Context, room string, src io.ReadSeeker) (stor
 	if err := store.ValidateRoom(room); err != nil {
 		return store.ImportReport{}, err
 	}
-	events, rep, err := parseImport(room, src)
+	events, rep, err := parseImport(room, src, f.MaxTextBytes, f.Now(), f.MaxClockSkew)
 	if err != nil {
 		return rep, err
 	}
@@ -61,17 +61,22 @@ func (f *Fake) Import(ctx context.Context, room string, src io.ReadSeeker) (stor
 }
 
 // parseImport reads the lines of an import into room: each a valid event
-// of room, in id order. Line n is events[n-1].
-func parseImport(room string, src io.Reader) ([]store.Event, store.ImportReport, error) {
+// of room within the text limit, in id order, dated no later than skew
+// after now. Line n is events[n-1].
+func parseImport(room string, src io.Reader, maxText int, now time.Time, skew time.Duration) ([]store.Event, store.ImportReport, error) {
 	var (
 		events []store.Event
 		rep    store.ImportReport
 	)
+	limit := store.ImportLineLimit(maxText)
 	sc := bufio.NewScanner(src)
-	sc.Buffer(nil, 4<<20)
+	sc.Buffer(nil, limit)
 	for sc.Scan() {
 		rep.Lines++
-		e, err := store.ParseImportLine(sc.Bytes())
+		e, err := store.ParseImportLine(sc.Bytes(), maxText)
+		if err == nil {
+			err = store.CheckIDTime(e.ID, now, skew)
+		}
 		switch {
 		case err != nil:
 		case e.Room != room:
@@ -84,7 +89,9 @@ func parseImport(room string, src io.Reader) ([]store.Event, store.ImportReport,
 		}
 		events = append(events, e)
 	}
-	if err := sc.Err(); err != nil {
+	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+		return nil, rep, &store.ImportError{Line: rep.Lines + 1, Err: fmt.Errorf("the line is longer than %d bytes, more than any event", limit)}
+	} else if err != nil {
 		return nil, rep, fmt.Errorf("reading import: %w", err)
 	}
 	if len(events) == 0 {
@@ -94,19 +101,39 @@ func parseImport(room string, src io.Reader) ([]store.Event, store.ImportReport,
 }
 
 // checkImport applies the rules between an import and the room: what an
-// event refers to is earlier in the file or in the room; events the room
-// has are identical; new ones come after its newest. f.mu must be held.
+// event refers to is earlier in the file or in the room; each change is
+// permitted against its message's state as the file leaves it (the rules
+// of Append); events the room has are identical; new ones come after its
+// newest. f.mu must be held.
 func (f *Fake) checkImport(room string, events []store.Event) error {
 	r := f.rooms[room]
-	inFile := map[ulid.ULID]bool{}
+	// What the rules need of each message the file adds or changes: its
+	// author and whether a delete went before (a message of the file is
+	// exported redacted when a later line deletes it).
+	state := map[ulid.ULID]store.Message{}
 	for n, e := range events {
 		ref := e.Target
 		if e.Type == store.TypeMessage {
-			inFile[e.ID], ref = true, e.ReplyTo
+			state[e.ID], ref = store.Message{Author: e.Author}, e.ReplyTo
 		}
-		if ref != (ulid.ULID{}) && !inFile[ref] && !r.hasMessage(ref) {
+		if ref == (ulid.ULID{}) {
+			continue
+		}
+		m, ok := state[ref]
+		if !ok && r.hasMessage(ref) {
+			m, ok = store.Message{Author: r.msgs[ref].Author, Redacted: r.msgs[ref].Redacted}, true
+		}
+		if !ok {
 			return &store.ImportError{Line: n + 1, Err: fmt.Errorf("refers to message %s, which is neither earlier in the file nor in the room", ref)}
 		}
+		if e.Type == store.TypeMessage || r.findIn(e.ID) >= 0 {
+			continue // a reply, or a change the room has already
+		}
+		if err := m.Permit(e); err != nil {
+			return &store.ImportError{Line: n + 1, Err: fmt.Errorf("%s of message %s: %w", e.Type, e.Target, err)}
+		}
+		m.Redacted = m.Redacted || e.Type == store.TypeDelete
+		state[ref] = m
 	}
 	var newest ulid.ULID
 	if r != nil && len(r.log) > 0 {

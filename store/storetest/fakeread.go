@@ -103,8 +103,13 @@ func (f *Fake) Messages(ctx context.Context, room string, p store.Page) ([]store
 	var out []store.Record
 	err := f.read(ctx, OpMessages, func() (int, error) {
 		r := f.rooms[room]
-		if r == nil && p.Around != (ulid.ULID{}) {
-			return 0, store.ErrNotFound
+		if p.Around != (ulid.ULID{}) {
+			if r == nil {
+				return 0, store.ErrNotFound
+			}
+			if _, ok := r.msgs[p.Around]; !ok {
+				return 0, store.ErrNotFound
+			}
 		}
 		if r == nil || p.Limit <= 0 {
 			return 0, nil
@@ -116,12 +121,9 @@ func (f *Fake) Messages(ctx context.Context, room string, p store.Page) ([]store
 		var page []ulid.ULID
 		switch {
 		case p.Around != (ulid.ULID{}):
-			i := search(p.Around)
-			if i == len(r.order) || r.order[i] != p.Around {
-				return 0, store.ErrNotFound
-			}
 			before, after := store.AroundSplit(p.Limit)
-			page = r.order[max(0, i-before):min(len(r.order), i+1+after)]
+			at := search(p.Around)
+			page = r.order[max(0, at-before):min(len(r.order), at+1+after)]
 		case p.Forward:
 			start := search(p.After)
 			if start < len(r.order) && r.order[start] == p.After {

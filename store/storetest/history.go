@@ -159,3 +159,28 @@ func testRoomRetentionSettings(t *testing.T, open Opener) {
 		t.Fatalf("after reset: got %+v, %v; want nil", r, err)
 	}
 }
+
+// testRoomSettingsBeforeFirstEvent: a room's settings can be set before it
+// has events (an admin prepares a room), without making it a room with
+// events, and still hold once it has some.
+func testRoomSettingsBeforeFirstEvent(t *testing.T, open Opener) {
+	l := open(t, Options{})
+	ctx := context.Background()
+	if r, err := l.RoomRetention(ctx, "support"); err != nil || r != nil {
+		t.Fatalf("a room without events: got %+v, %v; want nil (the default)", r, err)
+	}
+	want := store.Retention{Events: 100, For: store.Duration(720 * time.Hour)}
+	if err := l.SetRoomRetention(ctx, "support", &want); err != nil {
+		t.Fatalf("set before the first event: %v", err)
+	}
+	if rooms, _ := l.Rooms(ctx); len(rooms) != 0 {
+		t.Fatalf("settings made a room with events: %+v", rooms)
+	}
+	MustAppend(t, l, "support", "x", "first")
+	if r, err := l.RoomRetention(ctx, "support"); err != nil || r == nil || *r != want {
+		t.Fatalf("after the first event: got %+v, %v; want %+v", r, err, want)
+	}
+	if err := l.SetRoomRetention(ctx, "Not A Room", &want); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("bad room name: got %v, want store.ErrInvalid", err)
+	}
+}

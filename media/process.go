@@ -1,0 +1,84 @@
+package media
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+)
+
+// Processor turns the body of an upload into the bytes Parley stores: it
+// sniffs the type, strips JPEG and PNG metadata (unless KeepMetadata),
+// enforces the size limit, and hashes what it writes. Set its fields
+// before use; it is safe for concurrent use.
+type Processor struct {
+	// MaxBytes is the most an upload may hold, counted as it arrives
+	// (before stripping). It must be positive.
+	MaxBytes int64
+	// KeepMetadata stores images as they came, metadata included
+	// (`parley serve -keep-metadata`).
+	KeepMetadata bool
+}
+
+// Upload is what Process learned about a file it wrote.
+type Upload struct {
+	Type     string // sniffed from the content
+	Size     int64  // bytes written to dst
+	Sum      Sum    // SHA-256 of the bytes written to dst
+	Stripped Stripped
+}
+
+// Process reads an upload from src and writes the bytes to store to dst.
+// Errors: ErrTooLarge as soon as src holds more than MaxBytes;
+// ErrMalformed for a JPEG or PNG that cannot be stripped; dst's and src's
+// own errors. On error dst holds a partial file that must be discarded.
+func (p *Processor) Process(dst io.Writer, src io.Reader) (Upload, error) {
+	if p.MaxBytes <= 0 {
+		return Upload{}, fmt.Errorf("media: Processor.MaxBytes must be positive")
+	}
+	src = &capReader{r: src, left: p.MaxBytes}
+	head := make([]byte, SniffLen)
+	n, err := io.ReadFull(src, head)
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		return Upload{}, err
+	}
+	head = head[:n]
+	up := Upload{Type: Sniff(head)}
+	d := NewDigest()
+	w := io.MultiWriter(dst, d)
+	body := io.MultiReader(bytes.NewReader(head), src)
+	switch {
+	case p.KeepMetadata || (up.Type != TypeJPEG && up.Type != TypePNG):
+		_, err = io.Copy(w, body)
+	case up.Type == TypeJPEG:
+		up.Stripped, err = StripJPEG(w, body)
+	default:
+		up.Stripped, err = StripPNG(w, body)
+	}
+	if err != nil {
+		return Upload{}, err
+	}
+	up.Size, up.Sum = d.Size(), d.Sum()
+	return up, nil
+}
+
+// capReader reads r and fails with ErrTooLarge once it has given more than
+// left bytes.
+type capReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.left < 0 {
+		return 0, ErrTooLarge
+	}
+	if int64(len(p)) > c.left+1 {
+		p = p[:c.left+1] // one byte more tells "exactly the limit" from "over"
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	if c.left < 0 {
+		return 0, ErrTooLarge
+	}
+	return n, err
+}
