@@ -286,8 +286,9 @@ func TestPresenceAcrossThreeClients(t *testing.T) {
 }
 
 // TestQuickReconnectDoesNotFlap: within the grace period a person who
-// reconnects never leaves; reconnecting with the old connection id changes
-// nothing at all, and only the same person may take an id over.
+// reconnects never leaves: a new stream replaces the closed one in their
+// connections, and reconnecting with the old connection id changes nothing
+// at all; only the same person may take an id over.
 func TestQuickReconnectDoesNotFlap(t *testing.T) {
 	log := storetest.OpenFake(t)
 	h, url := mustServe(t, log, func(h *Hub) { h.Grace = time.Hour })
@@ -298,10 +299,13 @@ func TestQuickReconnectDoesNotFlap(t *testing.T) {
 	b1 := bob1.hello.Connection
 	carol.expectPresence(t, presenceJoin, "bob", b1)
 
+	// Without asking for its id, the reconnect replaces the closed stream
+	// in bob's connections: one update, no leave.
 	bob1.stop()
+	waitFor(t, func() bool { return h.Stats().Open == 1 })
 	bob2 := dialLive(t, room+"bob")
 	b2 := bob2.hello.Connection
-	carol.expectPresence(t, presenceUpdate, "bob", b1, b2)
+	carol.expectPresence(t, presenceUpdate, "bob", b2)
 	carol.expectRecord(t, appendN(t, log, "a", 1, "no leave before this")[0])
 
 	bob2.stop()
@@ -324,10 +328,18 @@ func TestQuickReconnectDoesNotFlap(t *testing.T) {
 	}
 	bob3.ends(t)
 	carol.expectRecord(t, appendN(t, log, "a", 1, "still nothing before this")[0])
+	// A second stream of bob's, with the first still open, is a second
+	// connection; closing it leaves it in its grace period.
+	bob5 := dialLive(t, room+"bob")
+	b5 := bob5.hello.Connection
+	carol.expectPresence(t, presenceUpdate, "bob", b2, b5)
+	bob5.stop()
+	waitFor(t, func() bool { return h.Stats().Open == 3 })
 	got, _ := h.Presence("a")
-	if len(got.People) != 2 || !slices.Equal(got.People[0].Connections, []string{b1, b2}) {
-		t.Fatalf("presence: got %+v, want bob with %s (in its grace period) and %s", got.People, b1, b2)
+	if len(got.People) != 2 || !slices.Equal(got.People[0].Connections, []string{b2, b5}) {
+		t.Fatalf("presence: got %+v, want bob with %s and %s (in its grace period)", got.People, b2, b5)
 	}
+	carol.expectRecord(t, appendN(t, log, "a", 1, "and no change before this")[0])
 }
 
 // TestTypingReachesOthersAndEnds: typing reaches the room's other streams,

@@ -53,11 +53,13 @@ type roster struct {
 	// after: a change is queued for the streams while it is held, so a
 	// stream that registers under it gets a snapshot and exactly the
 	// changes after it.
-	mu     sync.Mutex
-	conns  map[string]*rosterConn
-	rooms  map[string]*roomRoster
-	gen    uint64 // numbers grace periods, so a stale timer does nothing
-	closed bool
+	mu    sync.Mutex
+	conns map[string]*rosterConn
+	rooms map[string]*roomRoster
+	// closing are the connections in their grace period, by person.
+	closing map[string]map[*rosterConn]struct{}
+	gen     uint64 // numbers grace periods, so a stale timer does nothing
+	closed  bool
 }
 
 // rosterConn is one connection the roster knows.
@@ -75,7 +77,7 @@ type roomRoster struct {
 }
 
 func newRoster(h *Hub) *roster {
-	return &roster{h: h, conns: map[string]*rosterConn{}, rooms: map[string]*roomRoster{}}
+	return &roster{h: h, conns: map[string]*rosterConn{}, rooms: map[string]*roomRoster{}, closing: map[string]map[*rosterConn]struct{}{}}
 }
 
 // apply takes a presence fact into the roster.
@@ -98,9 +100,13 @@ func (r *roster) apply(c Conn) {
 		gen := r.gen
 		rc.closing = gen
 		rc.timer = time.AfterFunc(r.h.Grace, func() { r.expire(c.ID, gen) })
+		r.setClosing(rc, true)
 	case rc == nil:
-		rc = &rosterConn{c: c}
-		r.conns[c.ID] = rc
+		if old := r.predecessor(c); old != nil {
+			r.supersede(old, c)
+			return
+		}
+		r.conns[c.ID] = &rosterConn{c: c}
 		for _, room := range c.Rooms {
 			r.add(room, c)
 		}
@@ -112,11 +118,7 @@ func (r *roster) apply(c Conn) {
 // reopen applies the opening of a known connection: one that came back
 // within its grace period, or changed its rooms.
 func (r *roster) reopen(rc *rosterConn, c Conn) {
-	if rc.timer != nil {
-		rc.timer.Stop()
-		rc.timer = nil
-	}
-	rc.closing = 0
+	r.stopGrace(rc)
 	old := rc.c
 	rc.c = c
 	// Another person under the same id (never from a hub) leaves, then joins.
@@ -141,8 +143,93 @@ func (r *roster) expire(id string, gen uint64) {
 	}
 }
 
+// setClosing files rc under its person's connections in their grace
+// period, or takes it out.
+func (r *roster) setClosing(rc *rosterConn, closing bool) {
+	key := rc.c.Who.Key
+	if closing {
+		if r.closing[key] == nil {
+			r.closing[key] = map[*rosterConn]struct{}{}
+		}
+		r.closing[key][rc] = struct{}{}
+		return
+	}
+	delete(r.closing[key], rc)
+	if len(r.closing[key]) == 0 {
+		delete(r.closing, key)
+	}
+}
+
+// stopGrace ends rc's grace period, if it is in one.
+func (r *roster) stopGrace(rc *rosterConn) {
+	if rc.timer != nil {
+		rc.timer.Stop()
+		rc.timer = nil
+	}
+	rc.closing = 0
+	r.setClosing(rc, false)
+}
+
+// predecessor returns a connection of c's person with the same rooms in
+// its grace period, if there is one: the stream a new one most likely
+// replaces.
+func (r *roster) predecessor(c Conn) *rosterConn {
+	for rc := range r.closing[c.Who.Key] {
+		if rc.c.Who == c.Who && sameRooms(rc.c.Rooms, c.Rooms) {
+			return rc
+		}
+	}
+	return nil
+}
+
+// supersede puts new connection c in the place of old, a stream of the
+// same person and rooms in its grace period: the old one goes at once and
+// each room is told once, as an update (a reconnect that did not ask for
+// its id changes the person's connections, nothing more).
+func (r *roster) supersede(old *rosterConn, c Conn) {
+	r.stopGrace(old)
+	delete(r.conns, old.c.ID)
+	r.conns[c.ID] = &rosterConn{c: c}
+	for _, room := range c.Rooms {
+		rr := r.rooms[room]
+		if c.Who.Anonymous() && rr != nil {
+			continue // the same count
+		}
+		var p *Person
+		if rr != nil {
+			p = rr.people[c.Who.Key]
+		}
+		i := -1
+		if p != nil {
+			i = slices.Index(p.Connections, old.c.ID)
+		}
+		if i < 0 { // cannot be, old was there; but never panic for it
+			r.add(room, c)
+			continue
+		}
+		rr.frame = nil
+		p.Connections = slices.Clone(p.Connections)
+		p.Connections[i] = c.ID
+		r.h.deliver(room, ephemeralFrame("presence", personData(room, presenceUpdate, *p)), nil)
+	}
+}
+
+// sameRooms reports whether a and b hold the same rooms.
+func sameRooms(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, room := range a {
+		if !slices.Contains(b, room) {
+			return false
+		}
+	}
+	return true
+}
+
 // remove takes a connection out of the roster and its rooms.
 func (r *roster) remove(rc *rosterConn) {
+	r.setClosing(rc, false)
 	delete(r.conns, rc.c.ID)
 	for _, room := range rc.c.Rooms {
 		r.drop(room, rc.c)
