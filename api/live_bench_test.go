@@ -26,18 +26,22 @@ import (
 // Reported: the delivery latency of those messages to all 1,000 clients
 // (post to receipt, p50 and p99), how long a round takes, and the presence
 // events the clients received per round. "new-ids" reconnects as a new
-// connection (a presence update now, another when the grace period of the
-// old one ends); "same-ids" asks to keep the connection id, which changes
-// nothing in presence. Run it with -benchtime 10x: a round takes seconds.
+// connection (which replaces the old one in the person's connections: one
+// presence update to everyone); "same-ids" asks to keep the connection id,
+// which changes nothing in presence; "anonymous" streams name nobody, the
+// baseline of a storm without presence to tell. Run it with -benchtime 10x:
+// a round takes seconds.
 func BenchmarkPresenceStorm(b *testing.B) {
 	defer debug.SetGCPercent(debug.SetGCPercent(400)) // as parley serve sets it
-	for _, keep := range []bool{false, true} {
-		name := map[bool]string{false: "new-ids", true: "same-ids"}[keep]
-		b.Run(name, func(b *testing.B) { benchPresenceStorm(b, 1000, 200, keep) })
+	for _, tc := range []struct {
+		name        string
+		named, keep bool
+	}{{"new-ids", true, false}, {"same-ids", true, true}, {"anonymous", false, false}} {
+		b.Run(tc.name, func(b *testing.B) { benchPresenceStorm(b, 1000, 200, tc.named, tc.keep) })
 	}
 }
 
-func benchPresenceStorm(b *testing.B, clients, storm int, keep bool) {
+func benchPresenceStorm(b *testing.B, clients, storm int, named, keep bool) {
 	s := mustStartServer(b, func(srv *api.Server) { srv.Logger = quietLogger() })
 	s.post(b, "storm", map[string]string{"author": "w", "text": "start"}, http.StatusCreated)
 	transport := &http.Transport{MaxIdleConnsPerHost: clients + 100, DisableCompression: true}
@@ -47,7 +51,11 @@ func benchPresenceStorm(b *testing.B, clients, storm int, keep bool) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 32)
 	for i := range cs {
-		cs[i] = &stormClient{url: s.URL() + "/api/rooms/storm/events?author=p" + strconv.Itoa(i), keep: keep, hc: hc}
+		url := s.URL() + "/api/rooms/storm/events?x=1"
+		if named {
+			url += "&author=p" + strconv.Itoa(i)
+		}
+		cs[i] = &stormClient{url: url, keep: keep, hc: hc}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func(c *stormClient) { defer wg.Done(); defer func() { <-sem }(); c.start(b) }(cs[i])
