@@ -116,6 +116,7 @@ func benchPresenceStorm(b *testing.B, clients, storm int, named, keep bool) {
 	b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
 	b.ReportMetric(rounds.Seconds()/float64(b.N), "s/round")
 	b.ReportMetric(float64(presence)/float64(b.N), "presence-events/round")
+	b.ReportMetric(s.scrape(b)["parley_stream_slow_consumer_disconnects_total"], "slow-consumers")
 }
 
 // stormClient is one client of BenchmarkPresenceStorm: it follows the room,
