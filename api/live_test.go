@@ -321,3 +321,54 @@ func TestLiveOfAPrivateRoomIsInvisible(t *testing.T) {
 		}
 	}
 }
+
+// TestEphemeralEventsAreNotHistory: presence, typing, signals and read
+// markers never reach history, an export, or a stream resumed from before
+// them, and never carry an id.
+func TestEphemeralEventsAreNotHistory(t *testing.T) {
+	s := mustStartServer(t)
+	first := s.post(t, "a", map[string]string{"author": "alice", "text": "before"}, http.StatusCreated)
+	alice := s.openLive(t, "/api/rooms/a/events?author=alice")
+	bob := s.openLive(t, "/api/rooms/a/events?author=bob")
+	s.do(t, http.MethodPost, "/api/rooms/a/typing", "application/json", []byte(`{"author":"bob"}`))
+	s.do(t, http.MethodPost, "/api/rooms/a/signal", "application/json",
+		[]byte(`{"author":"bob","from":"`+bob.hello.Connection+`","to":"`+alice.hello.Connection+`","kind":"ring"}`))
+	s.do(t, http.MethodPut, "/api/rooms/a/read", "application/json", []byte(`{"author":"alice","id":"`+first.ID.String()+`"}`))
+	last := s.post(t, "a", map[string]string{"author": "alice", "text": "after"}, http.StatusCreated)
+	seen := map[string]bool{}
+	for e := alice.next(t); e.ID != last.ID.String() || e.NoID; e = alice.next(t) {
+		if e.NoID != (e.Type != "message") {
+			t.Fatalf("got %+v: only stored events carry an id", e)
+		}
+		seen[e.Type] = true
+	}
+	for _, typ := range []string{"presence", "typing", "signal", "read", "live"} {
+		if !seen[typ] {
+			t.Errorf("alice's stream had no %s event", typ)
+		}
+	}
+	if evs := s.history(t, "/api/rooms/a/messages?view=events"); texts(evs) != "before,after" {
+		t.Fatalf("history: got %s", texts(evs))
+	}
+	export := s.do(t, http.MethodGet, "/api/rooms/a/export", "", nil)
+	if n := strings.Count(string(export.body), "\n"); n != 2 || strings.Contains(string(export.body), "ring") {
+		t.Fatalf("export: got %s", export.body)
+	}
+	// bob stops typing: a stream starting now gets nobody typing, and the
+	// past is not replayed.
+	s.do(t, http.MethodPost, "/api/rooms/a/typing", "application/json", []byte(`{"author":"bob","stop":true}`))
+	r, stop := s.openStream(t, "/api/rooms/a/events", "Last-Event-ID", first.ID.String())
+	defer stop()
+	for {
+		e, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Type == "typing" || e.Type == "signal" || e.Type == "read" {
+			t.Fatalf("resumed stream: got %+v, an ephemeral event of the past", e)
+		}
+		if e.Type == "live" {
+			break
+		}
+	}
+}

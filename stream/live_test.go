@@ -513,3 +513,33 @@ func TestRosterSurvivesAnOverflowDuringReplay(t *testing.T) {
 		t.Fatalf("caught up: got %v, want bob there", people)
 	}
 }
+
+// TestTakeoverOutlivesTheOldStreamsClose: when a reconnect takes over a
+// connection id whose stream is still open, the old stream's close comes
+// later; it must not start a grace period that ends the new stream's
+// presence.
+func TestTakeoverOutlivesTheOldStreamsClose(t *testing.T) {
+	log := storetest.OpenFake(t)
+	h, url := mustServe(t, log, func(h *Hub) { h.Grace = 20 * time.Millisecond })
+	room := url + "?rooms=a&who="
+	carol := dialLive(t, room+"carol")
+	carol.caughtUp(t)
+	bob1 := dialLive(t, room+"bob")
+	b := bob1.hello.Connection
+	carol.expectPresence(t, presenceJoin, "bob", b)
+	bob2 := dialLive(t, room+"bob&connection="+b)
+	if bob2.hello.Connection != b {
+		t.Fatalf("takeover: got %s, want %s", bob2.hello.Connection, b)
+	}
+	bob1.ends(t)
+	waitFor(t, func() bool { return h.Stats().Open == 2 })
+	// dave comes and goes after the old stream closed: his leave comes
+	// after any grace period the old stream's close could have started.
+	dave := dialLive(t, room+"dave")
+	carol.expectPresence(t, presenceJoin, "dave", dave.hello.Connection)
+	dave.stop()
+	carol.expectPresence(t, presenceLeave, "dave")
+	if got, _ := h.Presence("a"); len(got.People) != 2 || got.People[0].Name != "bob" {
+		t.Fatalf("presence: got %+v, want bob still there", got.People)
+	}
+}
