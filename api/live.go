@@ -71,14 +71,19 @@ func (s *Server) requester(r *http.Request, given string) (stream.Who, error) {
 	return id.who(author), nil
 }
 
-// limitLive takes one from who's bucket of set (typing or signals), or
-// answers 429.
-func (s *Server) limitLive(w http.ResponseWriter, r *http.Request, set *limiterSet, who stream.Who, what string) bool {
-	ok, wait := set.allow(who.Key, s.Now())
-	if !ok {
-		s.tooMany(w, r, wait, what)
+// limitedRequester is requester for typing and signals: it also takes one
+// from the requester's bucket of set, or answers 429 and fails with
+// errLimited.
+func (s *Server) limitedRequester(w http.ResponseWriter, r *http.Request, given string, set *limiterSet, what string) (stream.Who, error) {
+	who, err := s.requester(r, given)
+	if err != nil {
+		return who, err
 	}
-	return ok
+	if ok, wait := set.allow(who.Key, s.Now()); !ok {
+		s.tooMany(w, r, wait, what)
+		return who, errLimited
+	}
+	return who, nil
 }
 
 // handlePresence: GET /api/rooms/:room/presence, who is in the room now,
@@ -105,16 +110,12 @@ func (s *Server) handleTyping(w http.ResponseWriter, r *http.Request, ps httprou
 	}
 	var who stream.Who
 	if err == nil {
-		who, err = s.requester(r, in.Author)
+		who, err = s.limitedRequester(w, r, in.Author, s.limits.typing, "typing notices")
+	}
+	if err == nil {
+		err = s.hub.Typing(ps.ByName("room"), who, in.Stop)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if !s.limitLive(w, r, s.limits.typing, who, "typing notices") {
-		return
-	}
-	if err := s.hub.Typing(ps.ByName("room"), who, in.Stop); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -141,18 +142,13 @@ func (s *Server) handleSignal(w http.ResponseWriter, r *http.Request, ps httprou
 	}
 	var who stream.Who
 	if err == nil {
-		who, err = s.requester(r, in.Author)
+		who, err = s.limitedRequester(w, r, in.Author, s.limits.signal, "call signals")
 	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	if err == nil {
+		err = s.hub.Signal(r.Context(), stream.Signal{
+			Room: ps.ByName("room"), Who: who, From: in.From, To: in.To, Kind: in.Kind, Payload: in.Payload,
+		})
 	}
-	if !s.limitLive(w, r, s.limits.signal, who, "call signals") {
-		return
-	}
-	err = s.hub.Signal(r.Context(), stream.Signal{
-		Room: ps.ByName("room"), Who: who, From: in.From, To: in.To, Kind: in.Kind, Payload: in.Payload,
-	})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
