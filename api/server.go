@@ -90,7 +90,8 @@ type Server struct {
 	ICEServers []ICEServer
 	// Node and Relay, when set, replace the stream hub's random node id
 	// and in-process relay: cluster mode carries presence, typing and call
-	// signals between nodes through them.
+	// signals between nodes through them. A node id is lower-case letters,
+	// digits and '-', unique among the nodes.
 	Node  string
 	Relay stream.Relay
 
