@@ -215,12 +215,12 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
-// mustEnd fails unless the stream ends, without another event, within 10 s.
+// mustEnd fails unless the stream ends, without another record, within 10 s.
 func mustEnd(tb testing.TB, r *stream.Reader, what string) {
 	tb.Helper()
 	done := make(chan error, 1)
 	go func() {
-		_, err := r.Next()
+		_, err := nextLogged(r)
 		done <- err
 	}()
 	select {

@@ -59,6 +59,11 @@ func TestAccessTable(t *testing.T) {
 		{"GET", "/api/rooms/%s/access", ""},
 		{"DELETE", "/api/rooms/%s/members/nobody", ""}, // changes nothing: rows stay independent
 		{"PUT", "/api/rooms/%s/members/root", ""},      // an admin as a member: no one's access changes
+		{"GET", "/api/rooms/%s/presence", ""},
+		{"POST", "/api/rooms/%s/typing", ""},
+		{"POST", "/api/rooms/%s/signal", `{"kind":"nope"}`}, // 400 once past access
+		{"GET", "/api/rooms/%s/read", ""},
+		{"PUT", "/api/rooms/%s/read", `{"id":"00000000000000000000000000"}`}, // moves nothing
 	}
 	all401 := [][3]int{}
 	for range endpoints {
@@ -71,18 +76,22 @@ func TestAccessTable(t *testing.T) {
 		"guest of acme": {
 			{403, 403, 200}, {403, 403, 200}, {403, 403, 201}, {403, 403, 200}, {403, 403, 200}, {403, 403, 200}, {403, 403, 200},
 			{403, 403, 200}, {403, 403, 403}, {403, 403, 403}, {403, 403, 403}, {403, 403, 403}, {403, 403, 403},
+			{403, 403, 200}, {403, 403, 204}, {403, 403, 400}, {403, 403, 200}, {403, 403, 200},
 		},
 		"alice (member of priv)": {
 			{200, 200, 403}, {200, 200, 403}, {201, 201, 403}, {200, 200, 403}, {200, 200, 403}, {200, 200, 403}, {200, 200, 403},
 			{200, 200, 403}, {403, 403, 403}, {201, 201, 403}, {200, 200, 403}, {403, 403, 403}, {403, 403, 403},
+			{200, 200, 403}, {204, 204, 403}, {400, 400, 403}, {200, 200, 403}, {200, 200, 403},
 		},
 		"bob (member)": {
 			{200, 403, 403}, {200, 403, 403}, {201, 403, 403}, {200, 403, 403}, {200, 403, 403}, {200, 403, 403}, {200, 403, 403},
 			{200, 403, 403}, {403, 403, 403}, {201, 403, 403}, {200, 403, 403}, {403, 403, 403}, {403, 403, 403},
+			{200, 403, 403}, {204, 403, 403}, {400, 403, 403}, {200, 403, 403}, {200, 403, 403},
 		},
 		"admin": {
 			{200, 200, 200}, {200, 200, 200}, {201, 201, 201}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200},
 			{200, 200, 200}, {200, 200, 200}, {201, 201, 201}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200},
+			{200, 200, 200}, {204, 204, 204}, {400, 400, 400}, {200, 200, 200}, {200, 200, 200},
 		},
 	}
 	// Endpoints without a room: statuses for each caller.
@@ -91,6 +100,7 @@ func TestAccessTable(t *testing.T) {
 		want               map[string]int
 	}{
 		{"GET", "/api/rooms", "", map[string]int{"guest of acme": 200, "alice (member of priv)": 200, "bob (member)": 200, "admin": 200}},
+		{"GET", "/api/mentions", "", map[string]int{"guest of acme": 200, "alice (member of priv)": 200, "bob (member)": 200, "admin": 200}},
 		{"GET", "/api/me", "", map[string]int{"guest of acme": 200, "alice (member of priv)": 200, "bob (member)": 200, "admin": 200}},
 		{"GET", "/api/users", "", map[string]int{"guest of acme": 403, "alice (member of priv)": 403, "bob (member)": 403, "admin": 200}},
 		{"GET", "/api/tokens", "", map[string]int{"guest of acme": 403, "alice (member of priv)": 200, "bob (member)": 200, "admin": 200}},
@@ -195,6 +205,11 @@ func TestGuestCannotLearnOtherRoomsExist(t *testing.T) {
 		{"GET", "/api/rooms/%s/access", ""},
 		{"GET", "/api/rooms/%s/invites", ""},
 		{"POST", "/api/rooms/%s/import", "{}"},
+		{"GET", "/api/rooms/%s/presence", ""},
+		{"POST", "/api/rooms/%s/typing", ""},
+		{"POST", "/api/rooms/%s/signal", `{"kind":"ring","from":"a-1","to":"a-2"}`},
+		{"GET", "/api/rooms/%s/read", ""},
+		{"PUT", "/api/rooms/%s/read", `{"id":"` + id + `"}`},
 	} {
 		secretStatus, secretBody := s.status(t, ep.method, fmt.Sprintf(ep.path, "secret"), ep.body, guest...)
 		ghostStatus, ghostBody := s.status(t, ep.method, fmt.Sprintf(ep.path, "ghost"), ep.body, guest...)

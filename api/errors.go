@@ -62,6 +62,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusConflict, ce.Error()
 	case errors.Is(err, store.ErrConflict):
 		status, msg = http.StatusConflict, "conflict with the current state"
+	case errors.Is(err, stream.ErrGone):
+		status, msg = http.StatusNotFound, err.Error()
+	case errors.Is(err, stream.ErrNotYours):
+		status, msg = http.StatusForbidden, err.Error()
 	case errors.Is(err, store.ErrClosed), errors.Is(err, stream.ErrClosed):
 		status, msg = http.StatusServiceUnavailable, "server is shutting down"
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:

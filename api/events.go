@@ -47,15 +47,17 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, _ httprout
 	s.serveStream(w, r, rooms)
 }
 
-// serveStream serves an SSE stream of rooms. The cursor is the Last-Event-ID
-// header, else the last_event_id parameter: a browser reconnects to the URL
-// it first used and adds the header, which is newer.
+// serveStream serves an SSE stream of rooms (see streamRequest).
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, rooms []string) {
 	// Every room is checked before anything is sent: a room the caller may
 	// not read fails the whole stream, and replay covers only these rooms.
 	id, err := s.authenticate(r)
 	if err == nil {
 		err = s.checkRooms(r.Context(), id, rooms)
+	}
+	var req stream.Request
+	if err == nil {
+		req, err = s.streamRequest(r, id, rooms)
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -96,19 +98,6 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, rooms []str
 		r = r.WithContext(ctx)
 	}
 
-	req := stream.Request{Rooms: rooms}
-	cursor := r.Header.Get("Last-Event-ID")
-	if cursor == "" {
-		cursor = r.URL.Query().Get("last_event_id")
-	}
-	if cursor != "" {
-		after, err := parseID(cursor, "Last-Event-ID")
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		req.Resume, req.Cursor = true, after
-	}
 	s.Logger.Info("stream opened", "remote", ip, "user", id.name, "rooms", len(rooms), "resumed", req.Resume)
 	res, err := s.hub.Serve(w, r, req)
 	if err != nil {
@@ -116,6 +105,42 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, rooms []str
 		return
 	}
 	s.Logger.Info("stream closed", "remote", ip, "user", id.name, "rooms", len(rooms), "resumed", req.Resume,
-		"sent", res.Replayed+res.Live, "replayed", res.Replayed, "live", res.Live,
-		"duration", res.Duration.Round(1e6), "reason", res.Reason)
+		"connection", res.Connection, "sent", res.Replayed+res.Live, "replayed", res.Replayed, "live", res.Live,
+		"ephemeral", res.Ephemeral, "duration", res.Duration.Round(1e6), "reason", res.Reason)
+}
+
+// streamRequest reads what a stream asks for: its cursor (the
+// Last-Event-ID header, else the last_event_id parameter: a browser
+// reconnects to the URL it first used and adds the header, which is newer),
+// who it is for presence (without access control, ?author=NAME; no name is
+// anonymous) and the connection id it asks to keep.
+func (s *Server) streamRequest(r *http.Request, id identity, rooms []string) (stream.Request, error) {
+	req := stream.Request{Rooms: rooms}
+	author := r.URL.Query().Get("author")
+	if author != "" || !id.isOpen() {
+		var err error
+		if author, err = id.author(author); err == nil {
+			err = store.ValidateAuthor(author)
+		}
+		if err != nil {
+			return req, err
+		}
+	}
+	req.Who = id.who(author)
+	var err error
+	if req.Connection, err = streamConnection(r); err != nil {
+		return req, err
+	}
+	cursor := r.Header.Get("Last-Event-ID")
+	if cursor == "" {
+		cursor = r.URL.Query().Get("last_event_id")
+	}
+	if cursor != "" {
+		after, err := parseID(cursor, "Last-Event-ID")
+		if err != nil {
+			return req, err
+		}
+		req.Resume, req.Cursor = true, after
+	}
+	return req, nil
 }

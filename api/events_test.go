@@ -52,7 +52,9 @@ func TestStreamHeartbeat(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	br := bufio.NewReader(resp.Body)
-	for i := 0; i < 3; i++ { // retry line, blank, then a comment
+	// The retry line, the hello, the room's presence, the live marker and
+	// the stream's own presence, then a comment.
+	for i := 0; i < 100; i++ {
 		line, err := br.ReadString('\n')
 		if err != nil {
 			t.Fatal(err)
@@ -210,7 +212,7 @@ func TestDroppingSubscribersSeeEverythingOnce(t *testing.T) {
 				}
 				r := stream.NewReader(resp.Body, 1<<20)
 				for n := rng.IntN(30); n >= 0 && len(got[sub]) < writers*each; n-- {
-					e, err := r.Next()
+					e, err := nextLogged(r)
 					if err != nil {
 						t.Errorf("subscriber %d: %v", sub, err)
 						break

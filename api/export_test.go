@@ -58,7 +58,7 @@ func (c *testClock) Add(d time.Duration) { c.Set(c.Now().Add(d)) }
 
 // mustStartServerWith is mustStartServer with confDB applied to the store
 // before Open and, if wrap is set, wrap's Log between the server and it.
-func mustStartServerWith(tb testing.TB, confDB func(*bolt.DB), wrap func(store.Log) store.Log, configure ...func(*api.Server)) *testServer {
+func mustStartServerWith(tb testing.TB, confDB func(*bolt.DB), wrap func(store.Store) store.Store, configure ...func(*api.Server)) *testServer {
 	tb.Helper()
 	db := bolt.NewDB(filepath.Join(tb.TempDir(), "parley.db"))
 	db.Logger = quietLogger()
@@ -68,7 +68,7 @@ func mustStartServerWith(tb testing.TB, confDB func(*bolt.DB), wrap func(store.L
 	if err := db.Open(); err != nil {
 		tb.Fatal(err)
 	}
-	var log store.Log = db
+	var log store.Store = db
 	if wrap != nil {
 		log = wrap(db)
 	}
@@ -156,7 +156,7 @@ func TestExportMessagesInChunks(t *testing.T) {
 
 // failingLog fails every ReadAfter after the first.
 type failingLog struct {
-	store.Log
+	store.Store
 	calls atomic.Int32
 }
 
@@ -164,14 +164,14 @@ func (f *failingLog) ReadAfter(ctx context.Context, rooms []string, after ulid.U
 	if f.calls.Add(1) > 1 {
 		return nil, errors.New("disk on fire")
 	}
-	return f.Log.ReadAfter(ctx, rooms, after, limit)
+	return f.Store.ReadAfter(ctx, rooms, after, limit)
 }
 
 // TestExportFailsVisibly: when the log fails after the headers are sent,
 // the client must see a broken download, not a complete-looking file.
 func TestExportFailsVisibly(t *testing.T) {
 	fl := &failingLog{}
-	s := mustStartServerWith(t, nil, func(l store.Log) store.Log { fl.Log = l; return fl })
+	s := mustStartServerWith(t, nil, func(l store.Store) store.Store { fl.Store = l; return fl })
 	seed(t, s, "big", 2500)
 	resp, err := http.Get(s.URL() + "/api/rooms/big/export")
 	if err != nil {

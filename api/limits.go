@@ -24,6 +24,8 @@ type Limits struct {
 	StreamsPerSecondIP float64 // new streams per IP
 	MaxStreams         int     // open streams per identity
 	MaxStreamsIP       int     // open streams per IP
+	TypingPerSecond    float64 // typing notices per identity, bursts of 5x
+	SignalsPerSecond   float64 // call signals per identity, bursts of 5x
 }
 
 // DefaultLimits are generous for people and tight for runaway scripts.
@@ -36,6 +38,8 @@ var DefaultLimits = Limits{
 	StreamsPerSecondIP: 5,
 	MaxStreams:         20,
 	MaxStreamsIP:       100,
+	TypingPerSecond:    2,
+	SignalsPerSecond:   20,
 }
 
 // errLimited marks a request already answered with 429.
@@ -133,6 +137,7 @@ type limiters struct {
 	post, postIP, login, loginName *limiterSet
 	stream, streamIP               *limiterSet
 	streams, streamsIP             *counterSet
+	typing, signal                 *limiterSet
 }
 
 func newLimiters(l Limits) *limiters {
@@ -145,6 +150,8 @@ func newLimiters(l Limits) *limiters {
 		streamIP:  newLimiterSet(l.StreamsPerSecondIP, max(20, int(math.Ceil(l.StreamsPerSecondIP)))),
 		streams:   newCounterSet(l.MaxStreams),
 		streamsIP: newCounterSet(l.MaxStreamsIP),
+		typing:    newLimiterSet(l.TypingPerSecond, int(math.Ceil(5*l.TypingPerSecond))),
+		signal:    newLimiterSet(l.SignalsPerSecond, int(math.Ceil(5*l.SignalsPerSecond))),
 	}
 }
 

@@ -80,6 +80,10 @@ func newMetrics(s *Server) *metrics {
 			Name: "parley_stream_slow_consumer_disconnects_total",
 			Help: "Streams closed because their client fell too far behind.",
 		}, hub(func(st stream.Stats) int64 { return st.SlowConsumers })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "parley_stream_ephemeral_events_total",
+			Help: "Ephemeral events (presence, typing, call signals, read markers) written to stream clients.",
+		}, hub(func(st stream.Stats) int64 { return st.Ephemeral })),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -127,12 +127,12 @@ func TestMetrics(t *testing.T) {
 
 // statsLog reports scrub failures its log never had.
 type statsLog struct {
-	store.Log
+	store.Store
 	failures int64
 }
 
 func (l *statsLog) Stats() store.LogStats {
-	st := l.Log.Stats()
+	st := l.Store.Stats()
 	st.ScrubFailures += l.failures
 	return st
 }
@@ -140,7 +140,7 @@ func (l *statsLog) Stats() store.LogStats {
 // TestMetricsShowTheScrub: a delete's scrub shows in /metrics as pending
 // until a pass erased it, and the log's failed passes are counted.
 func TestMetricsShowTheScrub(t *testing.T) {
-	s := mustStartServerWith(t, nil, func(l store.Log) store.Log { return &statsLog{Log: l, failures: 2} })
+	s := mustStartServerWith(t, nil, func(l store.Store) store.Store { return &statsLog{Store: l, failures: 2} })
 	m := s.post(t, "d", map[string]string{"author": "a", "text": "gone soon"}, http.StatusCreated)
 	s.do(t, http.MethodDelete, "/api/rooms/d/messages/"+m.ID.String()+"?author=a", "", nil)
 	s.waitMetric(t, "parley_scrub_passes_total", 1)

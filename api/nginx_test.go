@@ -355,7 +355,9 @@ func (px *proxy) openStream(tb testing.TB, path, lastEventID string) (<-chan fra
 			case strings.HasPrefix(line, "data: "):
 				f.Data = strings.TrimPrefix(line, "data: ")
 			case line == "" && f.Data != "":
-				frames <- f
+				if f.ID != "" { // not a marker or an ephemeral event
+					frames <- f
+				}
 				f = frame{}
 			}
 		}

@@ -8,22 +8,29 @@ import (
 	"github.com/parleychat/parley/store"
 )
 
-// handleRooms lists the rooms that have events, by name.
+// handleRooms lists the rooms that have events, by name, with the
+// caller's marker and unread counts in each when the caller is someone
+// (under access control always; without it, with ?author=).
 func (s *Server) handleRooms(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	rooms, err := s.log.Rooms(r.Context())
+	who, _, err := s.reader(r)
+	var rooms []store.Room
+	if err == nil {
+		rooms, err = s.log.Rooms(r.Context())
+	}
 	if id := identityOf(r); err == nil && !id.isOpen() {
 		rooms, err = s.usable(r.Context(), id, rooms)
+	}
+	var out []roomListing
+	if err == nil {
+		out, err = s.withUnread(r.Context(), who, rooms)
 	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if rooms == nil {
-		rooms = []store.Room{}
-	}
 	writeJSON(w, http.StatusOK, struct {
-		Rooms []store.Room `json:"rooms"`
-	}{rooms})
+		Rooms []roomListing `json:"rooms"`
+	}{out})
 }
 
 // usable keeps the rooms id may use.
@@ -55,11 +62,13 @@ func (s *Server) handleConfig(w http.ResponseWriter, r *http.Request, _ httprout
 		}
 	}
 	writeJSON(w, http.StatusOK, struct {
+		Server          string `json:"server"`
 		MaxMessageBytes int    `json:"max_message_bytes"`
 		MaxStreamRooms  int    `json:"max_stream_rooms"`
 		Auth            string `json:"auth"`
 		Setup           bool   `json:"setup"`
-	}{s.MaxMessageBytes, s.MaxStreamRooms, auth, setup})
+		liveConfig
+	}{"parley/" + s.Version, s.MaxMessageBytes, s.MaxStreamRooms, auth, setup, s.liveConfig()})
 }
 
 // handleHealth answers 200 while the log can be read.

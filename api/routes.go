@@ -45,6 +45,12 @@ func (s *Server) routes() http.Handler {
 	handle(http.MethodPost, "/api/rooms/:room/messages/:id/reactions", s.guard(inRoom, s.handleAddReaction))
 	handle(http.MethodDelete, "/api/rooms/:room/messages/:id/reactions/:emoji", s.guard(inRoom, s.handleRemoveReaction))
 	stream("/api/rooms/:room/events", s.handleRoomEvents) // checks access itself, as /api/events
+	handle(http.MethodGet, "/api/rooms/:room/presence", s.guard(inRoom, s.handlePresence))
+	handle(http.MethodPost, "/api/rooms/:room/typing", s.guard(inRoom, s.handleTyping))
+	handle(http.MethodPost, "/api/rooms/:room/signal", s.guard(inRoom, s.handleSignal))
+	handle(http.MethodGet, "/api/rooms/:room/read", s.guard(inRoom, s.handleGetRead))
+	handle(http.MethodPut, "/api/rooms/:room/read", s.guard(inRoom, s.handlePutRead))
+	handle(http.MethodGet, "/api/mentions", s.guard(signedIn, s.handleMentions))
 	handle(http.MethodGet, "/api/rooms/:room/export", s.guard(inRoom, s.handleExport))
 	handle(http.MethodGet, "/api/rooms/:room/settings", s.guard(inRoom, s.handleGetSettings))
 	handle(http.MethodGet, "/api/rooms/:room/access", s.guard(inRoom, s.accountsOnly(s.notGuest(s.handleGetAccess))))

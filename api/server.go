@@ -79,7 +79,23 @@ type Server struct {
 	// TLSCert and TLSKey, both set, serve HTTPS (and HTTP/2).
 	TLSCert, TLSKey string
 
-	log       store.Log
+	// Version is the server's version, said in every stream's hello as
+	// parley/VERSION.
+	Version string
+	// PresenceGrace is how long a closed stream still counts in presence,
+	// so a quick reconnect does not flap.
+	PresenceGrace time.Duration
+	// ICEServers are the STUN and TURN servers clients use for calls,
+	// served in /api/config; none works on a LAN and on loopback.
+	ICEServers []ICEServer
+	// Node and Relay, when set, replace the stream hub's random node id
+	// and in-process relay: cluster mode carries presence, typing and call
+	// signals between nodes through them. A node id is lower-case letters,
+	// digits and '-', unique among the nodes.
+	Node  string
+	Relay stream.Relay
+
+	log       store.Store
 	hub       *stream.Hub
 	passwords *passwordHasher
 	limits    *limiters
@@ -96,8 +112,9 @@ type Server struct {
 	serveErr  chan error
 }
 
-// NewServer returns a server for log with default settings.
-func NewServer(log store.Log) *Server {
+// NewServer returns a server for log (the event log and its read markers)
+// with default settings.
+func NewServer(log store.Store) *Server {
 	s := &Server{
 		Addr:              "127.0.0.1:8080",
 		MaxMessageBytes:   16 << 10,
@@ -114,6 +131,8 @@ func NewServer(log store.Log) *Server {
 		MaxInviteTTL:      30 * 24 * time.Hour,
 		Logger:            slog.Default(),
 		Now:               time.Now,
+		Version:           "dev",
+		PresenceGrace:     5 * time.Second,
 		log:               log,
 		hub:               stream.NewHub(log),
 	}
@@ -143,7 +162,7 @@ func (s *Server) Open() error {
 	s.assets = a
 	s.init()
 	s.limits = newLimiters(s.Limits)
-	s.hub.Heartbeat, s.hub.Retry, s.hub.Logger = s.Heartbeat, s.Retry, s.Logger
+	s.configureHub()
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.Addr, err)

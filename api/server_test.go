@@ -152,6 +152,17 @@ func (s *testServer) openStream(tb testing.TB, path string, header ...string) (*
 	return stream.NewReader(resp.Body, 1<<20), func() { cancel(); resp.Body.Close() }
 }
 
+// nextLogged returns the next event of r that is history: a record, not a
+// stream marker or an ephemeral event (those have no id of their own).
+func nextLogged(r *stream.Reader) (stream.Event, error) {
+	for {
+		e, err := r.Next()
+		if err != nil || !e.NoID {
+			return e, err
+		}
+	}
+}
+
 // nextEvents reads n events within a deadline and decodes their data.
 func nextEvents(tb testing.TB, r *stream.Reader, n int) []store.Event {
 	tb.Helper()
@@ -163,7 +174,7 @@ func nextEvents(tb testing.TB, r *stream.Reader, n int) []store.Event {
 	go func() {
 		var evs []store.Event
 		for len(evs) < n {
-			e, err := r.Next()
+			e, err := nextLogged(r)
 			if err != nil {
 				done <- result{evs, err}
 				return
@@ -220,7 +231,7 @@ func TestCloseEndsStreamsAndIsIdempotent(t *testing.T) {
 	defer stop()
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
-	if _, err := r.Next(); err != io.EOF {
+	if _, err := nextLogged(r); err != io.EOF {
 		t.Fatalf("stream after Close: got %v, want EOF", err)
 	}
 	select {

@@ -59,6 +59,26 @@ type Event struct {
 	// "moderated":true, only on the changes that needed it, so that an
 	// import of an export applies the same rule as the live log did.
 	Moderate bool
+	// Mentions are the names Text mentions (MentionsIn): derived by the
+	// log, never taken from a client (see Derive).
+	Mentions []string
+}
+
+// Derive sets what the log derives from an event's content instead of
+// taking it from a client: the mentions of a message's or an edit's text.
+// Every Log implementation calls it on each event it stores, appended or
+// imported, so all of them derive alike.
+func (e *Event) Derive() {
+	e.Mentions = nil
+	if (e.Type == TypeMessage || e.Type == TypeEdit) && !e.Redacted {
+		e.Mentions = MentionsIn(e.Text)
+	}
+}
+
+// Redact removes what a delete erases from a message or edit event: its
+// text and what was derived from it.
+func (e *Event) Redact() {
+	e.Text, e.Mentions, e.Redacted = "", nil, true
 }
 
 // eventJSON fixes the field order and the time format of the wire shape.
@@ -71,6 +91,7 @@ type eventJSON struct {
 	Time     string    `json:"time"`
 	ClientID string    `json:"client_id,omitempty"`
 	ReplyTo  string    `json:"reply_to,omitempty"`
+	Mentions []string  `json:"mentions,omitempty"`
 	Target   string    `json:"target,omitempty"`
 	Emoji    string    `json:"emoji,omitempty"`
 	Remove   bool      `json:"remove,omitempty"`
@@ -99,7 +120,7 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	return json.Marshal(eventJSON{
 		ID: e.ID, Room: e.Room, Type: e.Type, Author: e.Author, Text: e.Text,
 		Time: e.Time.UTC().Format(TimeFormat), ClientID: e.ClientID,
-		ReplyTo: idString(e.ReplyTo), Target: idString(e.Target), Emoji: e.Emoji,
+		ReplyTo: idString(e.ReplyTo), Mentions: e.Mentions, Target: idString(e.Target), Emoji: e.Emoji,
 		Remove: e.Remove, Moderate: e.Moderate, Redacted: e.Redacted,
 	})
 }
@@ -124,7 +145,7 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	}
 	*e = Event{
 		ID: j.ID, Room: j.Room, Type: j.Type, Author: j.Author, Text: j.Text, Time: t, ClientID: j.ClientID,
-		ReplyTo: replyTo, Target: target, Emoji: j.Emoji, Remove: j.Remove, Moderate: j.Moderate, Redacted: j.Redacted,
+		ReplyTo: replyTo, Mentions: j.Mentions, Target: target, Emoji: j.Emoji, Remove: j.Remove, Moderate: j.Moderate, Redacted: j.Redacted,
 	}
 	return nil
 }
@@ -147,15 +168,17 @@ func (e *Event) EncodeParts() EncodedEvent {
 	if e.Text != "" {
 		b = appendField(b, `,"text":`, e.Text)
 	}
-	var tail []byte
-	for _, f := range []struct{ name, v string }{
-		{`,"client_id":`, e.ClientID}, {`,"reply_to":`, idString(e.ReplyTo)},
-		{`,"target":`, idString(e.Target)}, {`,"emoji":`, e.Emoji},
-	} {
-		if f.v != "" {
-			tail = appendField(tail, f.name, f.v)
+	field := func(b []byte, name, v string) []byte {
+		if v == "" {
+			return b
 		}
+		return appendField(b, name, v)
 	}
+	tail := field(nil, `,"client_id":`, e.ClientID)
+	tail = field(tail, `,"reply_to":`, idString(e.ReplyTo))
+	tail = appendStrings(tail, `,"mentions":`, e.Mentions)
+	tail = field(tail, `,"target":`, idString(e.Target))
+	tail = field(tail, `,"emoji":`, e.Emoji)
 	if e.Remove {
 		tail = append(tail, `,"remove":true`...)
 	}
@@ -196,6 +219,23 @@ func appendField(b []byte, name, v string) []byte {
 	}
 	s, _ := json.Marshal(v) // a string always encodes
 	return append(b, s...)
+}
+
+// appendStrings appends a name and a list of strings, if it has any, as
+// encoding/json writes them.
+func appendStrings(b []byte, name string, list []string) []byte {
+	if len(list) == 0 {
+		return b
+	}
+	b = append(b, name...)
+	for i, v := range list {
+		sep := ","
+		if i == 0 {
+			sep = "["
+		}
+		b = appendField(b, sep, v)
+	}
+	return append(b, ']')
 }
 
 // plainJSON reports whether encoding/json writes s as is between quotes:

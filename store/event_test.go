@@ -29,6 +29,8 @@ func TestAppendJSONMatchesMarshal(t *testing.T) {
 		{Room: "a", Type: store.TypeMessage, Author: "bob", Text: "plain ASCII: ~!@#$%^*()_+{}|:?[];',./`\x7f\x00 \xff"},
 		{Room: "a", Type: store.TypeReaction, Author: "bob", Target: reply, Emoji: "👍", Remove: true},
 		{Room: "a", Type: store.TypeEdit, Author: "bob", Target: reply, Redacted: true},
+		{Room: "a", Type: store.TypeMessage, Author: "bob", Text: "@ann and @b.o-b_", ClientID: "c", ReplyTo: reply, Mentions: []string{"ann", "b.o-b_"}},
+		{Room: "a", Type: store.TypeEdit, Author: "bob", Text: "@ann", Target: reply, Mentions: []string{"ann"}},
 	} {
 		got := e.EncodeParts().AppendJSON([]byte("prefix"), id)
 		e.ID, e.Time = id, time.UnixMilli(int64(id.Time()))

@@ -20,6 +20,7 @@ type Message struct {
 	Time      time.Time
 	ClientID  string
 	ReplyTo   ulid.ULID
+	Mentions  []string  // of the current text
 	EditedAt  time.Time // the last edit's time
 	DeletedAt time.Time
 	Redacted  bool // deleted: text removed
@@ -44,6 +45,7 @@ type messageJSON struct {
 	Time      string     `json:"time"`
 	ClientID  string     `json:"client_id,omitempty"`
 	ReplyTo   string     `json:"reply_to,omitempty"`
+	Mentions  []string   `json:"mentions,omitempty"`
 	EditedAt  string     `json:"edited_at,omitempty"`
 	DeletedAt string     `json:"deleted_at,omitempty"`
 	Redacted  bool       `json:"redacted,omitempty"`
@@ -69,7 +71,7 @@ func parseTime(s string) (time.Time, error) {
 func (m Message) MarshalJSON() ([]byte, error) {
 	return json.Marshal(messageJSON{
 		ID: m.ID, Room: m.Room, Type: TypeMessage, Author: m.Author, Text: m.Text,
-		Time: formatTime(m.Time), ClientID: m.ClientID, ReplyTo: idString(m.ReplyTo),
+		Time: formatTime(m.Time), ClientID: m.ClientID, ReplyTo: idString(m.ReplyTo), Mentions: m.Mentions,
 		EditedAt: formatTime(m.EditedAt), DeletedAt: formatTime(m.DeletedAt),
 		Redacted: m.Redacted, Reactions: m.Reactions,
 	})
@@ -82,7 +84,7 @@ func (m *Message) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	var err error
-	*m = Message{ID: j.ID, Room: j.Room, Author: j.Author, Text: j.Text, ClientID: j.ClientID, Redacted: j.Redacted, Reactions: j.Reactions}
+	*m = Message{ID: j.ID, Room: j.Room, Author: j.Author, Text: j.Text, ClientID: j.ClientID, Mentions: j.Mentions, Redacted: j.Redacted, Reactions: j.Reactions}
 	if m.Time, err = parseTime(j.Time); err != nil {
 		return err
 	}
@@ -100,7 +102,7 @@ func (m *Message) UnmarshalJSON(b []byte) error {
 func NewMessage(e Event) Message {
 	return Message{
 		ID: e.ID, Room: e.Room, Author: e.Author, Text: e.Text, Time: e.Time,
-		ClientID: e.ClientID, ReplyTo: e.ReplyTo, Redacted: e.Redacted,
+		ClientID: e.ClientID, ReplyTo: e.ReplyTo, Mentions: e.Mentions, Redacted: e.Redacted,
 	}
 }
 
@@ -137,12 +139,12 @@ func (m *Message) Apply(e Event) bool {
 		if m.Redacted || e.Redacted || e.Text == m.Text {
 			return false
 		}
-		m.Text, m.EditedAt = e.Text, e.Time
+		m.Text, m.Mentions, m.EditedAt = e.Text, e.Mentions, e.Time
 	case TypeDelete:
 		if !m.DeletedAt.IsZero() {
 			return false
 		}
-		m.Text, m.Redacted, m.DeletedAt, m.EditedAt, m.Reactions = "", true, e.Time, time.Time{}, nil
+		m.Text, m.Mentions, m.Redacted, m.DeletedAt, m.EditedAt, m.Reactions = "", nil, true, e.Time, time.Time{}, nil
 	case TypeReaction:
 		if m.Redacted {
 			return false
@@ -183,6 +185,7 @@ func (m *Message) Apply(e Event) bool {
 
 // Clone returns a copy of m that shares nothing mutable with it.
 func (m Message) Clone() Message {
+	m.Mentions = slices.Clone(m.Mentions)
 	m.Reactions = slices.Clone(m.Reactions)
 	for i := range m.Reactions {
 		m.Reactions[i].Authors = slices.Clone(m.Reactions[i].Authors)

@@ -4,9 +4,12 @@ import "github.com/oklog/ulid/v2"
 
 // Room describes a room that has events.
 type Room struct {
-	Name   string    `json:"name"`
-	Events uint64    `json:"events"`
-	LastID ulid.ULID `json:"last_id"`
+	Name   string `json:"name"`
+	Events uint64 `json:"events"`
+	// Messages counts the room's messages that are not deleted (what a
+	// reader calls the room's size; Events counts edits and reactions too).
+	Messages uint64    `json:"messages"`
+	LastID   ulid.ULID `json:"last_id"`
 }
 
 // Page selects a page of a room's messages by id: the Limit messages after

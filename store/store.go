@@ -41,8 +41,9 @@ import (
 //
 // All methods are safe for concurrent use.
 type Log interface {
-	// Append validates e, assigns its id and time, stores it durably and
-	// returns the stored record with created true. Nothing is stored, and
+	// Append validates e, derives its mentions (Event.Derive), assigns its
+	// id and time, stores it durably and returns the stored record with
+	// created true. Nothing is stored, and
 	// created is false, when e carries a ClientID already used in its room
 	// (rec is the original event) or when e is a change that would change
 	// nothing (rec is the target message's current state, as Messages
@@ -93,6 +94,16 @@ type Log interface {
 
 	// Rooms lists every room that has at least one event, by name.
 	Rooms(ctx context.Context) ([]Room, error)
+
+	// Mentions returns up to limit messages that mention name (see
+	// MentionsIn), in their current state, newest first, with ids below
+	// before (zero: from the newest). A message by name itself, a deleted
+	// one and one retention deleted are not listed; an edit that adds or
+	// removes the name adds or removes the message. Only messages of rooms
+	// for which readable is true are returned; readable is called outside
+	// the log's own locks and transactions (it may read accounts), at most
+	// once per room.
+	Mentions(ctx context.Context, name string, before ulid.ULID, limit int, readable func(room string) (bool, error)) ([]Record, error)
 
 	// Subscribe registers fn to be called with each batch of committed
 	// records, in commit (= id) order, from a single goroutine. fn must not

@@ -8,22 +8,15 @@ import (
 	"github.com/parleychat/parley/store"
 )
 
-// replay sends what the log has after the cursor, page by page, and
-// returns "" once it has caught up with what the subscriber queues. Each
-// page comes with the gaps retention left after the position it was read
-// from, in the same snapshot, so a prune that overtakes the replay, before
-// its first page or between two, is told as a reset, never a silent gap.
-func (c *conn) replay(ctx context.Context) string {
+// replay sends what the log has after the cursor, page by page, starting
+// with first (already read), and returns "" once it has caught up with
+// what the subscriber queues. Each page comes with the gaps retention left
+// after the position it was read from, in the same snapshot, so a prune
+// that overtakes the replay, before its first page or between two, is told
+// as a reset, never a silent gap.
+func (c *conn) replay(ctx context.Context, page store.Replay) string {
 	limit := max(c.h.ReplayPage, 1)
 	for {
-		page, err := c.h.log.ReadReplay(ctx, c.req.Rooms, c.last, limit)
-		if err != nil {
-			if ctx.Err() != nil {
-				return c.stopped()
-			}
-			c.h.Logger.Error("stream replay", "err", err)
-			return "replay: " + err.Error()
-		}
 		for _, g := range page.Gaps {
 			c.reset(g)
 		}
@@ -33,10 +26,43 @@ func (c *conn) replay(ctx context.Context) string {
 		// A full page: there is more. A short one: caught up, unless live
 		// records overflowed the queue meanwhile; they are in the log, so
 		// queue afresh and read on.
-		if len(page.Records) < limit && !c.sub.rearm() {
-			return ""
+		if len(page.Records) < limit {
+			if !c.sub.rearm() {
+				return ""
+			}
+			c.rosters() // presence changes were dropped with the queue
+		}
+		var reason string
+		if page, reason = c.read(ctx); reason != "" {
+			return reason
 		}
 	}
+}
+
+// read reads the next page of replay, after the last id sent.
+func (c *conn) read(ctx context.Context) (store.Replay, string) {
+	page, err := c.h.log.ReadReplay(ctx, c.req.Rooms, c.last, max(c.h.ReplayPage, 1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return page, c.stopped()
+		}
+		c.h.Logger.Error("stream replay", "err", err)
+		return page, "replay: " + err.Error()
+	}
+	return page, ""
+}
+
+// rosters sends who is in each room again, after the queue lost the
+// changes: a snapshot taken now, followed by the changes queued from now
+// on, some of which it may already show (each change says a person's whole
+// state, so seeing one twice is harmless).
+func (c *conn) rosters() {
+	c.h.roster.mu.Lock()
+	for _, room := range c.req.Rooms {
+		c.s.buf = append(c.s.buf, c.h.roster.rosterFrame(room)...)
+	}
+	c.h.roster.mu.Unlock()
+	c.countEphemeral(len(c.req.Rooms))
 }
 
 // reset announces a gap once: later pages read from before its end (other

@@ -32,14 +32,14 @@ func serveInline(tb testing.TB, h *Hub, ctx context.Context, req Request) (Resul
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return res, readAll(tb, w.Body.String())
+	return res, history(readAll(tb, w.Body.String()))
 }
 
 // resetEvent returns the reset a client receives: room lost events after
 // requested, and oldest is the oldest it still has. A reset carries no id,
 // so the reader reports the last id before it.
 func resetEvent(lastID, room string, requested, oldest store.Record) Event {
-	return Event{ID: lastID, Type: "reset", Data: fmt.Sprintf(`{"room":"%s","requested":"%s","oldest":"%s"}`, room, requested.ID, oldest.ID)}
+	return Event{ID: lastID, Type: "reset", NoID: true, Data: fmt.Sprintf(`{"room":"%s","requested":"%s","oldest":"%s"}`, room, requested.ID, oldest.ID)}
 }
 
 // TestHubCloseMidCatchUp: the hub closes while a stream is catching up and

@@ -48,7 +48,8 @@ func mustOpenBolt(tb testing.TB) store.Log {
 }
 
 // mustServe starts a hub over log, served over loopback at
-// URL?rooms=a,b[&cursor=ID]; both stop at cleanup.
+// URL?rooms=a,b[&cursor=ID][&who=NAME[&guest=1]][&connection=ID]; both
+// stop at cleanup. A stream with a who belongs to the person "k:NAME".
 func mustServe(tb testing.TB, log Source, configure func(*Hub)) (*Hub, string) {
 	tb.Helper()
 	h := NewHub(log)
@@ -56,9 +57,13 @@ func mustServe(tb testing.TB, log Source, configure func(*Hub)) (*Hub, string) {
 		configure(h)
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req := Request{Rooms: strings.Split(r.URL.Query().Get("rooms"), ",")}
-		if c := r.URL.Query().Get("cursor"); c != "" {
+		q := r.URL.Query()
+		req := Request{Rooms: strings.Split(q.Get("rooms"), ","), Connection: q.Get("connection")}
+		if c := q.Get("cursor"); c != "" {
 			req.Resume, req.Cursor = true, ulid.MustParse(c)
+		}
+		if who := q.Get("who"); who != "" {
+			req.Who = personOf(who, q.Get("guest") == "1")
 		}
 		if _, err := h.Serve(w, r, req); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
@@ -70,6 +75,9 @@ func mustServe(tb testing.TB, log Source, configure func(*Hub)) (*Hub, string) {
 	})
 	return h, srv.URL
 }
+
+// personOf is the Who of streams opened with ?who=name.
+func personOf(name string, guest bool) Who { return Who{Key: "k:" + name, Name: name, Guest: guest} }
 
 func appendN(tb testing.TB, db store.Log, room string, n int, text string) []store.Record {
 	tb.Helper()
@@ -155,14 +163,35 @@ func recordEvents(recs ...store.Record) []Event {
 	return out
 }
 
-// expectEvents reads len(want) events and compares them with want, waiting
-// up to a minute for them.
+// markerOrEphemeral reports whether e is a stream marker other than a
+// reset (hello, live) or an ephemeral event: what tests of history skip.
+func markerOrEphemeral(e Event) bool { return e.NoID && e.Type != "reset" }
+
+// history keeps the events of evs that tests of history look at: records
+// and resets.
+func history(evs []Event) []Event {
+	return slices.DeleteFunc(evs, markerOrEphemeral)
+}
+
+// nextHistory returns the next record or reset of r.
+func nextHistory(r *Reader) (Event, error) {
+	for {
+		e, err := r.Next()
+		if err != nil || !markerOrEphemeral(e) {
+			return e, err
+		}
+	}
+}
+
+// expectEvents reads len(want) records and resets, skipping markers and
+// ephemeral events, and compares them with want, waiting up to a minute
+// for them.
 func expectEvents(tb testing.TB, r *Reader, want []Event) {
 	tb.Helper()
 	got := make(chan error, 1)
 	go func() {
 		for i, w := range want {
-			e, err := r.Next()
+			e, err := nextHistory(r)
 			if err != nil {
 				got <- fmt.Errorf("event %d: %w", i, err)
 				return
@@ -330,7 +359,7 @@ func readIDsUntil(url, last string) ([]string, error) {
 	defer timer.Stop()
 	var ids []string
 	for {
-		e, err := r.Next()
+		e, err := nextHistory(r)
 		if err != nil {
 			return ids, fmt.Errorf("after %d events: %w", len(ids), err)
 		}
@@ -383,7 +412,7 @@ func TestSlowConsumerIsCutOffWithoutBlockingOthers(t *testing.T) {
 	go func() {
 		var ids []string
 		for r := fast; len(ids) < n; {
-			e, err := r.Next()
+			e, err := nextHistory(r)
 			if err == nil {
 				ids, cursor = append(ids, e.ID), e.ID
 				continue
@@ -482,7 +511,7 @@ func TestHubCloseEndsStreams(t *testing.T) {
 	defer stop()
 	waitFor(t, func() bool { return h.Stats().Open == 1 })
 	h.Close()
-	if _, err := r.Next(); err != io.EOF {
+	if _, err := nextHistory(r); err != io.EOF {
 		t.Fatalf("got %v, want the stream to end", err)
 	}
 	resp, err := http.Get(url + "?rooms=a")
@@ -529,7 +558,7 @@ func TestResetWhenRetentionDeletedWhatWasAsked(t *testing.T) {
 	})
 	r, stop := openStream(t, srv.URL+"?cursor="+recs[1].ID.String())
 	defer stop()
-	e, err := r.Next()
+	e, err := nextHistory(r)
 	if err != nil || e.Type != "reset" {
 		t.Fatalf("first event: %+v %v, want a reset", e, err)
 	}

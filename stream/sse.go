@@ -3,6 +3,7 @@ package stream
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"strconv"
@@ -14,9 +15,14 @@ import (
 
 // Event is one Server-Sent Event as it travels on the wire.
 type Event struct {
+	// ID is the event's id or, for an event without an id line, the last
+	// id the stream set before it: what a client resumes from.
 	ID   string
 	Type string
 	Data string
+	// NoID marks an event that had no id line of its own: a stream marker
+	// (hello, live, reset) or an ephemeral event, never part of history.
+	NoID bool
 }
 
 // ErrUnencodable is returned by AppendEvent for an event the SSE format
@@ -24,20 +30,24 @@ type Event struct {
 // empty data, which a client would never dispatch.
 var ErrUnencodable = errors.New("event cannot be encoded as SSE")
 
-// AppendEvent appends e in SSE framing to dst. Data is split at every CR,
-// LF or CRLF into data lines, so no text can break the framing; a client
-// sees the data with its line breaks turned into LF.
+// AppendEvent appends e in SSE framing to dst, without an id line if
+// e.NoID is set. Data is split at every CR, LF or CRLF into data lines, so
+// no text can break the framing; a client sees the data with its line
+// breaks turned into LF.
 func AppendEvent(dst []byte, e Event) ([]byte, error) {
 	if strings.ContainsAny(e.ID, "\r\n\x00") || strings.ContainsAny(e.Type, "\r\n") || e.Data == "" {
 		return dst, ErrUnencodable
 	}
-	dst = append(dst, "id: "...)
-	dst = append(dst, e.ID...)
-	if e.Type != "" {
-		dst = append(dst, "\nevent: "...)
-		dst = append(dst, e.Type...)
+	if !e.NoID {
+		dst = append(dst, "id: "...)
+		dst = append(dst, e.ID...)
+		dst = append(dst, '\n')
 	}
-	dst = append(dst, '\n')
+	if e.Type != "" {
+		dst = append(dst, "event: "...)
+		dst = append(dst, e.Type...)
+		dst = append(dst, '\n')
+	}
 	return appendData(dst, []byte(e.Data)), nil
 }
 
@@ -88,18 +98,62 @@ func appendRecord(dst []byte, rec store.Record) []byte {
 	return appendData(dst, rec.JSON)
 }
 
+// appendMarker frames an event without id: a stream marker or an
+// ephemeral event, whose JSON data is one line.
+func appendMarker(dst []byte, typ string, data []byte) []byte {
+	dst = append(dst, "event: "...)
+	dst = append(dst, typ...)
+	dst = append(dst, '\n')
+	return appendData(dst, data)
+}
+
+// appendHello frames the hello that starts every stream: the server, the
+// rooms, where it resumes from and whether it lost nothing there
+// (recovered), its connection id and who it belongs to.
+func appendHello(dst []byte, server string, req Request, conn string, recovered bool) []byte {
+	type you struct {
+		Name  string `json:"name"`
+		Guest bool   `json:"guest"`
+	}
+	h := struct {
+		Server      string   `json:"server"`
+		Rooms       []string `json:"rooms"`
+		ResumedFrom string   `json:"resumed_from"`
+		Recovered   bool     `json:"recovered"`
+		Connection  string   `json:"connection"`
+		You         *you     `json:"you"`
+	}{Server: server, Rooms: req.Rooms, Recovered: recovered, Connection: conn}
+	if req.Resume {
+		h.ResumedFrom = req.Cursor.String()
+	}
+	if !req.Who.Anonymous() {
+		h.You = &you{req.Who.Name, req.Who.Guest}
+	}
+	b, _ := json.Marshal(h)
+	return appendMarker(dst, "hello", b)
+}
+
+// appendLive frames the live marker: the stream has sent everything up to
+// last (zero: nothing), and what follows is live.
+func appendLive(dst []byte, last ulid.ULID) []byte {
+	id := ""
+	if last != (ulid.ULID{}) {
+		id = last.String()
+	}
+	return appendMarker(dst, "live", []byte(`{"last_id":"`+id+`"}`))
+}
+
 // appendReset frames a reset: events of room after requested were deleted
 // by retention, and oldest is the oldest left (zero: none). It carries no
 // id, so the client's last event id stays where it was.
 func appendReset(dst []byte, room string, requested, oldest ulid.ULID) []byte {
-	dst = append(dst, "event: reset\n"...)
 	var o string
 	if oldest != (ulid.ULID{}) {
 		o = `"` + oldest.String() + `"`
 	} else {
 		o = "null"
 	}
-	return appendData(dst, []byte(`{"room":"`+room+`","requested":"`+requested.String()+`","oldest":`+o+`}`))
+	return appendMarker(dst, "reset", []byte(`{"room":"`+room+`","requested":"`+requested.String()+`","oldest":`+o+`}`))
 }
 
 // Reader parses an SSE stream by the rules of the HTML standard: lines end in
@@ -128,6 +182,7 @@ func (r *Reader) Next() (Event, error) {
 		typ     string
 		data    strings.Builder
 		hasData bool
+		hasID   bool
 	)
 	for r.sc.Scan() {
 		line := r.sc.Bytes()
@@ -137,14 +192,14 @@ func (r *Reader) Next() (Event, error) {
 		}
 		if len(line) == 0 {
 			if !hasData {
-				typ = ""
+				typ, hasID = "", false
 				continue
 			}
 			if typ == "" {
 				typ = "message"
 			}
 			d := data.String()
-			return Event{ID: r.lastID, Type: typ, Data: d[:len(d)-1]}, nil
+			return Event{ID: r.lastID, Type: typ, Data: d[:len(d)-1], NoID: !hasID}, nil
 		}
 		if line[0] == ':' {
 			continue
@@ -160,7 +215,7 @@ func (r *Reader) Next() (Event, error) {
 			hasData = true
 		case "id":
 			if bytes.IndexByte(value, 0) < 0 {
-				r.lastID = string(value)
+				r.lastID, hasID = string(value), true
 			}
 		case "retry":
 			if n, err := strconv.Atoi(string(value)); err == nil && n >= 0 && isDigits(value) {

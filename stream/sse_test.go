@@ -20,6 +20,7 @@ func TestAppendEventFraming(t *testing.T) {
 		{"CRLF", Event{ID: "1", Data: "a\r\nb"}, "id: 1\ndata: a\ndata: b\n\n"},
 		{"injection", Event{ID: "1", Type: "message", Data: "x\n\nevent: admin\ndata: y"}, "id: 1\nevent: message\ndata: x\ndata: \ndata: event: admin\ndata: data: y\n\n"},
 		{"trailing newline", Event{ID: "1", Data: "a\n"}, "id: 1\ndata: a\ndata: \n\n"},
+		{"no id", Event{Type: "typing", Data: "{}", NoID: true}, "event: typing\ndata: {}\n\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := AppendEvent(nil, tc.in)
@@ -30,7 +31,7 @@ func TestAppendEventFraming(t *testing.T) {
 	}
 	for _, bad := range []Event{{ID: "a\nb", Data: "x"}, {ID: "a\x00", Data: "x"}, {ID: "1", Type: "a\rb", Data: "x"}, {ID: "1"}} {
 		if _, err := AppendEvent(nil, bad); !errors.Is(err, ErrUnencodable) {
-			t.Errorf("AppendEvent(%q): got %v, want ErrUnencodable", bad, err)
+			t.Errorf("AppendEvent(%+v): got %v, want ErrUnencodable", bad, err)
 		}
 	}
 }
@@ -41,22 +42,23 @@ func TestReaderFollowsTheSpec(t *testing.T) {
 		input string
 		want  []Event
 	}{
-		{"LF", "id: 1\nevent: e\ndata: a\n\n", []Event{{"1", "e", "a"}}},
-		{"CR", "id: 1\revent: e\rdata: a\r\r", []Event{{"1", "e", "a"}}},
-		{"CRLF", "id: 1\r\ndata: a\r\ndata: b\r\n\r\n", []Event{{"1", "message", "a\nb"}}},
-		{"BOM and comments", "\ufeff: hi\ndata: a\n\n:\n\n", []Event{{"", "message", "a"}}},
-		{"no space after colon, and two spaces", "data:a\ndata:  b\n\n", []Event{{"", "message", "a\n b"}}},
-		{"field without colon", "data\n\n", []Event{{"", "message", ""}}},
-		{"no data: no dispatch, type resets", "event: x\n\ndata: a\n\n", []Event{{"", "message", "a"}}},
-		{"id carries over", "id: 7\ndata: a\n\ndata: b\n\n", []Event{{"7", "message", "a"}, {"7", "message", "b"}}},
-		{"id with NUL ignored", "id: 7\ndata: a\n\nid: 8\x00\ndata: b\n\n", []Event{{"7", "message", "a"}, {"7", "message", "b"}}},
-		{"unfinished event dropped", "data: a\n\ndata: b\n", []Event{{"", "message", "a"}}},
-		{"unknown field ignored", "foo: bar\ndata: a\n\n", []Event{{"", "message", "a"}}},
+		{"LF", "id: 1\nevent: e\ndata: a\n\n", []Event{{"1", "e", "a", false}}},
+		{"CR", "id: 1\revent: e\rdata: a\r\r", []Event{{"1", "e", "a", false}}},
+		{"CRLF", "id: 1\r\ndata: a\r\ndata: b\r\n\r\n", []Event{{"1", "message", "a\nb", false}}},
+		{"BOM and comments", "\ufeff: hi\ndata: a\n\n:\n\n", []Event{{"", "message", "a", true}}},
+		{"no space after colon, and two spaces", "data:a\ndata:  b\n\n", []Event{{"", "message", "a\n b", true}}},
+		{"field without colon", "data\n\n", []Event{{"", "message", "", true}}},
+		{"no data: no dispatch, type resets", "event: x\n\ndata: a\n\n", []Event{{"", "message", "a", true}}},
+		{"id carries over to an event without one", "id: 7\ndata: a\n\ndata: b\n\n", []Event{{"7", "message", "a", false}, {"7", "message", "b", true}}},
+		{"id with NUL ignored", "id: 7\ndata: a\n\nid: 8\x00\ndata: b\n\n", []Event{{"7", "message", "a", false}, {"7", "message", "b", true}}},
+		{"an id without data does not count", "id: 7\n\ndata: b\n\n", []Event{{"7", "message", "b", true}}},
+		{"unfinished event dropped", "data: a\n\ndata: b\n", []Event{{"", "message", "a", true}}},
+		{"unknown field ignored", "foo: bar\ndata: a\n\n", []Event{{"", "message", "a", true}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := readAll(t, tc.input)
 			if !reflect.DeepEqual(got, tc.want) {
-				t.Fatalf("got %q, want %q", got, tc.want)
+				t.Fatalf("got %+v, want %+v", got, tc.want)
 			}
 		})
 	}
@@ -109,7 +111,7 @@ func FuzzEncoder(f *testing.F) {
 		}
 		for i := range in {
 			if got[i] != in[i] {
-				t.Fatalf("wire %q: event %d: got %q, want %q", wire, i, got[i], in[i])
+				t.Fatalf("wire %q: event %d: got %+v, want %+v", wire, i, got[i], in[i])
 			}
 		}
 	})

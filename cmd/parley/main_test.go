@@ -288,6 +288,8 @@ func TestServeFlagsAndEnvironment(t *testing.T) {
 		{"bad log level", []string{"serve", "-log-level", "loud"}, nil, "log-level"},
 		{"stray argument", []string{"serve", "extra"}, nil, "no arguments"},
 		{"unknown command", []string{"frobnicate"}, nil, "unknown command"},
+		{"bad ICE server", []string{"serve", "-ice-servers", "https://stun.example.org"}, nil, "-ice-servers"},
+		{"negative presence grace", []string{"serve", "-presence-grace", "-1s"}, nil, "-presence-grace"},
 		{"busy address from env", []string{"serve", "-db", filepath.Join(t.TempDir(), "x.db")}, map[string]string{"PARLEY_ADDR": "256.0.0.1:1"}, "listen on 256.0.0.1:1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -49,6 +49,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	corsOrigins := fs.String("cors-origins", "", "comma-separated origins, like https://shop.example, whose pages may call the API with credentials")
 	allowedHosts := fs.String("allowed-hosts", "", "without -auth, comma-separated host names besides localhost and IP addresses that clients may use to reach the server, like chat.lan (* for any); others get 421")
 	maxStreamRooms := fs.Int("max-stream-rooms", 100, "most rooms in one multi-room stream")
+	iceServers := fs.String("ice-servers", "", "STUN and TURN servers for calls, comma-separated: stun:HOST:PORT, turn:USER:CREDENTIAL@HOST:PORT (default none: calls work on a LAN)")
+	presenceGrace := fs.Duration("presence-grace", 5*time.Second, "how long a dropped stream still counts in presence, so a quick reconnect does not flap")
 	maxInviteTTL := fs.Duration("max-invite-ttl", 30*24*time.Hour, "longest a guest invite may work; a longer expires_in is refused")
 	limitsOn := fs.Bool("limits", true, "apply the rate and stream limits below (false: none, for benchmarks)")
 	l := api.DefaultLimits
@@ -60,6 +62,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	fs.Float64Var(&l.StreamsPerSecondIP, "rate-stream-ip", l.StreamsPerSecondIP, "new streams per second per client IP, bursts of 20 (0: no limit)")
 	fs.IntVar(&l.MaxStreams, "max-streams", l.MaxStreams, "open streams per identity (0: no limit)")
 	fs.IntVar(&l.MaxStreamsIP, "max-streams-ip", l.MaxStreamsIP, "open streams per client IP (0: no limit)")
+	fs.Float64Var(&l.TypingPerSecond, "rate-typing", l.TypingPerSecond, "typing notices per second per identity, bursts of 5x (0: no limit)")
+	fs.Float64Var(&l.SignalsPerSecond, "rate-signal", l.SignalsPerSecond, "call signals per second per identity, bursts of 5x (0: no limit)")
 	if err := m.parse(fs, args); err != nil {
 		return err
 	}
@@ -78,6 +82,13 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	proxies, err := parsePrefixes(*behindProxy)
 	if err != nil {
 		return fmt.Errorf("-behind-proxy: %v", err)
+	}
+	ice, err := parseICEServers(*iceServers)
+	if err != nil {
+		return fmt.Errorf("-ice-servers: %v", err)
+	}
+	if *presenceGrace < 0 {
+		return fmt.Errorf("-presence-grace must not be negative, got %s", *presenceGrace)
 	}
 	authOn, err := authMode(*auth, *addr)
 	if err != nil {
@@ -110,6 +121,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	srv.TLSCert, srv.TLSKey = *tlsCert, *tlsKey
 	srv.MaxInviteTTL = *maxInviteTTL
 	srv.CORSOrigins = splitList(*corsOrigins)
+	srv.Version, srv.ICEServers, srv.PresenceGrace = version, ice, *presenceGrace
 	srv.AllowedHosts = splitList(*allowedHosts)
 	if host, _, err := net.SplitHostPort(*addr); err == nil && host != "" {
 		srv.AllowedHosts = append(srv.AllowedHosts, host) // the name it listens on, if one

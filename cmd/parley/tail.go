@@ -12,9 +12,11 @@ import (
 	"github.com/parleychat/parley/stream"
 )
 
-// tail follows a room's stream and prints each event as a JSON line. When
-// the connection drops it reconnects with the last id it printed, so it
-// prints every event once, in order. It stops on answers a retry cannot
+// tail follows a room's stream and prints each event as a JSON line, and
+// each reset (history it cannot have any more); stream markers and
+// ephemeral events (presence, typing) are not history and not printed.
+// When the connection drops it reconnects with the last id it printed, so
+// it prints every event once, in order. It stops on answers a retry cannot
 // change, like 401 and 403.
 func (m *Main) tail(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("tail", "")
@@ -74,6 +76,9 @@ func (m *Main) tailOnce(ctx context.Context, c *client, path string, last *strin
 		}
 		if err != nil {
 			return printed, err
+		}
+		if e.NoID && e.Type != "reset" {
+			continue
 		}
 		if _, err := fmt.Fprintln(m.Stdout, e.Data); err != nil {
 			return printed, err

@@ -38,6 +38,7 @@ import (
 //	cids_by_id/<id>           the cids key, so old client ids expire in id order
 //	scrub/<id>                <room>: a redacted event whose stale copies in
 //	                          free pages are still to be overwritten
+//	counts/..., mentions/..., marks/...: see mention.go and marks.go
 var (
 	bucketMeta      = []byte("meta")
 	bucketRooms     = []byte("rooms")
@@ -158,11 +159,15 @@ func (d *DB) Open() error {
 	if err == nil {
 		err = initSchema(db, &last, &pending)
 	}
+	if err == nil {
+		err = countMessages(db)
+	}
 	if err != nil {
 		db.Close()
 		return fmt.Errorf("open db %s: %w", d.Path, err)
 	}
 	d.db = db
+	d.followers = append(d.followers, mentionIndex{})
 	d.ids.last = last
 	d.queue = make(chan *appendReq, 4*d.MaxBatch)
 	d.stop = make(chan struct{})
@@ -198,7 +203,7 @@ func initSchema(db *bbolt.DB, last *ulid.ULID, pending *int) (err error) {
 		}
 	}()
 	return db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketRooms, bucketSettings, bucketCIDs, bucketCIDsByID, bucketScrub} {
+		for _, name := range [][]byte{bucketMeta, bucketRooms, bucketSettings, bucketCIDs, bucketCIDsByID, bucketScrub, bucketMentions, bucketMarks, bucketCounts} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -361,6 +366,7 @@ func (d *DB) Append(ctx context.Context, e store.Event) (store.Record, bool, err
 	if err := e.Validate(d.MaxTextBytes); err != nil {
 		return store.Record{}, false, err
 	}
+	e.Derive()
 	// Encode on the caller's goroutine: the writer only splices in the id.
 	req := newAppendReq(ctx)
 	req.ev, req.enc = e, e.EncodeParts()

@@ -105,7 +105,7 @@ func TestConcurrentAppendsAreGroupCommitted(t *testing.T) {
 
 // TestConformance runs the contract every store.Log keeps.
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(tb testing.TB, opt storetest.Options) store.Log {
+	storetest.Run(t, func(tb testing.TB, opt storetest.Options) store.Store {
 		return mustOpenDB(tb, "", func(d *DB) {
 			if opt.MaxTextBytes > 0 {
 				d.MaxTextBytes = opt.MaxTextBytes

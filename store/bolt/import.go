@@ -2,7 +2,6 @@ package bolt
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -157,7 +156,7 @@ func (d *DB) checkAgainstRoom(room string, src io.Reader) error {
 			if rules.log != nil {
 				if v := rules.log.Get(e.ID[:]); v != nil {
 					_, js, _ := decodeValue(v)
-					if canon, _ := e.MarshalJSON(); !bytes.Equal(js, canon) {
+					if !store.SameEvent(js, e) {
 						return &store.ImportError{Line: n, Err: fmt.Errorf("event %s is already stored with other content", e.ID)}
 					}
 					return nil

@@ -151,6 +151,7 @@ func TestBackupDuringWritesHasEveryAcknowledgedEvent(t *testing.T) {
 func TestVerifyReportsBrokenInvariants(t *testing.T) {
 	d := mustOpenDB(t, "")
 	richRoom(t, d, "r")
+	mention := mustAppend(t, d, "r", "ann", "hi @bo")
 	d.Close()
 	mustVerify(t, d.Path)
 	for _, tc := range []struct {
@@ -171,6 +172,19 @@ func TestVerifyReportsBrokenInvariants(t *testing.T) {
 			k, _ := c.First()
 			return tx.Bucket(bucketRooms).Bucket([]byte("r")).Bucket(bucketMsgs).Put(k, []byte(`{"id":"`+ulid.ULID(k).String()+`","text":"forged"}`))
 		}, "the log folds to"},
+		{"message count", func(tx *bbolt.Tx) error {
+			return addCount(tx.Bucket(bucketCounts), []byte("r"), 5)
+		}, "message count says"},
+		{"lost mention", func(tx *bbolt.Tx) error {
+			return tx.Bucket(bucketMentions).Bucket([]byte("bo")).Delete(mention.ID[:])
+		}, "a message of room r mentions bo, and the index lacks it"},
+		{"stray mention", func(tx *bbolt.Tx) error {
+			b, err := tx.Bucket(bucketMentions).CreateBucketIfNotExists([]byte("zed"))
+			if err == nil {
+				err = b.Put(mention.ID[:], []byte("r"))
+			}
+			return err
+		}, "zed in room r, which no message's state has"},
 		{"last id", func(tx *bbolt.Tx) error {
 			return tx.Bucket(bucketMeta).Put(keyLastID, make([]byte, 16))
 		}, "above the recorded last id"},

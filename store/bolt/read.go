@@ -149,7 +149,7 @@ func (d *DB) Rooms(ctx context.Context) ([]store.Room, error) {
 	err := d.view(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketRooms).ForEachBucket(func(name []byte) error {
 			rb := tx.Bucket(bucketRooms).Bucket(name)
-			r := store.Room{Name: string(name), Events: getCount(rb)}
+			r := store.Room{Name: string(name), Events: getCount(rb), Messages: messageCount(tx, name)}
 			if k, _ := rb.Bucket(bucketLog).Cursor().Last(); k != nil {
 				copy(r.LastID[:], k)
 			}

@@ -107,12 +107,18 @@ func dropRoomFuture(tx *bbolt.Tx, rooms *bbolt.Bucket, name []byte, limit ulid.U
 	}
 	count := getCount(rb) - uint64(n)
 	if k, _ := logB.Cursor().First(); k == nil {
-		return n, rooms.DeleteBucket(name)
+		if err := rooms.DeleteBucket(name); err != nil {
+			return n, err
+		}
+		return n, mentionIndex{}.rebuild(tx, name)
 	}
 	if err := putCount(rb, count); err != nil {
 		return n, err
 	}
-	return n, refoldMessages(rb)
+	if err := refoldMessages(rb); err != nil {
+		return n, err
+	}
+	return n, mentionIndex{}.rebuild(tx, name)
 }
 
 // refoldMessages rebuilds a room's message index from a fold of its log.

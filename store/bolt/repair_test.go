@@ -15,7 +15,8 @@ import (
 // TestDropFutureEventsRepairsAPoisonedFile: on a file whose ids were pushed
 // into the future, DropFutureEvents removes exactly the future-dated events
 // (handing them over), leaves a file that verifies, brings the id sequence
-// back to the clock, and never brings deleted text back.
+// back to the clock, and never brings deleted text back; counts and
+// mentions (checked by verify) follow.
 func TestDropFutureEventsRepairsAPoisonedFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "parley.db")
 	clock := storetest.NewClock(time.Date(2026, 11, 21, 20, 0, 0, 0, time.UTC))
@@ -25,10 +26,10 @@ func TestDropFutureEventsRepairsAPoisonedFile(t *testing.T) {
 	appendEvent(t, d, store.Event{Room: "r", Type: store.TypeReaction, Author: "bob", Target: keep.ID, Emoji: "👍"})
 	mustAppend(t, d, "s", "carol", "another room")
 	clock.Set(time.Date(9999, 6, 1, 0, 0, 0, 0, time.UTC)) // as a poisoned sequence would
-	appendEvent(t, d, store.Event{Room: "r", Type: store.TypeEdit, Author: "alice", Target: keep.ID, Text: "edited in 9999"})
+	appendEvent(t, d, store.Event{Room: "r", Type: store.TypeEdit, Author: "alice", Target: keep.ID, Text: "edited in 9999, @zed"})
 	appendEvent(t, d, store.Event{Room: "r", Type: store.TypeDelete, Author: "bob", Target: gone.ID})
-	appendEvent(t, d, store.Event{Room: "r", Author: "dave", Text: "posted in 9999", ClientID: "c1"})
-	mustAppend(t, d, "later", "erin", "a room born in 9999")
+	appendEvent(t, d, store.Event{Room: "r", Author: "dave", Text: "posted in 9999 for @yan", ClientID: "c1"})
+	mustAppend(t, d, "later", "erin", "a room born in 9999 for @xi")
 	d.Close()
 
 	var dropped bytes.Buffer

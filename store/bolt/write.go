@@ -318,7 +318,7 @@ func (w *batchWriter) redact(rb *roomBuckets, id ulid.ULID) error {
 		if err := e.UnmarshalJSON(js); err != nil {
 			return fmt.Errorf("redact %s: %w", rid, err)
 		}
-		e.Text, e.Redacted = "", true
+		e.Redact()
 		red, err := e.MarshalJSON()
 		if err != nil {
 			return err

@@ -12,7 +12,7 @@ import (
 	"github.com/parleychat/parley/store"
 )
 
-// Fake is an in-memory store.Log for the tests of the packages above the
+// Fake is an in-memory store.Store (a Log and its Marks) for the tests of the packages above the
 // store. It keeps the whole contract (its own test runs Run against it) by
 // applying package store's rules, as every Log must, and lets a test stop
 // or disturb it exactly where a real log's races happen (see Hooks): an
@@ -52,6 +52,7 @@ type Fake struct {
 	settings map[string]store.Retention
 	cids     map[string]ulid.ULID // room NUL author NUL client id → the event that used it
 	cidOf    map[ulid.ULID]string // the reverse, so retention forgets them too
+	marks    map[string]ulid.ULID // person NUL room → read marker
 	last     ulid.ULID            // the highest id stored
 	stop     chan struct{}        // closed by Close: stops the pruner
 	pruner   sync.WaitGroup
@@ -86,6 +87,8 @@ const (
 	OpMessages   Op = "Messages"
 	OpHorizon    Op = "Horizon"
 	OpRooms      Op = "Rooms"
+	OpMentions   Op = "Mentions"
+	OpMarks      Op = "Marks" // Mark and Unread
 )
 
 // NewFake returns a Fake with default settings: the limits of a real log,
@@ -127,6 +130,7 @@ func (f *Fake) Open() error {
 	f.rooms = map[string]*fakeRoom{}
 	f.settings = map[string]store.Retention{}
 	f.cids, f.cidOf = map[string]ulid.ULID{}, map[ulid.ULID]string{}
+	f.marks = map[string]ulid.ULID{}
 	f.stop = make(chan struct{})
 	if f.PruneEvery > 0 {
 		f.pruner.Add(1)
@@ -177,6 +181,7 @@ func (f *Fake) Append(ctx context.Context, e store.Event) (store.Record, bool, e
 	if err := e.Validate(f.MaxTextBytes); err != nil {
 		return store.Record{}, false, err
 	}
+	e.Derive()
 	if err := ctx.Err(); err != nil {
 		return store.Record{}, false, err
 	}

@@ -9,7 +9,7 @@ import (
 // TestFakeConformance: the fake keeps the contract it stands in for, with
 // nothing but the rules package store exports.
 func TestFakeConformance(t *testing.T) {
-	Run(t, func(tb testing.TB, opt Options) store.Log {
+	Run(t, func(tb testing.TB, opt Options) store.Store {
 		return OpenFake(tb, func(f *Fake) {
 			if opt.MaxTextBytes > 0 {
 				f.MaxTextBytes = opt.MaxTextBytes

@@ -169,6 +169,11 @@ func (f *Fake) Rooms(ctx context.Context) ([]store.Room, error) {
 	err := f.read(ctx, OpRooms, func() (int, error) {
 		for name, r := range f.rooms {
 			room := store.Room{Name: name, Events: uint64(len(r.log))}
+			for _, m := range r.msgs {
+				if !m.Redacted {
+					room.Messages++
+				}
+			}
 			if len(r.log) > 0 {
 				room.LastID = r.log[len(r.log)-1].ID
 			}

@@ -86,7 +86,7 @@ func (r *fakeRoom) redact(id ulid.ULID) error {
 		if err != nil {
 			return fmt.Errorf("redact %s: %w", rid, err)
 		}
-		e.Text, e.Redacted = "", true
+		e.Redact()
 		if r.log[i].JSON, err = e.MarshalJSON(); err != nil {
 			return err
 		}

@@ -90,7 +90,7 @@ func testRoomsCountsEvents(t *testing.T, open Opener) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rooms) != 2 || rooms[0].Name != "a" || rooms[1] != (store.Room{Name: "b", Events: 3, LastID: last.ID}) {
+	if len(rooms) != 2 || rooms[0].Name != "a" || rooms[1] != (store.Room{Name: "b", Events: 3, Messages: 3, LastID: last.ID}) {
 		t.Fatalf("got %+v", rooms)
 	}
 }

@@ -35,7 +35,7 @@ type Options struct {
 }
 
 // Opener opens a fresh, empty log for one test, closed at tb's cleanup.
-type Opener func(tb testing.TB, opt Options) store.Log
+type Opener func(tb testing.TB, opt Options) store.Store
 
 // Run runs every contract test against logs that open returns, each as a
 // subtest.
@@ -67,6 +67,11 @@ func Run(t *testing.T, open Opener) {
 		{"ImportAppliesAppendRules", testImportAppliesAppendRules},
 		{"ImportRefusesFutureIDs", testImportRefusesFutureIDs},
 		{"RoomRetentionSettings", testRoomRetentionSettings},
+		{"MentionsAreDerived", testMentionsAreDerived},
+		{"MentionsListed", testMentionsListed},
+		{"MarksNeverMoveBack", testMarksNeverMoveBack},
+		{"UnreadCounts", testUnreadCounts},
+		{"RoomsCountMessages", testRoomsCountMessages},
 		{"RoomSettingsBeforeFirstEvent", testRoomSettingsBeforeFirstEvent},
 		{"DeleteDoesNotWaitForReaders", testDeleteDoesNotWaitForReaders},
 		{"CloseIsIdempotentAndStopsEverything", testCloseIsIdempotent},
