@@ -113,8 +113,9 @@ const namePrompt = new NamePrompt({
     sender.render();
     for (const room of store.rooms.values()) room.countUnread(me);
     rooms.render();
-    // Presence shows the stream under the new name.
+    // Presence shows the stream under the new name; the read markers wait for one.
     stream.reconnectNow(true);
+    live.marks.flush();
     composer.focus();
   },
 });

@@ -59,8 +59,13 @@ export class ServerMarks {
 
   /** start lets the page move markers; it runs after the first room list. */
   start() {
-    if (this.ready) return;
     this.ready = true;
+    this.flush();
+  }
+
+  /** flush pushes what waited: the room list, or the reader's name. */
+  flush() {
+    if (!this.ready || !this.me()) return;
     for (const name of this.waiting) {
       const room = this.store.rooms.get(name);
       if (room) this.push(room);
@@ -83,7 +88,8 @@ export class ServerMarks {
 
   /** push stores room's read mark on the server soon, if it moved. */
   push(room) {
-    if (!this.ready) {
+    if (!room.readMark || room.readMark <= (this.sent.get(room.name) || '')) return;
+    if (!this.ready || !this.me()) {
       this.waiting.add(room.name);
       return;
     }

@@ -5,7 +5,8 @@
 
 import { mentions } from './mentions.js';
 
-const modesKey = 'parley.notify';
+const modesKey = 'parley.notify'; // room → mode
+const onKey = 'parley.notify-on'; // the reader opted in
 // The button's label for each mode of the open room, and the next mode.
 const modes = {
   off: { label: 'Notify: off', next: 'mentions' },
@@ -35,8 +36,17 @@ export class Notifier {
     return this.supported && window.Notification.permission === 'granted';
   }
 
+  // on is true once the reader opted in here (and the browser allows it).
+  get on() {
+    try {
+      return this.granted && localStorage.getItem(onKey) === 'true';
+    } catch {
+      return false;
+    }
+  }
+
   // modes maps a room to its mode; a room not in it notifies of mentions
-  // once notifications are allowed.
+  // once the reader opted in.
   get modes() {
     try {
       const v = JSON.parse(localStorage.getItem(modesKey) || '{}');
@@ -48,7 +58,7 @@ export class Notifier {
 
   /** mode is "off", "mentions" or "all" for room. */
   mode(room) {
-    if (!this.granted) return 'off';
+    if (!this.on) return 'off';
     const m = this.modes[room];
     return modes[m] ? m : 'mentions';
   }
@@ -69,10 +79,16 @@ export class Notifier {
   async toggle() {
     const room = this.room();
     if (!room || !this.supported) return;
-    if (!this.granted) {
+    if (!this.on) {
       const answer = await window.Notification.requestPermission();
-      if (answer === 'granted') this.setMode(room, 'mentions');
-      else this.render();
+      if (answer === 'granted') {
+        try {
+          localStorage.setItem(onKey, 'true');
+        } catch {
+          // Storage is off: notifications last until the page goes.
+        }
+        this.setMode(room, 'mentions');
+      } else this.render();
       return;
     }
     this.setMode(room, modes[this.mode(room)].next);
@@ -96,7 +112,7 @@ export class Notifier {
    * notification when the tab is hidden and the room's mode wants it.
    */
   message(event) {
-    if (!this.granted || document.visibilityState !== 'hidden') return;
+    if (document.visibilityState !== 'hidden' || !this.on) return;
     const me = this.me();
     if (event.author === me || event.redacted) return;
     const mode = this.mode(event.room);

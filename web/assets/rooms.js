@@ -249,7 +249,11 @@ export class Rooms {
       room.add(events); // also applies changes the stream brought meanwhile
       room.hasMore = events.length >= pageSize;
       room.loaded = true;
-      if (!room.readMark) room.readMark = prefs.readMarks[room.name] || room.lastId;
+      if (!room.readMark) {
+        room.readMark = prefs.readMarks[room.name] || room.lastId;
+        // Kept, so that a reload knows where the reader was.
+        if (room.readMark) prefs.saveReadMark(room.name, room.readMark);
+      }
       store.confirm(events);
       if (room.name === this.active) {
         this.timeline.show(room, store.outboxFor(room.name));
@@ -340,10 +344,8 @@ export class Rooms {
     if (room.name !== this.active || document.visibilityState !== 'visible' || !room.loaded) return false;
     // Read means seen: the newest message is in view.
     if (this.timeline.room !== room || !this.timeline.stuck) return false;
-    if (room.markRead()) {
-      prefs.saveReadMark(room.name, room.readMark);
-      this.live.marks.push(room);
-    }
+    if (room.markRead()) prefs.saveReadMark(room.name, room.readMark);
+    this.live.marks.push(room);
     room.unread = 0;
     room.mentions = 0;
     return true;

@@ -103,6 +103,7 @@ export class SharedStream {
       this.lead();
       return;
     }
+    document.documentElement.dataset.stream = 'follower';
     const name = `parley.stream@${this.scope()}`;
     this.channel = new BroadcastChannel(name);
     this.channel.onmessage = (e) => this.receive(e.data);
@@ -119,6 +120,8 @@ export class SharedStream {
   // lead makes this tab the one holding the stream.
   lead() {
     this.leading = true;
+    // Says which tab holds the stream (for people and tests looking in).
+    document.documentElement.dataset.stream = 'leader';
     this.inherit = this.connection;
     const h = this.handlers;
     this.stream = new Stream({
