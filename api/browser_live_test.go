@@ -488,3 +488,43 @@ func TestBrowserSharedStream(t *testing.T) {
 		tab.checkClean()
 	}
 }
+
+// TestBrowserLiveView: the room as a reader sees it with everything live
+// at once: who is here, someone typing, mentions, the "new messages" line
+// and counts of another room. With PARLEY_SCREENSHOTS=1 it writes
+// docs/ui-live.png.
+func TestBrowserLiveView(t *testing.T) {
+	srv := browserStartServer(t)
+	srv.post("general", "maria", "Morning all! The staging deploy finished overnight.", "")
+	srv.post("general", "tom", "Thanks! I'll go through the migration steps before standup.", "")
+	chrome := browserStart(t)
+	ada, _ := browserOpenTab(t, chrome, true)
+	ada.open(srv.URL+"/r/general", "ada")
+	ada.openRoom("design")
+	ada.do(chromedp.Navigate("about:blank"))
+	srv.post("general", "maria", "@ada could you look at the export before the release?", "")
+	srv.post("general", "tom", "And @maria, the notes need a line on retention.", "")
+	srv.post("design", "noor", "@ada the new mockups are up.", "")
+	srv.post("design", "noor", "Feedback by Friday, please.", "")
+	for _, name := range []string{"maria", "tom"} {
+		p, _ := browserOpenTab(t, chrome, true)
+		p.open(srv.URL+"/r/general", name)
+	}
+	ada.do(chromedp.Navigate(srv.URL + "/r/general"))
+	ada.waitReady()
+	ada.waitPresence("everyone", []string{"ada:1", "maria:1", "tom:1"})
+	ada.wait("the line", lineBeforeJS+` === '@ada could you look at the export before the release?'`)
+	ada.wait("design's counts", `(() => {
+		const a = document.querySelector('#room-list a[data-room="design"]');
+		return a?.querySelector('.badge')?.textContent === '2' && a.querySelector('.mention-count')?.textContent === '@1';
+	})()`)
+	if got := browserEval[int](ada, `document.querySelectorAll('#messages .mention-me').length`); got != 1 {
+		t.Errorf("ada's mentions highlighted: got %d, want 1", got)
+	}
+	if resp, raw := browserRequest(t, http.MethodPost, srv.URL+"/api/rooms/general/typing", "", map[string]string{"author": "maria"}); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("typing: got status %d (%s), want 204", resp.StatusCode, raw)
+	}
+	ada.wait("maria typing", typingJS+` === 'maria is typing…'`)
+	ada.shoot("ui-live.png", 1280, 800, typingJS+` === 'maria is typing…'`)
+	ada.checkClean()
+}
