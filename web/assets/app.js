@@ -47,7 +47,7 @@ const timeline = new Timeline({
   onNeedNewer: () => jumper.loadNewer(),
   onLeaveDetached: () => jumper.leave(),
   onBottom: () => rooms.readAtBottom(),
-  wantsLine: () => document.hidden || !roster.caughtUp,
+  wantsLine: (events) => document.hidden || live.missed(events),
 });
 
 const sidebar = new Sidebar({

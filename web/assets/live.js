@@ -20,6 +20,9 @@ export class Live {
   constructor({ store, rooms, me, showStatus, elements, jump }) {
     Object.assign(this, { store, rooms, me, showStatusNow: showStatus });
     this.status = 'connecting';
+    // Ids of messages that arrived while a stream caught up: the reader
+    // missed them, and the "new messages" line goes before them.
+    this.replayed = new Set();
     const active = () => rooms()?.active || '';
     this.view = new PresenceView({
       roster, header: elements.header, composer: elements.composer, room: active, me,
@@ -46,12 +49,21 @@ export class Live {
   /** onEvent sees a stored event from the stream before the page applies it. */
   onEvent(event) {
     if (event.type !== 'message') return;
+    if (!roster.caughtUp) {
+      if (this.replayed.size > 10000) this.replayed.clear();
+      this.replayed.add(event.id);
+    }
     // The message ends its author's typing (the server says so too).
     roster.stopTyping(event.room, event.author);
     const room = this.store.rooms.get(event.room);
     // Live only, and only messages the page had not seen: a replay after a
     // reconnect is old news.
     if (room && roster.caughtUp && !room.byId.has(event.id) && event.id > room.readMark) this.notifier.message(event);
+  }
+
+  /** missed is true if any of events arrived while a stream caught up. */
+  missed(events) {
+    return events.some((e) => this.replayed.has(e.id));
   }
 
   /** roomShown redraws what belongs to the open room. */

@@ -101,7 +101,8 @@ export class ServerMarks {
     this.timers.delete(name);
     const room = this.store.rooms.get(name);
     const me = this.me();
-    if (!room || !me || !room.readMark || room.readMark <= (this.sent.get(name) || '')) return;
+    // The zero mark (an empty room, read) is nothing to store.
+    if (!room || !me || !room.readMark || /^0+$/.test(room.readMark) || room.readMark <= (this.sent.get(name) || '')) return;
     const id = room.readMark;
     this.sent.set(name, id);
     try {

@@ -250,7 +250,8 @@ export class Rooms {
       room.hasMore = events.length >= pageSize;
       room.loaded = true;
       if (!room.readMark) {
-        room.readMark = prefs.readMarks[room.name] || room.lastId;
+        // An empty room is read from its start: what comes later is unread.
+        room.readMark = prefs.readMarks[room.name] || room.lastId || zeroId;
         // Kept, so that a reload knows where the reader was.
         if (room.readMark) prefs.saveReadMark(room.name, room.readMark);
       }

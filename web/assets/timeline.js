@@ -26,7 +26,8 @@ export class Timeline {
     // The "new messages" line goes before the first message from others
     // after lineAt, the read mark when the room was opened (set by whoever
     // opens it). It is drawn with the room, and with messages appended
-    // while wantsLine() (the reader is away or the stream catching up).
+    // when wantsLine(events) (they came while the reader was away or the
+    // stream was catching up).
     // onBottom() runs when the reader sees the newest message.
     this.onBottom = onBottom || (() => {});
     this.wantsLine = wantsLine || (() => false);
@@ -289,7 +290,7 @@ export class Timeline {
     if (this.lastRendered && events[0].id < this.lastRendered.id) {
       this.rerender();
     } else {
-      this.list.append(this.renderRange(events, this.lastRendered, this.wantsLine()));
+      this.list.append(this.renderRange(events, this.lastRendered, this.wantsLine(events)));
       this.quotesFor(events);
     }
     if (stick) {
