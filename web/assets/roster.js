@@ -51,7 +51,7 @@ export class Roster extends EventTarget {
   /** apply takes one event without an id; rooms are its stream's rooms. */
   apply(type, data, rooms = []) {
     if (type === 'hello') this.hello(data, rooms);
-    else if (type === 'live') this.caught(rooms);
+    else if (type === 'live' || type === 'closed') this.caught(rooms);
     else if (type === 'presence') this.presence(data);
     else if (type === 'typing') this.typed(data);
   }

@@ -50,7 +50,8 @@ const severity = ['live', 'connecting', 'reconnecting', 'offline', 'stopped'];
  * when the server refused a stream in a way retrying cannot fix (a 400 or
  * 404): that stream stops until the rooms change. onLive(type, data,
  * rooms) gets the events without an id (docs/live.md), with the rooms of
- * their stream; onEvent's second argument is those rooms too. who() gives
+ * their stream, and ('closed', {}, rooms) when the page closes a stream
+ * (its rooms moved, or were left); onEvent's second argument is those rooms too. who() gives
  * {author, connection}: the name to stream as without access control, and
  * a connection id to ask for on the first connect (a tab taking over
  * another's stream).
@@ -385,6 +386,8 @@ class Connection {
   close() {
     this.closed = true;
     this.abort();
+    // Whatever this stream was catching up on, it no longer is.
+    if (this.started) this.stream.onLive?.('closed', {}, this.rooms);
   }
 
   setState(state) {
