@@ -528,6 +528,9 @@ func TestBrowserLiveView(t *testing.T) {
 		t.Fatalf("typing: got status %d (%s), want 204", resp.StatusCode, raw)
 	}
 	ada.wait("maria typing", typingJS+` === 'maria is typing…'`)
+	// The streams maria and tom opened before they gave their names are
+	// gone after the grace period.
+	ada.wait("no unnamed streams", `!document.querySelector('#presence .presence-count').textContent.includes('unnamed')`)
 	ada.shoot("ui-live.png", 1280, 800, typingJS+` === 'maria is typing…'`)
 	ada.checkClean()
 }

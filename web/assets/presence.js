@@ -59,7 +59,7 @@ export class PresenceView {
         badge.textContent = guest ? guest.badge : 'guest';
         li.append(badge);
       }
-      if (person.name === this.me()) li.classList.add('me');
+      if (person.name === this.me()) li.classList.add('presence-me');
       list.append(li);
     }
     const count = document.createElement('span');
