@@ -140,6 +140,18 @@ func TestBrowserTyping(t *testing.T) {
 	}
 	bob.wait("the indicator to end by itself", typingJS+` === ''`)
 
+	// Typing on and on sends typing now and then, not per key: a request
+	// per key would be refused by the server's limit (2 a second).
+	before := srv.typingRequests()
+	keys := "the quick brown fox jumps over the lazy dog "
+	alice.do(chromedp.SendKeys(chromedp.ID("composer-text"), keys))
+	bob.wait("alice typing again", typingJS+` === 'alice is typing…'`)
+	if n := srv.typingRequests() - before; n < 1 || n > len(keys)/4 {
+		t.Errorf("typing requests for %d keys: got %d, want at least 1 and far fewer than keys", len(keys), n)
+	}
+	alice.do(chromedp.Evaluate[chromedp.Void](`(() => { const t = document.getElementById('composer-text'); t.value = 'hel'; })()`))
+	bob.wait("the indicator to end again", typingJS+` === ''`)
+
 	// Someone typing shows again, and their message ends it.
 	if resp, raw := browserRequest(t, http.MethodPost, srv.URL+"/api/rooms/general/typing", "", map[string]string{"author": "carol"}); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("typing: got status %d (%s), want 204", resp.StatusCode, raw)
@@ -363,6 +375,20 @@ func mustJSON(v any) string {
 		panic(err)
 	}
 	return string(b)
+}
+
+var browserTypingRequests = regexp.MustCompile(`(?m)^parley_http_requests_total\{code="[0-9]+",method="POST",route="/api/rooms/:room/typing"\} ([0-9]+)$`)
+
+// typingRequests is how many typing requests the server has answered.
+func (s *browserServer) typingRequests() int {
+	s.tb.Helper()
+	_, raw := browserRequest(s.tb, http.MethodGet, s.URL+"/metrics", "", nil)
+	n := 0
+	for _, m := range browserTypingRequests.FindAllSubmatch(raw, -1) {
+		v, _ := strconv.Atoi(string(m[1]))
+		n += v
+	}
+	return n
 }
 
 var browserStreamsOpen = regexp.MustCompile(`(?m)^parley_streams_open ([0-9]+)$`)

@@ -7,6 +7,10 @@
 //   roster.people('general');  // [{name, guest, connections: [id…]}], by name
 //   roster.connection;         // this browser's own stream's connection id
 //   roster.addEventListener('change', (e) => e.detail.room);
+//   roster.addEventListener('signal', (e) => e.detail); // a call signal's data
+//
+// The tabs of a browser share one stream (tabs.js), so every tab gets the
+// signals sent to its connection id: a call UI must let one tab answer.
 
 /**
  * Roster keeps presence and typing per room. It dispatches a "change"
@@ -54,6 +58,7 @@ export class Roster extends EventTarget {
     else if (type === 'live' || type === 'closed') this.caught(rooms);
     else if (type === 'presence') this.presence(data);
     else if (type === 'typing') this.typed(data);
+    else if (type === 'signal') this.dispatchEvent(new CustomEvent('signal', { detail: data }));
   }
 
   hello(data, rooms) {
