@@ -514,7 +514,27 @@ func TestBrowserSharedStream(t *testing.T) {
 	for _, tab := range tabs {
 		tab.waitTexts("every message once in every tab", []string{"m1", "m2", "m3"})
 		tab.waitPresence("alice still once", []string{"alice:1"})
+	}
+
+	// A new name given in a tab that does not hold the stream: the stream
+	// goes on under it.
+	follower := tabs[0]
+	for _, tab := range tabs {
+		if browserEval[string](tab, `document.documentElement.dataset.stream`) != "leader" {
+			follower = tab
+			break
+		}
+	}
+	follower.click("#change-name")
+	follower.wait("the name dialog", `document.getElementById('name-dialog').open`)
+	follower.clear("name-input")
+	follower.do(chromedp.SendKeys(chromedp.ID("name-input"), "alicia\n"))
+	for _, tab := range tabs {
+		tab.waitPresence("the new name", []string{"alicia:1"})
 		tab.checkClean()
+	}
+	if n := srv.streamsOpen(); n != 1 {
+		t.Errorf("streams open after the new name: got %d, want 1", n)
 	}
 }
 

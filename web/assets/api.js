@@ -228,7 +228,7 @@ export function eventsURL(rooms, cursor, { author, connection } = {}) {
   return `/api/events?${query.toString().replaceAll('%2C', ',')}`;
 }
 
-// ---- Live: typing, presence, read markers, mentions (docs/live.md) ----
+// ---- Live: typing and read markers (docs/live.md) ----
 
 /** sendTyping says author is typing in room, or stopped (stop). */
 export function sendTyping(room, author, stop = false) {
@@ -237,25 +237,10 @@ export function sendTyping(room, author, stop = false) {
   return request(`${roomPath(room)}/typing`, { method: 'POST', body });
 }
 
-/** getPresence returns {room, people, anonymous, typing} of room. */
-export function getPresence(room) {
-  return request(`${roomPath(room)}/presence`);
-}
-
 /**
  * putRead moves author's read marker in room to id (never back) and
  * returns {room, id, unread, mentions}.
  */
 export function putRead(room, author, id) {
   return request(`${roomPath(room)}/read`, { method: 'PUT', body: { author: authorField(author), id } });
-}
-
-/** getMentions returns the newest messages that mention author. */
-export async function getMentions(author, { limit } = {}) {
-  const query = new URLSearchParams();
-  if (author && !serverAuthor) query.set('author', author);
-  if (limit) query.set('limit', String(limit));
-  const qs = query.toString();
-  const data = await request(`/api/mentions${qs ? `?${qs}` : ''}`);
-  return Array.isArray(data?.events) ? data.events : [];
 }

@@ -143,7 +143,8 @@ const stream = new SharedStream({
     updates.add(event);
   },
   onLive: (type, data, streamRooms) => live.onLive(type, data, streamRooms),
-  who: () => ({ author: me }),
+  // The name as saved: another tab may have changed it.
+  who: () => ({ author: prefs.name || me }),
   onReset: (name) => {
     // Events of the room that came before the reset belong to the old copy.
     updates.flush();

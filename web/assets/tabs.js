@@ -75,7 +75,9 @@ export class SharedStream {
   }
 
   reconnectNow(force) {
-    this.stream?.reconnectNow(force);
+    if (this.stream) this.stream.reconnectNow(force);
+    // A new name given in this tab: the leader streams under it.
+    else if (force) this.post({ type: 'reconnect' });
   }
 
   follow(rooms, cursor, cursors) {
@@ -207,6 +209,8 @@ export class SharedStream {
         if ([...this.tabs.values()].flat().join() !== before) this.followAll();
       } else if (m.type === 'bye') {
         this.tabs.delete(m.tab);
+      } else if (m.type === 'reconnect') {
+        this.stream.reconnectNow(true);
       }
       return;
     }
