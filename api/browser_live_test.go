@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,8 +123,34 @@ func TestBrowserPresenceGuest(t *testing.T) {
 	maria.checkClean()
 }
 
-// TestBrowserTyping: typing shows on the other page, ends by itself, and
-// ends when the message arrives.
+// keepTyping says author is typing in room again and again (the server's
+// indicator lasts 5 s) until the returned stop is called, so that a test
+// waiting to see the indicator does not race its expiry.
+func (s *browserServer) keepTyping(room, author string) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			body := fmt.Sprintf(`{"author":%q}`, author)
+			if resp, err := http.Post(s.URL+"/api/rooms/"+room+"/typing", "application/json", strings.NewReader(body)); err == nil {
+				resp.Body.Close()
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
+// TestBrowserTyping: typing shows on the other page, is sent now and then
+// rather than per key, ends by itself, and ends when the message arrives.
 func TestBrowserTyping(t *testing.T) {
 	srv := browserStartServer(t)
 	chrome := browserStart(t)
@@ -133,8 +160,25 @@ func TestBrowserTyping(t *testing.T) {
 	bob.open(srv.URL+"/r/general", "bob")
 	alice.waitPresence("bob", []string{"alice:1", "bob:1"})
 
-	alice.do(chromedp.SendKeys(chromedp.ID("composer-text"), "hel"))
-	bob.wait("alice typing", typingJS+` === 'alice is typing…'`)
+	// Alice types; bob sees it once her typing reaches him, however long
+	// that takes: she goes on typing a key a second (the page renews her
+	// typing every 3 s) until he does.
+	before := srv.typingRequests()
+	typed := 0
+	deadline := time.Now().Add(browserWait)
+	for !browserEval[bool](bob, typingJS+` === 'alice is typing…'`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("bob's typing line: got %q, want alice typing", browserEval[string](bob, typingJS))
+		}
+		alice.do(chromedp.SendKeys(chromedp.ID("composer-text"), "x"))
+		typed++
+		for range 10 {
+			if browserEval[bool](bob, typingJS+` === 'alice is typing…'`) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	if got := browserEval[string](alice, typingJS); got != "" {
 		t.Errorf("alice's own typing line: got %q, want empty", got)
 	}
@@ -142,27 +186,24 @@ func TestBrowserTyping(t *testing.T) {
 
 	// Typing on and on sends typing now and then, not per key: a request
 	// per key would be refused by the server's limit (2 a second).
-	before := srv.typingRequests()
 	keys := "the quick brown fox jumps over the lazy dog "
 	alice.do(chromedp.SendKeys(chromedp.ID("composer-text"), keys))
-	bob.wait("alice typing again", typingJS+` === 'alice is typing…'`)
-	if n := srv.typingRequests() - before; n < 1 || n > len(keys)/4 {
-		t.Errorf("typing requests for %d keys: got %d, want at least 1 and far fewer than keys", len(keys), n)
+	if n := srv.typingRequests() - before; n < 1 || n > (typed+len(keys))/4 {
+		t.Errorf("typing requests for %d keys: got %d, want at least 1 and far fewer than keys", typed+len(keys), n)
 	}
-	alice.do(chromedp.Evaluate[chromedp.Void](`(() => { const t = document.getElementById('composer-text'); t.value = 'hel'; })()`))
-	bob.wait("the indicator to end again", typingJS+` === ''`)
+	alice.clear("composer-text") // clearing the box says she stopped
+	bob.wait("the indicator to end", typingJS+` === ''`)
 
-	// Someone typing shows again, and their message ends it.
-	if resp, raw := browserRequest(t, http.MethodPost, srv.URL+"/api/rooms/general/typing", "", map[string]string{"author": "carol"}); resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("typing: got status %d (%s), want 204", resp.StatusCode, raw)
-	}
+	// Someone typing shows, and their message ends it.
+	stop := srv.keepTyping("general", "carol")
 	bob.wait("carol typing", typingJS+` === 'carol is typing…'`)
-	alice.do(chromedp.SendKeys(chromedp.ID("composer-text"), "lo"))
-	bob.wait("two typing", typingJS+` === 'alice and carol are typing…'`)
+	stop()
 	srv.post("general", "carol", "done typing", "")
-	alice.send("")
-	bob.waitTexts("both messages", []string{"done typing", "hello"})
+	bob.waitTexts("carol's message", []string{"done typing"})
 	bob.wait("no one typing", typingJS+` === ''`)
+	alice.send("hello")
+	bob.waitTexts("alice's message", []string{"done typing", "hello"})
+	bob.wait("still no one typing", typingJS+` === ''`)
 	bob.checkClean()
 }
 
@@ -570,9 +611,8 @@ func TestBrowserLiveView(t *testing.T) {
 	if got := browserEval[int](ada, `document.querySelectorAll('#messages .mention-me').length`); got != 1 {
 		t.Errorf("ada's mentions highlighted: got %d, want 1", got)
 	}
-	if resp, raw := browserRequest(t, http.MethodPost, srv.URL+"/api/rooms/general/typing", "", map[string]string{"author": "maria"}); resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("typing: got status %d (%s), want 204", resp.StatusCode, raw)
-	}
+	stop := srv.keepTyping("general", "maria")
+	defer stop()
 	ada.wait("maria typing", typingJS+` === 'maria is typing…'`)
 	// The streams maria and tom opened before they gave their names are
 	// gone after the grace period.
