@@ -26,17 +26,25 @@ import (
 // the relay, NATS, and the receiving hubs' fan-out, not A's HTTP.
 // "typing-one-by-one" waits for each notice to reach all 500 streams
 // before it sends the next: its time per operation is the latency to the
-// last stream, the hubs' flush interval (10 ms) included.
+// last stream, the hubs' flush interval (10 ms) included. "…-same-node"
+// is its baseline: the 500 streams are on node A itself, so the notice
+// never crosses NATS to reach them.
 func BenchmarkClusterLiveFanout(b *testing.B) {
 	for _, tc := range []struct {
 		name, kind string
 		oneByOne   bool
-	}{{"typing", "typing", false}, {"presence", "presence", false}, {"typing-one-by-one", "typing", true}} {
-		b.Run(tc.name, func(b *testing.B) { benchClusterFanout(b, tc.kind, 250, tc.oneByOne) })
+		sameNode   bool
+	}{
+		{"typing", "typing", false, false},
+		{"presence", "presence", false, false},
+		{"typing-one-by-one", "typing", true, false},
+		{"typing-one-by-one-same-node", "typing", true, true},
+	} {
+		b.Run(tc.name, func(b *testing.B) { benchClusterFanout(b, tc.kind, 500, tc.oneByOne, tc.sameNode) })
 	}
 }
 
-func benchClusterFanout(b *testing.B, kind string, perNode int, oneByOne bool) {
+func benchClusterFanout(b *testing.B, kind string, streams int, oneByOne, sameNode bool) {
 	c := natstest.Start(b, 3)
 	var srvs []*testServer
 	var rns []*relayNode
@@ -46,14 +54,17 @@ func benchClusterFanout(b *testing.B, kind string, perNode int, oneByOne bool) {
 		rns = append(rns, rn)
 	}
 	waitHeard(b, rns...)
-	transport := &http.Transport{MaxIdleConnsPerHost: 2*perNode + 10, DisableCompression: true}
+	transport := &http.Transport{MaxIdleConnsPerHost: streams + 10, DisableCompression: true}
 	defer transport.CloseIdleConnections()
 	hc := &http.Client{Transport: transport}
+	receivers := srvs[1:]
+	if sameNode {
+		receivers = srvs[:1]
+	}
 	var clients []*fanoutClient
-	for _, s := range srvs[1:] {
-		for range perNode {
-			clients = append(clients, startFanoutClient(b, hc, s.URL()+"/api/rooms/r/events", kind))
-		}
+	for i := range streams {
+		s := receivers[i%len(receivers)]
+		clients = append(clients, startFanoutClient(b, hc, s.URL()+"/api/rooms/r/events", kind))
 	}
 	per := int64(1) // events each stream gets per operation
 	if kind == "presence" {
