@@ -68,6 +68,11 @@ func (r *Relay) handlePresence(m *nats.Msg) {
 		return
 	}
 	if msg.Node == r.node {
+		if msg.Inst != r.inst {
+			r.warnTwin.Do(func() {
+				r.Logger.Error("relay: another node uses this node's name: node names must be unique", "node", r.node)
+			})
+		}
 		return // this node's own: applied when it was sent
 	}
 	r.mu.Lock()

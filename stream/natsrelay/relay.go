@@ -88,6 +88,9 @@ type Relay struct {
 	rcvMu    sync.Mutex // guards receiver; held for nothing else
 	receiver stream.Receiver
 
+	warnNode sync.Once // the hub's node is not the relay's
+	warnTwin sync.Once // another node speaks under this one's name
+
 	subs []*nats.Subscription
 	stop chan struct{} // closed by Close: the heartbeat loop ends
 	done chan struct{} // closed when the heartbeat loop has ended
@@ -260,6 +263,12 @@ func (r *Relay) rcv() stream.Receiver {
 // Connection implements stream.Relay: the fact is applied here at once,
 // then numbered and published for the other nodes.
 func (r *Relay) Connection(c stream.Conn) {
+	if stream.NodeOf(c.ID) != r.node {
+		// Other nodes would drop its facts, and signals would not find it.
+		r.warnNode.Do(func() {
+			r.Logger.Error("relay: the hub's node is not the relay's: set api.Server.Node to the relay's node", "relay", r.node, "connection", c.ID)
+		})
+	}
 	if rcv := r.rcv(); rcv != nil {
 		rcv.Connection(c)
 	}
