@@ -97,11 +97,12 @@ func waitPresent(tb testing.TB, f *fakeHub, want string) {
 	}
 }
 
-// mustOpenRelay opens a relay for node on nc with a fake hub attached.
-func mustOpenRelay(tb testing.TB, nc *nats.Conn, node string) (*Relay, *fakeHub) {
+// mustOpenRelay opens a relay for node on nc with a fake hub attached,
+// which buries a node silent for deadAfter.
+func mustOpenRelay(tb testing.TB, nc *nats.Conn, node string, deadAfter time.Duration) (*Relay, *fakeHub) {
 	tb.Helper()
 	r := New(nc, node)
-	r.Heartbeat, r.DeadAfter = 50*time.Millisecond, 2*time.Second
+	r.Heartbeat, r.DeadAfter = 50*time.Millisecond, deadAfter
 	r.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if err := r.Open(); err != nil {
 		tb.Fatal(err)
@@ -195,7 +196,8 @@ func conn(id string, epoch uint64, name string, closed bool) stream.Conn {
 // the same ids with smaller epochs; its goodbye closes them all.
 func TestLostFactsAreMended(t *testing.T) {
 	c := natstest.Start(t, 2)
-	relay, hub := mustOpenRelay(t, c.Connect(t, 0), "node-b")
+	// The scripted node sends no heartbeats of its own: it must not die.
+	relay, hub := mustOpenRelay(t, c.Connect(t, 0), "node-b", time.Hour)
 	x := newScriptedNode(t, c.Connect(t, 1), "node-x", 100)
 
 	x.heartbeat()
@@ -229,7 +231,7 @@ func TestLostFactsAreMended(t *testing.T) {
 // connections closed after DeadAfter, and is heard again when it speaks.
 func TestSilentNodeIsBuried(t *testing.T) {
 	c := natstest.Start(t, 2)
-	relay, hub := mustOpenRelay(t, c.Connect(t, 0), "node-b")
+	relay, hub := mustOpenRelay(t, c.Connect(t, 0), "node-b", 5*time.Second)
 	x := newScriptedNode(t, c.Connect(t, 1), "node-x", 100)
 	x.mu.Lock()
 	x.conns = []stream.Conn{conn("node-x-1", 1, "alice", false)}
@@ -250,9 +252,9 @@ func TestSilentNodeIsBuried(t *testing.T) {
 // whether it did; a signal to a node nobody hears is not delivered.
 func TestRelaysBetweenNodes(t *testing.T) {
 	c := natstest.Start(t, 2)
-	a, hubA := mustOpenRelay(t, c.Connect(t, 0), "node-a")
+	a, hubA := mustOpenRelay(t, c.Connect(t, 0), "node-a", time.Minute)
 	b := New(c.Connect(t, 1), "node-b")
-	b.Heartbeat, b.DeadAfter = 50*time.Millisecond, 2*time.Second
+	b.Heartbeat, b.DeadAfter = 50*time.Millisecond, time.Minute
 	if err := b.Open(); err != nil {
 		t.Fatal(err)
 	}
