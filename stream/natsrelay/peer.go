@@ -31,14 +31,6 @@ type message struct {
 	Event *stream.Ephemeral `json:"event,omitempty"`
 }
 
-// rosterAnswer is a node's answer to a roster request: its open
-// connections, which include every fact up to Seq.
-type rosterAnswer struct {
-	Inst  int64         `json:"inst"`
-	Seq   uint64        `json:"seq"`
-	Conns []stream.Conn `json:"conns"`
-}
-
 // genShift places a run's generation above a connection's epoch, so the
 // epochs of a node's new run (from 1 again) are newer than its last run's.
 const genShift = 40
@@ -186,11 +178,7 @@ func (r *Relay) resync(p *peer) {
 
 // askRoster requests p's roster and mends what this node knows with it.
 func (r *Relay) askRoster(p *peer, inst int64) {
-	reply, err := r.nc.Request(r.Prefix+".node."+p.node+".roster", nil, r.RequestTimeout)
-	var ans rosterAnswer
-	if err == nil {
-		err = json.Unmarshal(reply.Data, &ans)
-	}
+	ans, err := r.fetchRoster(p.node)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed || r.peers[p.node] != p || p.inst != inst {

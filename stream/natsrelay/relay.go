@@ -366,27 +366,6 @@ func (r *Relay) handleBroadcast(m *nats.Msg) {
 	}
 }
 
-// handleRoster answers another node's question: which connections are
-// open here, as of which fact.
-func (r *Relay) handleRoster(m *nats.Msg) {
-	rcv := r.rcv()
-	// Under pubMu, so every fact numbered up to seq is in the answer (the
-	// hub changes its connections before it reports the fact).
-	r.pubMu.Lock()
-	ans := rosterAnswer{Inst: r.inst, Seq: r.seq, Conns: []stream.Conn{}}
-	if rcv != nil {
-		ans.Conns = rcv.Connections()
-	}
-	r.pubMu.Unlock()
-	b, err := json.Marshal(ans)
-	if err == nil {
-		err = m.Respond(b)
-	}
-	if err != nil {
-		r.Logger.Warn("relay: answer a roster request", "connections", len(ans.Conns), "err", err)
-	}
-}
-
 // publish sends msg from this node; the relay's own wire errors are only
 // logged, since delivery is at most once anyway.
 func (r *Relay) publish(subject string, msg message) {

@@ -132,7 +132,7 @@ func newScriptedNode(tb testing.TB, nc *nats.Conn, node string, inst int64) *scr
 	s := &scriptedNode{tb: tb, nc: nc, node: node, inst: inst}
 	sub, err := nc.Subscribe("parley.live.node."+node+".roster", func(m *nats.Msg) {
 		s.mu.Lock()
-		b, _ := json.Marshal(rosterAnswer{Inst: s.inst, Seq: s.seq, Conns: slices.Clone(s.conns)})
+		b, _ := json.Marshal(rosterAnswer{Inst: s.inst, Seq: s.seq, Parts: 1, Conns: slices.Clone(s.conns)})
 		s.mu.Unlock()
 		m.Respond(b)
 	})
@@ -359,5 +359,45 @@ func TestOpenRefusesBadSettings(t *testing.T) {
 	}
 	if err := r.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// TestLargeRosterComesInParts: a node with more connections than one NATS
+// message holds answers a roster request in parts, and the asking node
+// learns every connection.
+func TestLargeRosterComesInParts(t *testing.T) {
+	c := natstest.Start(t, 2)
+	a, hubA := mustOpenRelay(t, c.Connect(t, 0), "node-a", time.Minute)
+	var conns []stream.Conn
+	for i := range 20000 {
+		conns = append(conns, conn(fmt.Sprintf("node-a-%d", i+1), uint64(i+1), fmt.Sprintf("person-with-a-long-name-%d", i), false))
+	}
+	hubA.mu.Lock()
+	hubA.local = conns
+	hubA.mu.Unlock()
+	b, err := json.Marshal(conns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if max := a.nc.MaxPayload(); int64(len(b)) <= max {
+		t.Fatalf("the roster is %d bytes, want more than a message's %d", len(b), max)
+	}
+	if parts := rosterParts(1, 1, conns, int(a.nc.MaxPayload())/2); len(parts) < 3 {
+		t.Fatalf("%d parts, want several", len(parts))
+	}
+
+	_, hubB := mustOpenRelay(t, c.Connect(t, 1), "node-b", time.Minute)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		hubB.mu.Lock()
+		n := len(hubB.roster)
+		hubB.mu.Unlock()
+		if n == len(conns) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node-b knows %d connections, want %d", n, len(conns))
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
