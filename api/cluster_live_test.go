@@ -202,6 +202,26 @@ func TestClusterTyping(t *testing.T) {
 	alice.noneBefore(t, "typing", mark.ID.String())
 }
 
+// TestClusterReadMarker: a person's read marker, moved through node B,
+// reaches their stream on node A (their other device), and nobody else's.
+func TestClusterReadMarker(t *testing.T) {
+	c := natstest.Start(t, 2)
+	srvs, _ := mustStartRelayedServers(t, c, 2, "node-a", "node-b")
+	a, b := srvs[0], srvs[1]
+	phone := a.openLive(t, "/api/rooms/r/events?author=alice")
+	bob := a.openLive(t, "/api/rooms/r/events?author=bob")
+	waitFor(t, func() bool { return hasPerson(b.presenceOf(t, "r"), "alice", phone.hello.Connection) })
+	m := b.post(t, "r", map[string]string{"author": "x", "text": "read me"}, http.StatusCreated)
+	if resp := b.do(t, http.MethodPut, "/api/rooms/r/read", "application/json", []byte(`{"author":"alice","id":"`+m.ID.String()+`"}`)); resp.status != http.StatusOK {
+		t.Fatalf("PUT read on node-b: got %d %s", resp.status, resp.body)
+	}
+	if e := phone.nextOf(t, "read"); !e.NoID || e.Data != `{"room":"r","id":"`+m.ID.String()+`"}` {
+		t.Fatalf("alice's stream on node-a: got %+v, want her marker", e)
+	}
+	mark := a.post(t, "r", map[string]string{"author": "x", "text": "after the marker"}, http.StatusCreated)
+	bob.noneBefore(t, "read", mark.ID.String())
+}
+
 // TestClusterSignals: a signal from a connection on node A reaches the one
 // connection it names on node B, nobody else; the answer comes back; a
 // signal to a connection that closed, or of a node nobody hears, is 404.
