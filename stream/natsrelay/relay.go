@@ -19,7 +19,7 @@
 //	PREFIX.presence              facts, heartbeats and goodbyes of every node
 //	PREFIX.room.ROOM             typing and read markers of ROOM
 //	PREFIX.node.NODE.signal      a call signal for a connection of NODE (request)
-//	PREFIX.node.NODE.roster      NODE's open connections (request)
+//	PREFIX.node.NODE.roster      NODE's open connections (request; a large answer in parts)
 package natsrelay
 
 import (
