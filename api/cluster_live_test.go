@@ -142,7 +142,8 @@ func TestClusterPresenceAcrossNodes(t *testing.T) {
 
 // TestClusterDeadNodeLeaves: when a node vanishes (its connection to NATS
 // closes, its streams stay open), the people it held leave every other
-// node after its silence and the grace period, and the others stay.
+// node after its silence and the grace period, the others stay, and a
+// signal to its streams is 404.
 func TestClusterDeadNodeLeaves(t *testing.T) {
 	c := natstest.Start(t, 3)
 	srvs, rns := mustStartRelayedServers(t, c, 3, "node-a", "node-b", "node-c")
@@ -166,6 +167,11 @@ func TestClusterDeadNodeLeaves(t *testing.T) {
 		}
 	}
 	waitFor(t, func() bool { return slices.Equal(rns[1].relay.Nodes(), []string{"node-c"}) })
+	// Nobody answers for node-a: a call to alice's stream finds her gone.
+	ring := `{"author":"bob","from":"` + bob.hello.Connection + `","to":"` + alice.hello.Connection + `","kind":"ring"}`
+	if resp := srvs[1].do(t, http.MethodPost, "/api/rooms/r/signal", "application/json", []byte(ring)); resp.status != http.StatusNotFound {
+		t.Fatalf("signal to a dead node's stream: got %d %s, want 404", resp.status, resp.body)
+	}
 }
 
 // TestClusterTyping: typing on node A reaches the room's streams on node B
