@@ -102,6 +102,17 @@ var _ stream.Relay = (*Relay)(nil)
 // prefix of connection ids (api.Server.Node).
 var nodePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
+// ValidNode returns an error unless node can name a node of the relay: 1
+// to 63 lower-case letters, digits and '-', starting with a letter or a
+// digit (so a host name may need lower-casing, and its dots replacing).
+// The same name goes in api.Server.Node.
+func ValidNode(node string) error {
+	if !nodePattern.MatchString(node) {
+		return fmt.Errorf("node name %q: want 1 to 63 lower-case letters, digits and '-', not starting with '-'", node)
+	}
+	return nil
+}
+
 // New returns a relay for node over nc with default settings. The caller
 // keeps nc: Close leaves it open.
 func New(nc *nats.Conn, node string) *Relay {
@@ -139,9 +150,10 @@ func (r *Relay) Node() string { return r.node }
 // Open checks the settings, subscribes, and starts the heartbeat; the
 // other nodes learn of this one at once.
 func (r *Relay) Open() error {
+	if err := ValidNode(r.node); err != nil {
+		return err
+	}
 	switch {
-	case !nodePattern.MatchString(r.node):
-		return fmt.Errorf("relay node %q: want lower-case letters, digits and '-', at most 63", r.node)
 	case !validPrefix(r.Prefix):
 		return fmt.Errorf("relay prefix %q: not a NATS subject without wildcards", r.Prefix)
 	case r.Heartbeat <= 0 || r.DeadAfter <= r.Heartbeat:
