@@ -342,3 +342,36 @@ func TestClusterLiveOfAPrivateRoomIsInvisible(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterNodeOutlivesItsNATSServer: the NATS server a node is
+// connected to stops; the node reconnects to another, and presence and
+// typing flow both ways again, for people who were there and for newcomers.
+func TestClusterNodeOutlivesItsNATSServer(t *testing.T) {
+	c := natstest.Start(t, 3)
+	srvs, rns := mustStartRelayedServers(t, c, 2, "node-a", "node-b") // on NATS servers 1 and 2
+	a, b := srvs[0], srvs[1]
+	alice := a.openLive(t, "/api/rooms/r/events?author=alice")
+	bob := b.openLive(t, "/api/rooms/r/events?author=bob")
+	waitFor(t, func() bool { return hasPerson(b.presenceOf(t, "r"), "alice", alice.hello.Connection) })
+
+	c.Shutdown(0)
+	waitFor(t, func() bool { return rns[0].nc.Stats().Reconnects > 0 && rns[0].nc.IsConnected() })
+	carol := a.openLive(t, "/api/rooms/r/events?author=carol")
+	waitFor(t, func() bool {
+		p := b.presenceOf(t, "r")
+		return hasPerson(p, "alice", alice.hello.Connection) && hasPerson(p, "carol", carol.hello.Connection)
+	})
+	waitFor(t, func() bool { return hasPerson(a.presenceOf(t, "r"), "bob", bob.hello.Connection) })
+	for _, tc := range []struct {
+		from   *testServer
+		author string
+		to     *liveStream
+	}{{a, "alice", bob}, {b, "bob", carol}} {
+		if resp := tc.from.do(t, http.MethodPost, "/api/rooms/r/typing", "application/json", []byte(`{"author":"`+tc.author+`"}`)); resp.status != http.StatusNoContent {
+			t.Fatalf("typing: got %d %s", resp.status, resp.body)
+		}
+		for !strings.Contains(tc.to.nextOf(t, "typing").Data, `"author":"`+tc.author+`"`) {
+			// carol, on node-a, saw alice type there first
+		}
+	}
+}
