@@ -39,6 +39,7 @@ import (
 //	scrub/<id>                <room>: a redacted event whose stale copies in
 //	                          free pages are still to be overwritten
 //	counts/..., mentions/..., marks/...: see mention.go and marks.go
+//	search/...: the full-text index, see searchindex.go
 var (
 	bucketMeta      = []byte("meta")
 	bucketRooms     = []byte("rooms")
@@ -111,6 +112,10 @@ type DB struct {
 	// set before the writer starts, read-only afterwards.
 	followers []follower
 
+	// searchBlockSize, when set by a test, is the number of messages of a
+	// block of the search index (default 256, the most).
+	searchBlockSize int
+
 	// beforeCommit, when set by a test, runs at the end of each write
 	// transaction; an error aborts the commit.
 	beforeCommit func(*bbolt.Tx) error
@@ -162,12 +167,15 @@ func (d *DB) Open() error {
 	if err == nil {
 		err = countMessages(db)
 	}
+	if err == nil {
+		err = d.openSearch(db)
+	}
 	if err != nil {
 		db.Close()
 		return fmt.Errorf("open db %s: %w", d.Path, err)
 	}
 	d.db = db
-	d.followers = append(d.followers, mentionIndex{})
+	d.followers = append(d.followers, mentionIndex{}, searchIndex{block: d.searchBlock()})
 	d.ids.last = last
 	d.queue = make(chan *appendReq, 4*d.MaxBatch)
 	d.stop = make(chan struct{})
@@ -203,7 +211,7 @@ func initSchema(db *bbolt.DB, last *ulid.ULID, pending *int) (err error) {
 		}
 	}()
 	return db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketRooms, bucketSettings, bucketCIDs, bucketCIDsByID, bucketScrub, bucketMentions, bucketMarks, bucketCounts} {
+		for _, name := range [][]byte{bucketMeta, bucketRooms, bucketSettings, bucketCIDs, bucketCIDsByID, bucketScrub, bucketMentions, bucketMarks, bucketCounts, bucketSearch} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
