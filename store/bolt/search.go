@@ -213,10 +213,10 @@ func (s *roomScan) tailMatches(terms []string) bool {
 // bitmap is a set of positions in a block.
 type bitmap [4]uint64
 
-func (b *bitmap) set(p byte)             { b[p>>6] |= 1 << (p & 63) }
-func (b *bitmap) has(p int) bool         { return b[p>>6]&(1<<(p&63)) != 0 }
-func (b *bitmap) and(o *bitmap)          { b[0], b[1], b[2], b[3] = b[0]&o[0], b[1]&o[1], b[2]&o[2], b[3]&o[3] }
-func (b *bitmap) empty() bool            { return b[0]|b[1]|b[2]|b[3] == 0 }
+func (b *bitmap) set(p byte)     { b[p>>6] |= 1 << (p & 63) }
+func (b *bitmap) has(p int) bool { return b[p>>6]&(1<<(p&63)) != 0 }
+func (b *bitmap) and(o *bitmap)  { b[0], b[1], b[2], b[3] = b[0]&o[0], b[1]&o[1], b[2]&o[2], b[3]&o[3] }
+func (b *bitmap) empty() bool    { return b[0]|b[1]|b[2]|b[3] == 0 }
 func (b *bitmap) addAll(positions []byte) {
 	for _, p := range positions {
 		b.set(p)
