@@ -115,6 +115,9 @@ type DB struct {
 	// searchBlockSize, when set by a test, is the number of messages of a
 	// block of the search index (default 256, the most).
 	searchBlockSize int
+	// noSearchIndex, set by a benchmark, keeps no search index: appends
+	// without it, for comparison.
+	noSearchIndex bool
 
 	// beforeCommit, when set by a test, runs at the end of each write
 	// transaction; an error aborts the commit.
@@ -175,7 +178,10 @@ func (d *DB) Open() error {
 		return fmt.Errorf("open db %s: %w", d.Path, err)
 	}
 	d.db = db
-	d.followers = append(d.followers, mentionIndex{}, searchIndex{block: d.searchBlock()})
+	d.followers = append(d.followers, mentionIndex{})
+	if !d.noSearchIndex {
+		d.followers = append(d.followers, searchIndex{block: d.searchBlock()})
+	}
 	d.ids.last = last
 	d.queue = make(chan *appendReq, 4*d.MaxBatch)
 	d.stop = make(chan struct{})

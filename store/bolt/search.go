@@ -3,9 +3,8 @@ package bolt
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
-	"sort"
-	"strings"
 
 	"github.com/oklog/ulid/v2"
 	bbolt "go.etcd.io/bbolt"
@@ -80,6 +79,8 @@ type roomScan struct {
 	authors   []lookup   // from: terms, any of which must match (none: no filter)
 
 	started bool        // the tail was read
+	tailAt  []byte      // the next tail key to read, going back (nil: from the end)
+	tailEnd bool        // the whole tail was read
 	block   []byte      // the last block read (nil: none yet)
 	cands   []ulid.ULID // candidates not yet confirmed, newest first
 	done    bool
@@ -149,8 +150,7 @@ func (s *roomScan) next() (*store.SearchHit, error) {
 
 // fill finds the next candidates: the tail's first, then a block at a time.
 func (s *roomScan) fill() error {
-	if !s.started {
-		s.started = true
+	if !s.tailEnd {
 		return s.fillTail()
 	}
 	var k, v []byte
@@ -176,38 +176,72 @@ func (s *roomScan) fill() error {
 	return s.fillBlock(s.block, v)
 }
 
-// fillTail takes the tail's entries that have every needed term.
+// fillTail takes the next tail entries (up to tailChunk, going back)
+// that have every needed term.
 func (s *roomScan) fillTail() error {
+	const head = 4 + 16 + 4
 	c := s.tail.Cursor()
-	for k, v := c.Last(); k != nil; k, v = c.Prev() {
+	var k, v []byte
+	if s.tailAt == nil {
+		k, v = c.Last()
+	} else {
+		k, v = c.Seek(s.tailAt) // not read yet: the same snapshot still has it
+	}
+	for read := 0; k != nil; k, v = c.Prev() {
+		if read == tailChunk {
+			s.tailAt = bytes.Clone(k)
+			return nil
+		}
+		read++
 		if s.before != (ulid.ULID{}) && bytes.Compare(k, s.before[:]) >= 0 {
 			continue
 		}
 		if s.q.After != (ulid.ULID{}) && bytes.Compare(k, s.q.After[:]) <= 0 {
 			break
 		}
-		terms, err := tailTerms(v)
-		if err != nil {
-			return err
+		if len(v) < head {
+			return fmt.Errorf("tail entry %x is malformed", k)
 		}
-		if s.tailMatches(terms) {
+		if s.tailMatches(v[head:]) {
 			s.cands = append(s.cands, ulid.ULID(k))
 		}
 	}
+	s.tailEnd = true
 	return nil
 }
 
-func (s *roomScan) tailMatches(terms []string) bool {
-	has := func(l lookup) bool {
-		i := sort.SearchStrings(terms, string(l.term))
-		return i < len(terms) && (terms[i] == string(l.term) || l.prefix && strings.HasPrefix(terms[i], string(l.term)))
-	}
+// tailChunk is how many tail entries a scan reads at a time: a room whose
+// newest messages match stops early.
+const tailChunk = 32
+
+// tailMatches reports whether a tail entry's terms (sorted, NUL-separated)
+// have every needed term, without copying them.
+func (s *roomScan) tailMatches(terms []byte) bool {
+	has := func(l lookup) bool { return hasTerm(terms, l) }
 	for _, alts := range s.need {
 		if !slices.ContainsFunc(alts, has) {
 			return false
 		}
 	}
 	return len(s.authors) == 0 || slices.ContainsFunc(s.authors, has)
+}
+
+// hasTerm reports whether NUL-separated terms hold l's term (or, for a
+// prefix, a term that starts with it): a fast search for its bytes, then
+// a check that they are a whole term, or the start of one.
+func hasTerm(terms []byte, l lookup) bool {
+	for at := 0; ; {
+		i := bytes.Index(terms[at:], l.term)
+		if i < 0 {
+			return false
+		}
+		i += at
+		end := i + len(l.term)
+		if (i == 0 || terms[i-1] == 0) && (l.prefix || end == len(terms) || terms[end] == 0) {
+			return true
+		}
+		at = i + 1
+	}
 }
 
 // bitmap is a set of positions in a block.
