@@ -112,9 +112,9 @@ type DB struct {
 	// set before the writer starts, read-only afterwards.
 	followers []follower
 
-	// searchBlockSize, when set by a test, is the number of messages of a
-	// block of the search index (default 256, the most).
-	searchBlockSize int
+	// searchTailSize, when set by a test, is the number of messages the
+	// search index's tail holds before they become blocks.
+	searchTailSize int
 	// noSearchIndex, set by a benchmark, keeps no search index: appends
 	// without it, for comparison.
 	noSearchIndex bool
@@ -180,7 +180,7 @@ func (d *DB) Open() error {
 	d.db = db
 	d.followers = append(d.followers, mentionIndex{})
 	if !d.noSearchIndex {
-		d.followers = append(d.followers, searchIndex{block: d.searchBlock()})
+		d.followers = append(d.followers, searchIndex{tail: d.searchTail()})
 	}
 	d.ids.last = last
 	d.queue = make(chan *appendReq, 4*d.MaxBatch)

@@ -111,7 +111,6 @@ func findIndexStale(f *os.File, free []extent, a indexAnchors, stop <-chan struc
 // staleIndexAt returns how many bytes from off to zero for an index hit
 // that is still there (0 if the anchor is gone).
 func staleIndexAt(f *os.File, h staleHit, a indexAnchors) (int, error) {
-	const head = 4 + 16 + 4
 	buf := make([]byte, maxPostKey)
 	n, err := f.ReadAt(buf, h.off)
 	if err != nil && err != io.EOF {
@@ -126,8 +125,8 @@ func staleIndexAt(f *os.File, h staleHit, a indexAnchors) (int, error) {
 		}
 		return 0, nil
 	}
-	if len(buf) < head || !bytes.HasPrefix(buf, tailMagic) || !a.tails[string(buf[4:20])] {
+	if len(buf) < tailHead || !bytes.HasPrefix(buf, tailMagic) || !a.tails[string(buf[4:20])] {
 		return 0, nil
 	}
-	return head + int(min(binary.BigEndian.Uint32(buf[20:24]), maxObject)), nil
+	return tailHead + int(min(binary.BigEndian.Uint32(buf[20:24]), maxObject)), nil
 }

@@ -26,19 +26,18 @@ func searchProblems(tb testing.TB, d *DB) []string {
 	rep := &Report{}
 	err := d.db.Update(func(tx *bbolt.Tx) error {
 		verifySearch(rep, tx)
+		live := indexedTerms(rep, tx)
 		var rooms [][]byte
 		tx.Bucket(bucketRooms).ForEachBucket(func(k []byte) error { rooms = append(rooms, k); return nil })
 		for _, room := range rooms {
-			var live map[ulid.ULID][]string
-			if sb := tx.Bucket(bucketSearch).Bucket(room); sb != nil {
-				live = indexedTerms(rep, string(room), sb, tx.Bucket(bucketRooms).Bucket(room).Bucket(bucketMsgs))
-			}
-			if _, err := rebuildSearchRoom(tx, room, d.searchBlock()); err != nil {
+			if _, err := rebuildSearchRoom(tx, room); err != nil {
 				return err
 			}
-			rebuilt := indexedTerms(rep, string(room), tx.Bucket(bucketSearch).Bucket(room), tx.Bucket(bucketRooms).Bucket(room).Bucket(bucketMsgs))
-			if !maps.EqualFunc(live, rebuilt, slices.Equal) {
-				rep.problem("room %s: the index (%d messages) differs from a rebuild (%d)", room, len(live), len(rebuilt))
+		}
+		rebuilt := indexedTerms(rep, tx)
+		for _, room := range rooms {
+			if a, b := live[string(room)], rebuilt[string(room)]; !maps.EqualFunc(a, b, slices.Equal) {
+				rep.problem("room %s: the index (%d messages) differs from a rebuild (%d)", room, len(a), len(b))
 			}
 		}
 		return errRollback
@@ -51,13 +50,14 @@ func searchProblems(tb testing.TB, d *DB) []string {
 
 // TestSearchIndexEqualsRebuild: random appends, edits, reactions, deletes,
 // retention and imports in several rooms keep the index equal to one built
-// from scratch, across block flushes (blocks of 4 here), and every search
+// from scratch, across flushes of the tail (every 16 messages here, so
+// blocks are small and many), and every search
 // finds what reading every message state finds.
 func TestSearchIndexEqualsRebuild(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, seed>>7))
-	d := mustOpenDB(t, "", func(d *DB) { d.searchBlockSize = 4; d.MaxBatch = 8 })
+	d := mustOpenDB(t, "", func(d *DB) { d.searchTailSize = 16; d.MaxBatch = 8 })
 	ctx := context.Background()
 	vocab := []string{"apple", "apricot", "banana", "Café", "cafe", "東京タワー", "東京", "München", "👍🏽", "zeta", "a", "deploy", "deployment"}
 	text := func() string {
@@ -164,10 +164,10 @@ func compareSearch(t *testing.T, d *DB, rooms []string, query string) {
 
 // TestSearchRedactionCoversTheIndex: once a delete is scrubbed, no byte of
 // the file holds its text, index included: neither its tail entry nor the
-// keys of the block it was in (blocks of 4, so most deleted messages were
+// keys of the block it was in (a tail of 8, so most deleted messages were
 // in blocks), in Latin or Japanese.
 func TestSearchRedactionCoversTheIndex(t *testing.T) {
-	d := mustOpenDB(t, "", func(d *DB) { d.searchBlockSize = 4 })
+	d := mustOpenDB(t, "", func(d *DB) { d.searchTailSize = 8 })
 	fault := errors.New("not yet")
 	d.scrubs.fault.Store(&fault)
 	var secrets []store.Record
@@ -181,7 +181,7 @@ func TestSearchRedactionCoversTheIndex(t *testing.T) {
 		}
 	}
 	d.Close() // the file as it is, with its stale pages
-	d = mustOpenDB(t, d.Path, func(d *DB) { d.searchBlockSize = 4; d.scrubs.fault.Store(&fault) })
+	d = mustOpenDB(t, d.Path, func(d *DB) { d.searchTailSize = 8; d.scrubs.fault.Store(&fault) })
 	for _, s := range []string{"frobozz", "plugh", "合言"} {
 		if !fileHas(t, d, s) {
 			t.Fatalf("test is void: no stale copy of %q was left", s)
@@ -246,12 +246,12 @@ func TestSearchIndexBuiltForOldFiles(t *testing.T) {
 	d.Close()
 	mustVerify(t, path)
 	damage(func(tx *bbolt.Tx) error {
-		tail := tx.Bucket(bucketSearch).Bucket([]byte("r1")).Bucket(bucketSearchTail)
-		k, _ := tail.Cursor().First()
-		return tail.Delete(k)
+		post := tx.Bucket(bucketSearch).Bucket([]byte("r1")).Bucket(bucketSearchPost)
+		k, _ := post.Cursor().First()
+		return post.Delete(k)
 	})
 	rep, err := Verify(path)
-	if err != nil || rep.OK() || !strings.Contains(strings.Join(rep.Problems, "\n"), "search index of room r1") {
+	if err != nil || rep.OK() || !strings.Contains(strings.Join(rep.Problems, "\n"), "search index") {
 		t.Fatalf("verify a damaged index: got %v, %+v", err, rep)
 	}
 	rr, err := Reindex(path)
@@ -259,4 +259,38 @@ func TestSearchIndexBuiltForOldFiles(t *testing.T) {
 		t.Fatalf("reindex: got %+v, %v; want 300 messages in 3 rooms", rr, err)
 	}
 	mustVerify(t, path)
+}
+
+// TestSearchFullTailMakesBlocksOf256: a flush cuts a room's messages into
+// blocks of at most 256 (positions are a byte), and searches read across
+// them and the tail.
+func TestSearchFullTailMakesBlocksOf256(t *testing.T) {
+	d := mustOpenDB(t, "", func(d *DB) { d.searchTailSize = 600 })
+	var lines strings.Builder
+	base := uint64(time.Now().Add(-time.Hour).UnixMilli())
+	for i := range 700 {
+		id := ulid.MustNew(base+uint64(i), strings.NewReader(strings.Repeat("\x05", 16)))
+		fmt.Fprintf(&lines, `{"id":"%s","room":"big","type":"message","author":"carol","text":"line %d of %s","time":"%s"}`+"\n",
+			id, i, []string{"alpha", "beta", "gamma"}[i%3], time.UnixMilli(int64(id.Time())).UTC().Format(store.TimeFormat))
+	}
+	if _, err := d.Import(context.Background(), "big", strings.NewReader(lines.String())); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, d, "big", "dave", "line live of alpha")
+	var sizes []int
+	d.view(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketSearch).Bucket([]byte("big")).Bucket(bucketSearchIDs).ForEach(func(k, v []byte) error {
+			sizes = append(sizes, blockLive(v))
+			return nil
+		})
+	})
+	if !slices.Equal(sizes, []int{256, 256, 88}) {
+		t.Fatalf("blocks: got %v, want 256, 256 and 88 messages", sizes)
+	}
+	for _, q := range []string{"alpha", "line", "gam", "from:carol beta", "from:dave"} {
+		compareSearch(t, d, []string{"big"}, q)
+	}
+	if p := searchProblems(t, d); len(p) > 0 {
+		t.Fatal(p)
+	}
 }

@@ -28,7 +28,7 @@ func searchIndexed(tx *bbolt.Tx) bool {
 // it complete; an interrupted build leaves it unmarked, so the next Open
 // starts over. It runs before the writer starts, or on a file no one else
 // has open. It returns the number of messages indexed.
-func buildSearch(db *bbolt.DB, block int) (int, error) {
+func buildSearch(db *bbolt.DB) (int, error) {
 	var rooms [][]byte
 	err := db.Update(func(tx *bbolt.Tx) error {
 		if err := tx.Bucket(bucketMeta).Delete(keySearchVersion); err != nil {
@@ -51,7 +51,7 @@ func buildSearch(db *bbolt.DB, block int) (int, error) {
 			break
 		}
 		err = db.Update(func(tx *bbolt.Tx) error {
-			k, err := rebuildSearchRoom(tx, room, block)
+			k, err := rebuildSearchRoom(tx, room)
 			n += k
 			return err
 		})
@@ -65,9 +65,27 @@ func buildSearch(db *bbolt.DB, block int) (int, error) {
 }
 
 // rebuildSearchRoom replaces room's index with one built from its message
-// states, in id order, and returns the number of messages it indexed.
-func rebuildSearchRoom(tx *bbolt.Tx, room []byte, block int) (int, error) {
+// states, in blocks, taking its entries out of the tail, and returns the
+// number of messages it indexed.
+func rebuildSearchRoom(tx *bbolt.Tx, room []byte) (int, error) {
 	sb := tx.Bucket(bucketSearch)
+	if tail := sb.Bucket(bucketSearchTail); tail != nil {
+		var mine [][]byte
+		tail.ForEach(func(k, v []byte) error {
+			if r, _, err := parseTail(v); err != nil || bytes.Equal(r, room) {
+				mine = append(mine, bytes.Clone(k))
+			}
+			return nil
+		})
+		for _, k := range mine {
+			if err := tail.Delete(k); err != nil {
+				return 0, err
+			}
+		}
+		if err := putTailCount(sb, max(tailCount(sb)-len(mine), 0)); err != nil {
+			return 0, err
+		}
+	}
 	if err := sb.DeleteBucket(room); err != nil && !errors.Is(err, bbolt.ErrBucketNotFound) {
 		return 0, err
 	}
@@ -75,12 +93,41 @@ func rebuildSearchRoom(tx *bbolt.Tx, room []byte, block int) (int, error) {
 	if rb == nil || rb.Bucket(bucketMsgs) == nil {
 		return 0, nil
 	}
-	s := searchIndex{block: block}
-	n := 0
+	var (
+		ids   [][]byte
+		terms [][]string
+		n     int
+		out   *bbolt.Bucket
+	)
+	flush := func() error {
+		if len(ids) == 0 {
+			return nil
+		}
+		var err error
+		if out == nil {
+			if out, err = searchRoom(sb, string(room)); err != nil {
+				return err
+			}
+		}
+		err = writeBlock(out, ids, terms)
+		ids, terms = ids[:0], terms[:0]
+		return err
+	}
 	err := eachState(rb, func(m *store.Message) error {
 		n++
-		return s.follow(tx, string(room), nil, m)
+		t := store.SearchTerms(m)
+		if len(t) == 0 {
+			return nil
+		}
+		ids, terms = append(ids, m.ID.Bytes()), append(terms, t)
+		if len(ids) == searchBlock {
+			return flush()
+		}
+		return nil
 	})
+	if err == nil {
+		err = flush()
+	}
 	return n, err
 }
 
@@ -130,33 +177,65 @@ func Reindex(path string) (ReindexReport, error) {
 		return rep, err
 	}
 	start := time.Now()
-	rep.Messages, err = buildSearch(db, defaultSearchBlock)
+	rep.Messages, err = buildSearch(db)
 	rep.Took = time.Since(start)
 	return rep, err
 }
 
-// indexedTerms reads what room's index holds: each indexed message's
-// terms, sorted. Problems of its structure go to rep.
-func indexedTerms(rep *Report, room string, sb, msgs *bbolt.Bucket) map[ulid.ULID][]string {
-	got := map[ulid.ULID][]string{}
-	tail, ids, post := sb.Bucket(bucketSearchTail), sb.Bucket(bucketSearchIDs), sb.Bucket(bucketSearchPost)
-	if tail == nil || ids == nil || post == nil {
-		rep.problem("search index of room %s: missing buckets", room)
-		return got
+// indexedTerms reads what the index holds, room by room: each indexed
+// message's terms, sorted. Problems of its structure go to rep.
+func indexedTerms(rep *Report, tx *bbolt.Tx) map[string]map[ulid.ULID][]string {
+	got := map[string]map[ulid.ULID][]string{}
+	of := func(room string) map[ulid.ULID][]string {
+		if got[room] == nil {
+			got[room] = map[ulid.ULID][]string{}
+		}
+		return got[room]
 	}
-	n := 0
-	tail.ForEach(func(k, v []byte) error {
-		n++
-		terms, err := tailTerms(v)
-		if err != nil || len(k) != 16 || !bytes.Equal(v[4:20], k) {
-			rep.problem("search index of room %s: tail entry %x is malformed", room, k)
+	sb := tx.Bucket(bucketSearch)
+	if tail := sb.Bucket(bucketSearchTail); tail != nil {
+		n := 0
+		tail.ForEach(func(k, v []byte) error {
+			n++
+			room, terms, err := parseTail(v)
+			if err != nil || len(k) != 16 || !bytes.Equal(v[4:20], k) {
+				rep.problem("search index: tail entry %x is malformed", k)
+				return nil
+			}
+			of(string(room))[ulid.ULID(k)] = splitTerms(terms)
+			return nil
+		})
+		if tailCount(sb) != n {
+			rep.problem("search index: the tail counts %d entries and has %d", tailCount(sb), n)
+		}
+	}
+	sb.ForEachBucket(func(name []byte) error {
+		if bytes.Equal(name, bucketSearchTail) {
 			return nil
 		}
-		got[ulid.ULID(k)] = terms
+		room := string(name)
+		var msgs *bbolt.Bucket
+		if rb := tx.Bucket(bucketRooms).Bucket(name); rb != nil {
+			msgs = rb.Bucket(bucketMsgs)
+		}
+		blocksOf(rep, room, sb.Bucket(name), msgs, of(room))
 		return nil
 	})
-	if tailCount(sb) != n {
-		rep.problem("search index of room %s: the tail counts %d entries and has %d", room, tailCount(sb), n)
+	for _, m := range got {
+		for id, terms := range m {
+			slices.Sort(terms)
+			m[id] = terms
+		}
+	}
+	return got
+}
+
+// blocksOf adds what room's blocks hold to got.
+func blocksOf(rep *Report, room string, rb, msgs *bbolt.Bucket, got map[ulid.ULID][]string) {
+	ids, post := rb.Bucket(bucketSearchIDs), rb.Bucket(bucketSearchPost)
+	if ids == nil || post == nil {
+		rep.problem("search index of room %s: missing buckets", room)
+		return
 	}
 	blocks := map[string][]byte{}
 	ids.ForEach(func(k, v []byte) error {
@@ -167,7 +246,7 @@ func indexedTerms(rep *Report, room string, sb, msgs *bbolt.Bucket) map[ulid.ULI
 		blocks[string(k)] = v[2:]
 		live := 0
 		for i := 2; i < len(v); i += 16 {
-			if msgs.Get(v[i:i+16]) != nil {
+			if msgs != nil && msgs.Get(v[i:i+16]) != nil {
 				live++
 			}
 		}
@@ -192,11 +271,6 @@ func indexedTerms(rep *Report, room string, sb, msgs *bbolt.Bucket) map[ulid.ULI
 		}
 		return nil
 	})
-	for id, terms := range got {
-		slices.Sort(terms)
-		got[id] = terms
-	}
-	return got
 }
 
 // verifySearch checks the index against the message states, which
@@ -208,7 +282,8 @@ func verifySearch(rep *Report, tx *bbolt.Tx) {
 		rep.problem("the search index is missing or incomplete: parley serve builds it at start, or run parley reindex")
 		return
 	}
-	sb, rooms := tx.Bucket(bucketSearch), tx.Bucket(bucketRooms)
+	got := indexedTerms(rep, tx)
+	rooms := tx.Bucket(bucketRooms)
 	rooms.ForEachBucket(func(name []byte) error {
 		room := string(name)
 		want := map[ulid.ULID][]string{}
@@ -222,23 +297,15 @@ func verifySearch(rep *Report, tx *bbolt.Tx) {
 			}
 			return nil
 		})
-		var got map[ulid.ULID][]string
-		if b := sb.Bucket(name); b != nil {
-			got = indexedTerms(rep, room, b, rb.Bucket(bucketMsgs))
-		} else if len(want) > 0 {
-			rep.problem("search index of room %s: missing", room)
-		}
-		compareTerms(rep, room, want, got)
+		compareTerms(rep, room, want, got[room])
+		delete(got, room)
 		return nil
 	})
-	sb.ForEachBucket(func(name []byte) error {
-		if rooms.Bucket(name) == nil {
-			if b := sb.Bucket(name).Bucket(bucketSearchTail); b != nil && b.Stats().KeyN > 0 {
-				rep.problem("search index of room %s: the room has no events", name)
-			}
+	for room, ids := range got {
+		if len(ids) > 0 {
+			rep.problem("search index of room %s: the room has no events", room)
 		}
-		return nil
-	})
+	}
 }
 
 // compareTerms reports every message whose indexed terms differ.
@@ -271,16 +338,16 @@ func rebuildDerived(tx *bbolt.Tx, room []byte) error {
 	if err := (mentionIndex{}).rebuild(tx, room); err != nil {
 		return err
 	}
-	_, err := rebuildSearchRoom(tx, room, defaultSearchBlock)
+	_, err := rebuildSearchRoom(tx, room)
 	return err
 }
 
-// searchBlock is the block size of d's index.
-func (d *DB) searchBlock() int {
-	if d.searchBlockSize > 0 && d.searchBlockSize <= defaultSearchBlock {
-		return d.searchBlockSize
+// searchTail is the size of d's index's tail.
+func (d *DB) searchTail() int {
+	if d.searchTailSize > 0 {
+		return d.searchTailSize
 	}
-	return defaultSearchBlock
+	return defaultSearchTail
 }
 
 // openSearch builds the index of a file that has none, before the writer
@@ -292,7 +359,7 @@ func (d *DB) openSearch(db *bbolt.DB) error {
 		return err
 	}
 	start := time.Now()
-	n, err := buildSearch(db, d.searchBlock())
+	n, err := buildSearch(db)
 	if err != nil {
 		return fmt.Errorf("build the search index: %w", err)
 	}

@@ -14,48 +14,55 @@ import (
 	"github.com/parleychat/parley/store"
 )
 
-// The full-text index (docs/search.md), one bucket per room, kept by a
-// follower in the transaction of every change of a message's state:
+// The full-text index (docs/search.md), kept by a follower in the
+// transaction of every change of a message's state:
 //
-//	search/<room>/n                   4-byte count of tail entries
-//	search/<room>/tail/<id>           a message not yet in a block: tailEntry
-//	search/<room>/ids/<block>         2-byte count of the block's messages
-//	                                  retention has not removed, then their
-//	                                  ids (16 bytes each, ascending); <block>
-//	                                  is the first id
-//	search/<room>/post/<block><term>  the positions in the block's ids of the
-//	                                  messages whose state has the term, a
-//	                                  byte each, ascending
-//	meta/search                       the index's version: a file without it
-//	                                  (or with another) is reindexed at Open
+//	search/\x00tail/<id>               a message not yet in a block: tailEntry
+//	search/\x00n                       4-byte count of the tail's entries
+//	search/<room>/ids/<block>          2-byte count of the block's messages
+//	                                   retention has not removed, then their
+//	                                   ids (16 bytes each, ascending); <block>
+//	                                   is the first id
+//	search/<room>/post/<block><term>   the positions in the block's ids of the
+//	                                   messages whose state has the term, a
+//	                                   byte each, ascending
+//	meta/search                        the index's version: a file without it
+//	                                   (or with another) is reindexed at Open
 //
-// A new message is one tail entry, a key at the end of a small bucket;
-// when the tail holds searchBlock messages they become one block, whose
-// keys sort after every earlier block's, so appends write at the end of
-// each tree instead of a page per term all over it. Terms are
-// store.SearchTerms: the text's and the author's. A deleted message has
-// none and is in no posting; its stale copies are scrubbed (scrub.go).
+// A new message is one entry of the tail, which all rooms share and which
+// is keyed by id, so a commit of many appends to many rooms writes the end
+// of one tree, not pages of every room. When the tail holds its limit,
+// all its messages become blocks: each room's, in runs of up to 256, a
+// posting per distinct term, in keys that sort after every earlier block
+// of the room. Terms are store.SearchTerms: the text's and the author's. A
+// deleted message has none and is in no posting; its stale copies are
+// scrubbed (scrubindex.go). The tail holds every room's newest messages:
+// a query reads only the entries of the rooms it was given (an entry names
+// its room before its terms), and the blocks of those rooms only.
 var (
 	bucketSearch     = []byte("search")
-	bucketSearchTail = []byte("tail")
+	bucketSearchTail = []byte("\x00tail") // no room name starts with a NUL
 	bucketSearchIDs  = []byte("ids")
 	bucketSearchPost = []byte("post")
-	keySearchTailN   = []byte("n")
+	keySearchTailN   = []byte("\x00n")
 	keySearchVersion = []byte("search")
-	searchVersion    = []byte{1}
+	searchVersion    = []byte{2}
 )
 
 // tailMagic starts every tail entry, then the id: the anchor by which the
 // scrubber finds stale copies of a deleted message's entry.
 var tailMagic = []byte("PSX1")
 
-// defaultSearchBlock is the number of messages of a block: positions are
-// one byte.
-const defaultSearchBlock = 256
+// searchBlock is the most messages of a block: positions are one byte.
+const searchBlock = 256
+
+// defaultSearchTail is how many messages the tail holds before they become
+// blocks.
+const defaultSearchTail = 16 << 10
 
 // searchIndex is the follower that keeps the full-text index.
 type searchIndex struct {
-	block int // messages per block, at most 256
+	tail int // messages of the tail that make it flush
 }
 
 // follow implements follower.
@@ -71,26 +78,23 @@ func (s searchIndex) follow(tx *bbolt.Tx, room string, old, new *store.Message) 
 	if old != nil && new != nil && slices.Equal(was, now) {
 		return nil // a reaction: the terms did not change
 	}
-	rb, err := searchRoom(tx, room)
-	if err != nil {
-		return err
-	}
+	sb := tx.Bucket(bucketSearch)
 	if old == nil {
 		if len(now) == 0 {
 			return nil // imported already deleted: nothing to find
 		}
-		return s.add(rb, id, now)
+		return s.add(sb, room, id, now)
 	}
-	return s.change(rb, id, was, now, new == nil)
+	return change(sb, room, id, was, now, new == nil)
 }
 
 // searchRoom returns room's index buckets, creating them if needed.
-func searchRoom(tx *bbolt.Tx, room string) (*bbolt.Bucket, error) {
-	b, err := tx.Bucket(bucketSearch).CreateBucketIfNotExists([]byte(room))
+func searchRoom(sb *bbolt.Bucket, room string) (*bbolt.Bucket, error) {
+	b, err := sb.CreateBucketIfNotExists([]byte(room))
 	if err != nil {
 		return nil, fmt.Errorf("search index of room %s: %w", room, err)
 	}
-	for _, name := range [][]byte{bucketSearchTail, bucketSearchIDs, bucketSearchPost} {
+	for _, name := range [][]byte{bucketSearchIDs, bucketSearchPost} {
 		sub, err := b.CreateBucketIfNotExists(name)
 		if err != nil {
 			return nil, fmt.Errorf("search index of room %s: %w", room, err)
@@ -100,17 +104,35 @@ func searchRoom(tx *bbolt.Tx, room string) (*bbolt.Bucket, error) {
 	return b, nil
 }
 
-// tailEntry is a tail's value: the magic, the id, the length of the terms
-// (4 bytes) and the terms, separated by NUL.
-func tailEntry(id ulid.ULID, terms []string) []byte {
-	n := 0
-	for _, t := range terms {
-		n += len(t) + 1
+// searchTailBucket returns the tail, creating it if needed.
+func searchTailBucket(sb *bbolt.Bucket) (*bbolt.Bucket, error) {
+	t, err := sb.CreateBucketIfNotExists(bucketSearchTail)
+	if err == nil {
+		t.FillPercent = 0.95 // ids only grow
 	}
-	v := make([]byte, 0, len(tailMagic)+16+4+n)
+	return t, err
+}
+
+// tailHead is the length of a tail entry's fixed part.
+const tailHead = 4 + 16 + 4
+
+// tailEntry is a tail's value: the magic, the id, the length of the rest
+// (4 bytes), then the room (its length in a byte, then its name) and the
+// terms, separated by NUL.
+func tailEntry(id ulid.ULID, room string, terms []string) []byte {
+	n := 1 + len(room)
+	for i, t := range terms {
+		if i > 0 {
+			n++
+		}
+		n += len(t)
+	}
+	v := make([]byte, 0, tailHead+n)
 	v = append(v, tailMagic...)
 	v = append(v, id[:]...)
-	v = binary.BigEndian.AppendUint32(v, uint32(max(n-1, 0)))
+	v = binary.BigEndian.AppendUint32(v, uint32(n))
+	v = append(v, byte(len(room)))
+	v = append(v, room...)
 	for i, t := range terms {
 		if i > 0 {
 			v = append(v, 0)
@@ -120,110 +142,169 @@ func tailEntry(id ulid.ULID, terms []string) []byte {
 	return v
 }
 
-// tailTerms returns the terms of a tail entry, sorted (copies).
-func tailTerms(v []byte) ([]string, error) {
-	const head = 4 + 16 + 4
-	if len(v) < head || !bytes.HasPrefix(v, tailMagic) || int(binary.BigEndian.Uint32(v[20:24])) != len(v)-head {
-		return nil, errors.New("malformed tail entry")
+// parseTail returns a tail entry's room and its terms (NUL-separated, in
+// v: valid only as long as v).
+func parseTail(v []byte) (room, terms []byte, err error) {
+	if len(v) < tailHead+1 || !bytes.HasPrefix(v, tailMagic) || int(binary.BigEndian.Uint32(v[20:24])) != len(v)-tailHead {
+		return nil, nil, errors.New("malformed tail entry")
 	}
-	if len(v) == head {
-		return nil, nil
+	n := int(v[tailHead])
+	if tailHead+1+n > len(v) {
+		return nil, nil, errors.New("malformed tail entry")
+	}
+	return v[tailHead+1 : tailHead+1+n], v[tailHead+1+n:], nil
+}
+
+// splitTerms returns NUL-separated terms as strings.
+func splitTerms(terms []byte) []string {
+	if len(terms) == 0 {
+		return nil
 	}
 	var out []string
-	for t := range bytes.SplitSeq(v[head:], []byte{0}) {
+	for t := range bytes.SplitSeq(terms, []byte{0}) {
 		out = append(out, string(t))
 	}
-	return out, nil
+	return out
 }
 
-// add indexes a new message: a tail entry, and a flush once the tail is a
-// block.
-func (s searchIndex) add(rb *bbolt.Bucket, id ulid.ULID, terms []string) error {
-	if err := rb.Bucket(bucketSearchTail).Put(id.Bytes(), tailEntry(id, terms)); err != nil {
+// add indexes a new message: a tail entry, and a flush once the tail is
+// full.
+func (s searchIndex) add(sb *bbolt.Bucket, room string, id ulid.ULID, terms []string) error {
+	tail, err := searchTailBucket(sb)
+	if err != nil {
 		return err
 	}
-	n := tailCount(rb) + 1
-	if n >= s.block {
-		return flushTail(rb)
+	if err := tail.Put(id.Bytes(), tailEntry(id, room, terms)); err != nil {
+		return err
 	}
-	return putTailCount(rb, n)
+	n := tailCount(sb) + 1
+	if n >= s.tail {
+		return flushTail(sb)
+	}
+	return putTailCount(sb, n)
 }
 
-func tailCount(rb *bbolt.Bucket) int {
-	if v := rb.Get(keySearchTailN); len(v) == 4 {
+func tailCount(sb *bbolt.Bucket) int {
+	if v := sb.Get(keySearchTailN); len(v) == 4 {
 		return int(binary.BigEndian.Uint32(v))
 	}
 	return 0
 }
 
-func putTailCount(rb *bbolt.Bucket, n int) error {
-	return rb.Put(keySearchTailN, binary.BigEndian.AppendUint32(nil, uint32(n)))
+func putTailCount(sb *bbolt.Bucket, n int) error {
+	return sb.Put(keySearchTailN, binary.BigEndian.AppendUint32(nil, uint32(n)))
 }
 
-// flushTail makes the tail's messages one block: their ids, then a posting
-// per distinct term, written in key order after every earlier block.
-func flushTail(rb *bbolt.Bucket) error {
-	tail := rb.Bucket(bucketSearchTail)
-	var ids []byte
-	postings := map[string][]byte{}
-	c := tail.Cursor()
-	pos := 0
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		terms, err := tailTerms(v)
+// flushTail makes the tail's messages blocks: each room's, in id order, in
+// runs of up to searchBlock, then empties the tail.
+func flushTail(sb *bbolt.Bucket) error {
+	tail, err := searchTailBucket(sb)
+	if err != nil {
+		return err
+	}
+	type pending struct {
+		ids   [][]byte
+		terms [][]string
+	}
+	rooms := map[string]*pending{}
+	var order []string
+	err = tail.ForEach(func(k, v []byte) error {
+		room, terms, err := parseTail(v)
 		if err != nil {
 			return fmt.Errorf("tail entry %x: %w", k, err)
 		}
-		ids = append(ids, k...)
-		for _, t := range terms {
-			postings[t] = append(postings[t], byte(pos))
+		p := rooms[string(room)]
+		if p == nil {
+			p = &pending{}
+			rooms[string(room)] = p
+			order = append(order, string(room))
 		}
-		pos++
+		p.ids = append(p.ids, bytes.Clone(k))
+		p.terms = append(p.terms, splitTerms(terms))
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	if pos > 0 {
-		block := ids[:16]
-		if err := rb.Bucket(bucketSearchIDs).Put(block, append(binary.BigEndian.AppendUint16(nil, uint16(pos)), ids...)); err != nil {
+	slices.Sort(order)
+	for _, room := range order {
+		p := rooms[room]
+		rb, err := searchRoom(sb, room)
+		if err != nil {
 			return err
 		}
-		terms := make([]string, 0, len(postings))
-		for t := range postings {
-			terms = append(terms, t)
-		}
-		sort.Strings(terms)
-		post := rb.Bucket(bucketSearchPost)
-		for _, t := range terms {
-			if err := post.Put(postKey(block, t), postings[t]); err != nil {
+		for i := 0; i < len(p.ids); i += searchBlock {
+			j := min(i+searchBlock, len(p.ids))
+			if err := writeBlock(rb, p.ids[i:j], p.terms[i:j]); err != nil {
 				return err
 			}
 		}
 	}
-	if err := rb.DeleteBucket(bucketSearchTail); err != nil {
+	if err := sb.DeleteBucket(bucketSearchTail); err != nil {
 		return err
 	}
-	if _, err := rb.CreateBucket(bucketSearchTail); err != nil {
+	if _, err := searchTailBucket(sb); err != nil {
 		return err
 	}
-	return putTailCount(rb, 0)
+	return putTailCount(sb, 0)
 }
 
+// writeBlock stores messages ids (ascending, at most searchBlock) with
+// their terms as one block of a room.
+func writeBlock(rb *bbolt.Bucket, ids [][]byte, terms [][]string) error {
+	list := binary.BigEndian.AppendUint16(make([]byte, 0, 2+16*len(ids)), uint16(len(ids)))
+	postings := map[string][]byte{}
+	for pos, id := range ids {
+		list = append(list, id...)
+		for _, t := range terms[pos] {
+			postings[t] = append(postings[t], byte(pos))
+		}
+	}
+	block := ids[0]
+	if err := rb.Bucket(bucketSearchIDs).Put(block, list); err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(postings))
+	for t := range postings {
+		keys = append(keys, t)
+	}
+	sort.Strings(keys)
+	post := rb.Bucket(bucketSearchPost)
+	for _, t := range keys {
+		if err := post.Put(postKey(block, t), postings[t]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// postKey is the key of term's posting in block.
 func postKey(block []byte, term string) []byte {
 	k := make([]byte, 0, len(block)+len(term))
 	return append(append(k, block...), term...)
 }
 
-// change replaces the terms of message id (was) by now; gone is retention
-// removing the message.
-func (s searchIndex) change(rb *bbolt.Bucket, id ulid.ULID, was, now []string, gone bool) error {
-	tail := rb.Bucket(bucketSearchTail)
-	if tail.Get(id[:]) != nil {
+// change replaces the terms of message id of room (was) by now; gone is
+// retention removing the message.
+func change(sb *bbolt.Bucket, room string, id ulid.ULID, was, now []string, gone bool) error {
+	if tail := sb.Bucket(bucketSearchTail); tail != nil && tail.Get(id[:]) != nil {
 		if len(now) > 0 {
-			return tail.Put(id.Bytes(), tailEntry(id, now))
+			return tail.Put(id.Bytes(), tailEntry(id, room, now))
 		}
 		if err := tail.Delete(id[:]); err != nil {
 			return err
 		}
-		return putTailCount(rb, max(tailCount(rb)-1, 0))
+		return putTailCount(sb, max(tailCount(sb)-1, 0))
 	}
-	block, pos, ok := locate(rb.Bucket(bucketSearchIDs), id)
+	rb := sb.Bucket([]byte(room))
+	var (
+		block []byte
+		pos   int
+		ok    bool
+	)
+	if rb != nil {
+		block, pos, ok = locate(rb.Bucket(bucketSearchIDs), id)
+	}
 	if !ok {
 		if len(was) == 0 {
 			return nil // was not indexed: deleted before (or when) indexed
