@@ -64,11 +64,28 @@ func SearchTerms(m *Message) []string {
 	if m.Redacted {
 		return nil
 	}
-	terms := search.Terms(m.Text)
+	return WithAuthorTerm(TextTerms(m.Text), m.Author)
+}
+
+// TextTerms returns the distinct terms of text as SearchTerms indexes
+// them, sorted, without the author's: a log may compute them before its
+// writer needs them.
+func TextTerms(text string) []string {
+	terms := search.Terms(text)
 	for i, t := range terms {
 		terms[i] = SearchTerm(t)
 	}
-	terms = append(terms, AuthorTerm(m.Author))
 	slices.Sort(terms)
 	return slices.Compact(terms)
+}
+
+// WithAuthorTerm returns TextTerms of a text by author as SearchTerms
+// returns them: with AuthorTerm(author), sorted. terms is not changed.
+func WithAuthorTerm(terms []string, author string) []string {
+	a := AuthorTerm(author)
+	i, found := slices.BinarySearch(terms, a)
+	if found {
+		return slices.Clone(terms)
+	}
+	return slices.Insert(slices.Clone(terms), i, a)
 }

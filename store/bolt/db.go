@@ -115,6 +115,8 @@ type DB struct {
 	// searchTailSize, when set by a test, is the number of messages the
 	// search index's tail holds before they become blocks.
 	searchTailSize int
+	// search is the search index's follower (nil without it).
+	search *searchIndex
 	// noSearchIndex, set by a benchmark, keeps no search index: appends
 	// without it, for comparison.
 	noSearchIndex bool
@@ -180,7 +182,8 @@ func (d *DB) Open() error {
 	d.db = db
 	d.followers = append(d.followers, mentionIndex{})
 	if !d.noSearchIndex {
-		d.followers = append(d.followers, searchIndex{tail: d.searchTail()})
+		d.search = &searchIndex{tail: d.searchTail()}
+		d.followers = append(d.followers, d.search)
 	}
 	d.ids.last = last
 	d.queue = make(chan *appendReq, 4*d.MaxBatch)
@@ -363,6 +366,9 @@ type appendReq struct {
 	ctx  context.Context
 	ev   store.Event
 	enc  store.EncodedEvent // ev's JSON but for id and time, encoded by the caller
+	// terms are the search terms of ev's text (store.TextTerms), computed
+	// by the caller, for a message or an edit; nil otherwise.
+	terms []string
 	imp  []store.Event      // instead of ev: checked events to import, ids set
 	done chan appendResult
 }
@@ -384,6 +390,9 @@ func (d *DB) Append(ctx context.Context, e store.Event) (store.Record, bool, err
 	// Encode on the caller's goroutine: the writer only splices in the id.
 	req := newAppendReq(ctx)
 	req.ev, req.enc = e, e.EncodeParts()
+	if (e.Type == store.TypeMessage || e.Type == store.TypeEdit) && !d.noSearchIndex {
+		req.terms = store.TextTerms(e.Text)
+	}
 	d.mu.RLock()
 	if d.closed || d.db == nil {
 		d.mu.RUnlock()

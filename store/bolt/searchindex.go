@@ -63,17 +63,36 @@ const defaultSearchTail = 16 << 10
 // searchIndex is the follower that keeps the full-text index.
 type searchIndex struct {
 	tail int // messages of the tail that make it flush
+	// hint is the terms of the text of the append being stored, computed
+	// on the caller's goroutine (appendReq.terms). Only the writer sets it,
+	// around one event's follow calls, in the write transaction.
+	hint termHint
+}
+
+// termHint is store.TextTerms of text, if ok.
+type termHint struct {
+	text  string
+	terms []string
+	ok    bool
+}
+
+// terms returns store.SearchTerms(m), from the hint when it is m's text.
+func (s *searchIndex) terms(m *store.Message) []string {
+	if s.hint.ok && !m.Redacted && s.hint.text == m.Text {
+		return store.WithAuthorTerm(s.hint.terms, m.Author)
+	}
+	return store.SearchTerms(m)
 }
 
 // follow implements follower.
-func (s searchIndex) follow(tx *bbolt.Tx, room string, old, new *store.Message) error {
+func (s *searchIndex) follow(tx *bbolt.Tx, room string, old, new *store.Message) error {
 	var was, now []string
 	id := ulid.ULID{}
 	if old != nil {
 		was, id = store.SearchTerms(old), old.ID
 	}
 	if new != nil {
-		now, id = store.SearchTerms(new), new.ID
+		now, id = s.terms(new), new.ID
 	}
 	if old != nil && new != nil && slices.Equal(was, now) {
 		return nil // a reaction: the terms did not change
@@ -169,7 +188,7 @@ func splitTerms(terms []byte) []string {
 
 // add indexes a new message: a tail entry, and a flush once the tail is
 // full.
-func (s searchIndex) add(sb *bbolt.Bucket, room string, id ulid.ULID, terms []string) error {
+func (s *searchIndex) add(sb *bbolt.Bucket, room string, id ulid.ULID, terms []string) error {
 	tail, err := searchTailBucket(sb)
 	if err != nil {
 		return err
