@@ -366,11 +366,12 @@ type appendReq struct {
 	ctx  context.Context
 	ev   store.Event
 	enc  store.EncodedEvent // ev's JSON but for id and time, encoded by the caller
+	imp  []store.Event      // instead of ev: checked events to import, ids set
+	done chan appendResult
+
 	// terms are the search terms of ev's text (store.TextTerms), computed
 	// by the caller, for a message or an edit; nil otherwise.
 	terms []string
-	imp  []store.Event      // instead of ev: checked events to import, ids set
-	done chan appendResult
 }
 
 type appendResult struct {
