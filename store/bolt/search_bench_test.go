@@ -248,10 +248,12 @@ func BenchmarkSearchQuery(b *testing.B) {
 func BenchmarkSearchReindex(b *testing.B) {
 	path, n := benchSearchFile(b)
 	for b.Loop() {
+		cpu := processCPU()
 		rep, err := Reindex(path)
 		if err != nil || rep.Messages != n {
 			b.Fatalf("reindex: %+v, %v; want %d messages", rep, err, n)
 		}
 		b.ReportMetric(float64(rep.Messages)/rep.Took.Seconds(), "msgs/s")
+		b.ReportMetric(float64((processCPU()-cpu).Microseconds())/float64(n), "cpu-µs/msg")
 	}
 }
