@@ -93,4 +93,10 @@ func TestSearchAPI(t *testing.T) {
 	if code, body := s.status(t, "GET", "/api/search?q=deploy&rooms=pub,secret", "", bob...); code != http.StatusForbidden || !strings.Contains(body, "secret") {
 		t.Errorf("bob naming the private room: got %d %s, want 403", code, body)
 	}
+	// A guest searches its room only.
+	post("acme", "deploy from the guest room", s.admin...)
+	guest := s.guest(t, "acme", "Carol")
+	if texts, rooms, _, _ := searchResults(t, s, "q=deploy", guest...); !slices.Equal(texts, []string{"deploy from the guest room"}) || rooms[0] != "acme" {
+		t.Errorf("guest: got %q in %v, want its room's message only", texts, rooms)
+	}
 }
