@@ -86,6 +86,9 @@ func (s *searchIndex) terms(m *store.Message) []string {
 
 // follow implements follower.
 func (s *searchIndex) follow(tx *bbolt.Tx, room string, old, new *store.Message) error {
+	if old != nil && new != nil && old.Text == new.Text && old.Author == new.Author && old.Redacted == new.Redacted {
+		return nil // a reaction: nothing the index keeps changed
+	}
 	var was, now []string
 	id := ulid.ULID{}
 	if old != nil {
@@ -95,7 +98,7 @@ func (s *searchIndex) follow(tx *bbolt.Tx, room string, old, new *store.Message)
 		now, id = s.terms(new), new.ID
 	}
 	if old != nil && new != nil && slices.Equal(was, now) {
-		return nil // a reaction: the terms did not change
+		return nil // an edit to text with the same terms
 	}
 	sb := tx.Bucket(bucketSearch)
 	if old == nil {
