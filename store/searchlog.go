@@ -2,6 +2,7 @@ package store
 
 import (
 	"slices"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/oklog/ulid/v2"
@@ -71,13 +72,28 @@ func SearchTerms(m *Message) []string {
 // them, sorted, without the author's: a log may compute them before its
 // writer needs them.
 func TextTerms(text string) []string {
-	terms := search.Terms(text)
-	for i, t := range terms {
-		terms[i] = SearchTerm(t)
+	// As search.Terms, without its map (sorting finds the duplicates), and
+	// with a reused token buffer: appends run this for every message.
+	buf := tokenBufs.Get().(*[]search.Token)
+	toks := search.AppendTokens((*buf)[:0], text)
+	defer func() {
+		clear(toks) // the terms are strings of text: keep nothing alive
+		*buf = toks[:0]
+		tokenBufs.Put(buf)
+	}()
+	terms := make([]string, 0, len(toks)+len(toks)/4)
+	for _, t := range toks {
+		terms = append(terms, SearchTerm(t.Term))
+		if t.Alt != "" {
+			terms = append(terms, SearchTerm(t.Alt))
+		}
 	}
 	slices.Sort(terms)
-	return slices.Compact(terms)
+	return slices.Clip(slices.Compact(terms))
 }
+
+// tokenBufs recycles TextTerms's token buffers.
+var tokenBufs = sync.Pool{New: func() any { b := make([]search.Token, 0, 64); return &b }}
 
 // WithAuthorTerm returns TextTerms of a text by author as SearchTerms
 // returns them: with AuthorTerm(author), sorted. terms is not changed.
