@@ -18,6 +18,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/store/blobdir"
 )
 
 // Layout of the bbolt file (schema version 2; migrate.go upgrades older
@@ -87,6 +88,16 @@ type DB struct {
 	Now func() time.Time
 	// Logger receives background errors.
 	Logger *slog.Logger
+	// BlobStore keeps the bytes of uploaded files (nil: a directory beside
+	// the file, Path+".files", opened by Open).
+	BlobStore store.Blobs
+	// UploadTTL is how long an upload may wait for a message before the
+	// pruner collects it (0: never).
+	UploadTTL time.Duration
+	// OrphanAge is how old an object no record references must be before
+	// the pruner erases it: longer than any upload takes between writing
+	// its bytes and registering them (0: never).
+	OrphanAge time.Duration
 
 	db    *bbolt.DB
 	queue chan *appendReq
@@ -106,6 +117,9 @@ type DB struct {
 	ids     idGen                                    // writer goroutine only, after Open
 	commits atomic.Int64                             // committed transactions, for tests
 	observe atomic.Pointer[func(int, time.Duration)] // see ObserveCommits
+
+	files       fileState   // uploads: see files.go
+	eraseQueued atomic.Bool // a commit queued objects to erase: wake the eraser
 
 	// followers keep what is derived from messages' states (see follow.go);
 	// set before the writer starts, read-only afterwards.
@@ -129,6 +143,8 @@ func NewDB(path string) *DB {
 		DedupWindow:  72 * time.Hour,
 		MaxClockSkew: defaultMaxClockSkew,
 		PruneEvery:   time.Minute,
+		UploadTTL:    24 * time.Hour,
+		OrphanAge:    time.Hour,
 		Now:          time.Now,
 		Logger:       slog.Default(),
 	}
@@ -162,12 +178,19 @@ func (d *DB) Open() error {
 	if err == nil {
 		err = countMessages(db)
 	}
+	if err == nil && d.BlobStore == nil {
+		d.BlobStore, err = blobdir.Open(d.Path + ".files")
+	}
 	if err != nil {
 		db.Close()
 		return fmt.Errorf("open db %s: %w", d.Path, err)
 	}
 	d.db = db
-	d.followers = append(d.followers, mentionIndex{})
+	if err := d.initFiles(); err != nil {
+		db.Close()
+		return fmt.Errorf("open db %s: %w", d.Path, err)
+	}
+	d.followers = append(d.followers, mentionIndex{}, fileRefs{d})
 	d.ids.last = last
 	d.queue = make(chan *appendReq, 4*d.MaxBatch)
 	d.stop = make(chan struct{})
@@ -180,6 +203,7 @@ func (d *DB) Open() error {
 	go d.writeLoop()
 	go d.pruneLoop()
 	go d.scrubLoop()
+	go d.eraseLoop()
 	return nil
 }
 
@@ -246,6 +270,7 @@ func (d *DB) Close() error {
 	<-d.writerDone
 	<-d.prunerDone
 	<-d.scrubs.done
+	<-d.files.done
 	return d.db.Close()
 }
 

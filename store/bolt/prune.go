@@ -32,6 +32,10 @@ func (d *DB) pruneLoop() {
 		} else if n > 0 {
 			d.Logger.Info("retention pruned events", "events", n)
 		}
+		if d.eraseQueued.Swap(false) {
+			d.wakeEraser()
+		}
+		d.collectFiles(now)
 		select {
 		case <-d.stop:
 			return
