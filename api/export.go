@@ -11,6 +11,7 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 	"github.com/oklog/ulid/v2"
+
 	"github.com/parleychat/parley/store"
 )
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/oklog/ulid/v2"
+
 	"github.com/parleychat/parley/store"
 )
 

@@ -32,11 +32,15 @@ type File struct {
 	Thumb Thumb
 }
 
-// Thumb is a file's thumbnail: another object of Blobs.
+// Thumb is a file's thumbnail: another object of Blobs; or, with None
+// set and no SHA256, the verdict that none can be made (a decompression
+// bomb, a damaged image).
 type Thumb struct {
-	SHA256        string
-	Type          string
-	Width, Height int
+	SHA256 string `json:"sha256,omitempty"`
+	Type   string `json:"type,omitempty"`
+	Width  int    `json:"width,omitempty"`
+	Height int    `json:"height,omitempty"`
+	None   bool   `json:"none,omitempty"`
 }
 
 // Pending reports whether no message carries f yet.
@@ -203,8 +207,9 @@ type Files interface {
 	// if there is none (never was, or released).
 	File(ctx context.Context, id string) (File, error)
 
-	// SetThumb records file id's thumbnail, whose object must be in Blobs.
-	// ErrNotFound if the file is gone.
+	// SetThumb records file id's thumbnail, whose object must be in Blobs,
+	// or (t.None) that it has none. The first call wins. ErrNotFound if the
+	// file is gone.
 	SetThumb(ctx context.Context, id string, t Thumb) error
 
 	// FileUsage returns the bytes charged to uploader and to room.

@@ -271,21 +271,25 @@ func (d *DB) File(ctx context.Context, id string) (store.File, error) {
 
 // SetThumb implements store.Files.
 func (d *DB) SetThumb(ctx context.Context, id string, t store.Thumb) error {
-	if err := store.ValidateSHA256(t.SHA256); err != nil {
+	if t.None {
+		t = store.Thumb{None: true}
+	} else if err := store.ValidateSHA256(t.SHA256); err != nil {
 		return err
 	}
 	d.files.mu.RLock()
 	defer d.files.mu.RUnlock()
-	if _, err := d.BlobStore.Stat(t.SHA256); err != nil {
-		return err
+	if !t.None {
+		if _, err := d.BlobStore.Stat(t.SHA256); err != nil {
+			return err
+		}
 	}
 	return d.update(func(tx *bbolt.Tx) error {
 		f, err := getFile(tx, id)
-		if err != nil || f.Thumb.SHA256 != "" {
+		if err != nil || f.Thumb != (store.Thumb{}) {
 			return err
 		}
 		f.Thumb = t
-		if err := putFile(tx, f); err != nil {
+		if err := putFile(tx, f); err != nil || t.None {
 			return err
 		}
 		return reference(tx, t.SHA256)

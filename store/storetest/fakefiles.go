@@ -94,7 +94,9 @@ func (f *Fake) File(ctx context.Context, id string) (store.File, error) {
 
 // SetThumb implements store.Files.
 func (f *Fake) SetThumb(ctx context.Context, id string, t store.Thumb) error {
-	if err := store.ValidateSHA256(t.SHA256); err != nil {
+	if t.None {
+		t = store.Thumb{None: true}
+	} else if err := store.ValidateSHA256(t.SHA256); err != nil {
 		return err
 	}
 	f.mu.Lock()
@@ -102,19 +104,23 @@ func (f *Fake) SetThumb(ctx context.Context, id string, t store.Thumb) error {
 	if err := f.usable(); err != nil {
 		return err
 	}
-	if _, err := f.blobs.Stat(t.SHA256); err != nil {
-		return err
+	if !t.None {
+		if _, err := f.blobs.Stat(t.SHA256); err != nil {
+			return err
+		}
 	}
 	file, ok := f.files.records[id]
 	if !ok {
 		return store.NotFound("file " + id)
 	}
-	if file.Thumb.SHA256 != "" {
+	if file.Thumb != (store.Thumb{}) {
 		return nil
 	}
 	file.Thumb = t
 	f.files.records[id] = file
-	f.files.objs[t.SHA256]++
+	if !t.None {
+		f.files.objs[t.SHA256]++
+	}
 	return nil
 }
 
