@@ -53,6 +53,13 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request, ps httprou
 // handleBackup: GET /api/admin/backup streams a consistent copy of the db
 // while the server keeps serving.
 func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	if s.Files != nil {
+		if r.URL.Query().Get("format") == "tar" {
+			s.backupTar(w, r)
+			return
+		}
+		w.Header().Set("Parley-Backup-Files", "not-included")
+	}
 	started := false
 	_, err := s.log.Backup(w, func(size int64) {
 		started = true

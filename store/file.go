@@ -220,6 +220,13 @@ type Files interface {
 	// background, with its configured age.
 	CollectFiles(ctx context.Context, before time.Time) (int, error)
 
+	// BackupFiles is Log.Backup with the files: it writes the copy to w,
+	// then calls object with every object the copy references (thumbnails
+	// included), from the same snapshot. No object the copy references is
+	// erased before BackupFiles returns, so object can read each from
+	// Blobs.
+	BackupFiles(w io.Writer, size func(int64), object func(sum string) error) (int64, error)
+
 	// FileStats counts records and objects.
 	FileStats(ctx context.Context) (FileStats, error)
 

@@ -44,6 +44,10 @@ func Open(path string) (*Dir, error) {
 	return &Dir{path: path}, nil
 }
 
+// View returns the directory at path for reading (Open, Stat, Walk)
+// without preparing it: offline checks use it on a stopped server's files.
+func View(path string) *Dir { return &Dir{path: path} }
+
 // Path returns the directory.
 func (d *Dir) Path() string { return d.path }
 
@@ -230,6 +234,9 @@ func (d *Dir) Erase(sum string) error {
 func (d *Dir) Walk(fn func(sum string, size int64, mod time.Time) error) error {
 	root := filepath.Join(d.path, "objects")
 	dirs, err := os.ReadDir(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // no object yet
+	}
 	if err != nil {
 		return err
 	}

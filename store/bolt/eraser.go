@@ -61,6 +61,9 @@ func (d *DB) erasePass() error {
 		if err != nil || len(sums) == 0 {
 			return err
 		}
+		// A reader that began before these were released (a backup) may
+		// still need them.
+		d.readers.waitBefore(d.commits.Load())
 		for _, sum := range sums {
 			if err := d.eraseObject(sum, true); err != nil {
 				return err

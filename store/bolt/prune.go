@@ -81,5 +81,9 @@ func (d *DB) update(fn func(*bbolt.Tx) error) error {
 	if d.closed || d.db == nil {
 		return store.ErrClosed
 	}
-	return d.db.Update(fn)
+	if err := d.db.Update(fn); err != nil {
+		return err
+	}
+	d.commits.Add(1) // readers that began before may see what it changed
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"time"
@@ -131,6 +132,27 @@ func (f *Fake) FileUsage(ctx context.Context, uploader, room string) (store.Usag
 	return store.Usage{User: f.files.usage["u:"+uploader], Room: f.files.usage["r:"+room]}, f.usable()
 }
 
+// BackupFiles implements store.Files.
+func (f *Fake) BackupFiles(w io.Writer, size func(int64), object func(sum string) error) (int64, error) {
+	// Every release (appends, imports, pruning, collection) waits.
+	f.writeMu.Lock()
+	defer f.writeMu.Unlock()
+	f.mu.RLock()
+	sums := make([]string, 0, len(f.files.objs))
+	for sum := range f.files.objs {
+		sums = append(sums, sum)
+	}
+	f.mu.RUnlock()
+	n, err := f.Backup(w, size)
+	for _, sum := range sums {
+		if err != nil {
+			break
+		}
+		err = object(sum)
+	}
+	return n, err
+}
+
 // FileStats implements store.Files.
 func (f *Fake) FileStats(ctx context.Context) (store.FileStats, error) {
 	f.mu.RLock()
@@ -146,6 +168,8 @@ func (f *Fake) FileStats(ctx context.Context) (store.FileStats, error) {
 
 // CollectFiles implements store.Files.
 func (f *Fake) CollectFiles(ctx context.Context, before time.Time) (int, error) {
+	f.writeMu.Lock()
+	defer f.writeMu.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.usable(); err != nil {

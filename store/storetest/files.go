@@ -37,6 +37,7 @@ func RunFiles(t *testing.T, open FilesOpener) {
 		{"Quotas", testFileQuotas},
 		{"RetentionReleasesFiles", testRetentionReleasesFiles},
 		{"ImportRegistersFiles", testImportRegistersFiles},
+		{"BackupFilesListsObjects", testBackupFilesListsObjects},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open) })
 	}
@@ -348,5 +349,49 @@ func testImportRegistersFiles(t *testing.T, open FilesOpener) {
 	}
 	if rep, err := dst.Import(ctx, "a", bytes.NewReader(export.Bytes())); err != nil || rep.Skipped != 1 {
 		t.Fatalf("import again: %+v, %v", rep, err)
+	}
+}
+
+// testBackupFilesListsObjects: a backup lists every object its copy
+// references, and each can be read while it runs, even if the message
+// carrying it is deleted meanwhile.
+func testBackupFilesListsObjects(t *testing.T, open FilesOpener) {
+	l := open(t, Options{})
+	ctx := context.Background()
+	f := MustUpload(t, l, "a", "alice", "kept.txt", []byte("in the backup"))
+	rec, _, err := l.Append(ctx, withFiles("a", "alice", "x", f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := MustUpload(t, l, "a", "alice", "pending.txt", []byte("pending too"))
+	got := map[string][]byte{}
+	deleted := make(chan error, 1)
+	var buf bytes.Buffer
+	_, err = l.BackupFiles(&buf, nil, func(sum string) error {
+		if len(got) == 0 {
+			go func() {
+				_, _, err := l.Append(ctx, store.Event{Room: "a", Type: store.TypeDelete, Author: "alice", Target: rec.ID})
+				deleted <- err
+			}()
+		}
+		b, err := l.Blobs().Open(sum)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		got[sum], err = io.ReadAll(b)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	if err := <-deleted; err != nil {
+		t.Fatal(err)
+	}
+	if string(got[f.SHA256]) != "in the backup" || string(got[pending.SHA256]) != "pending too" || len(got) != 2 {
+		t.Fatalf("objects: got %d", len(got))
+	}
+	if buf.Len() == 0 {
+		t.Fatal("no copy written")
 	}
 }
