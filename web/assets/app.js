@@ -16,6 +16,7 @@ import { NamePrompt } from './name.js';
 import { Rooms } from './rooms.js';
 import { routeJoin, routeRoom } from './routes.js';
 import { Sender } from './sender.js';
+import { Uploads } from './upload.js';
 import { Shell } from './shell.js';
 import { Sidebar, roomHref } from './sidebar.js';
 import { Store } from './store.js';
@@ -210,6 +211,18 @@ const sender = new Sender({
   needName: (then) => namePrompt.open(then),
   scheduleSave,
 });
+
+const uploads = new Uploads({
+  form: $('composer'),
+  textarea: $('composer-text'),
+  dropZone: $('room'),
+  active: () => rooms.active,
+  me: () => me,
+  announce: (text) => announcer.say(text),
+  changed: () => composer.update(),
+});
+composer.takeSend = (text, replyTo) => uploads.takeSend(text, replyTo);
+composer.hasFiles = () => uploads.hasFiles();
 
 const jumper = new Jumper({
   store, rooms, timeline, notify: (text) => shell.notify(text),
