@@ -115,8 +115,14 @@ func (w *writer) Commit() (string, int64, error) {
 		}
 	}
 	if st, err := os.Stat(dst); err == nil && st.Size() == w.n {
-		// The same content is stored: keep the one in place.
+		// The same content is stored: keep the one in place, made young
+		// again, so the collection of unreferenced objects, which spares
+		// recent ones, leaves it to the upload about to register it.
 		os.Remove(tmp)
+		now := time.Now()
+		if err := os.Chtimes(dst, now, now); err != nil {
+			return "", 0, err
+		}
 		return sum, w.n, nil
 	}
 	if err := os.Chmod(tmp, 0o400); err != nil {

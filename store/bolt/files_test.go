@@ -54,9 +54,11 @@ func TestFilesDirectoryAtOpen(t *testing.T) {
 // upload that never registered) are erased once older than OrphanAge;
 // referenced ones stay.
 func TestOrphansCollected(t *testing.T) {
-	d := mustOpenDB(t, "", func(d *DB) { d.OrphanAge, d.PruneEvery = 50*time.Millisecond, 10*time.Millisecond })
+	clock := storetest.NewClock(time.Now())
+	d := mustOpenDB(t, "", func(d *DB) { d.Now, d.OrphanAge, d.PruneEvery = clock.Now, time.Hour, 10*time.Millisecond })
 	kept := storetest.MustUpload(t, d, "a", "alice", "kept", []byte("registered"))
 	orphan := storetest.MustPutBlob(t, d.Blobs(), []byte("never registered"))
+	clock.Add(2 * time.Hour) // both objects are now older than OrphanAge
 	waitFor(t, "the orphan erased", func() bool {
 		_, err := d.Blobs().Stat(orphan)
 		return errors.Is(err, store.ErrNotFound)
