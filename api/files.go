@@ -17,22 +17,26 @@ import (
 // FileLimits bound uploads (docs/files.md, "Limits"). Zero quotas and
 // rates bound nothing.
 type FileLimits struct {
-	MaxFileBytes     int64         // one file, after which 413
-	KeepMetadata     bool          // store JPEG and PNG as sent, EXIF and all
-	UserQuota        int64         // bytes of registered uploads per uploader
-	RoomQuota        int64         // bytes of registered uploads per room
-	UploadsPerMinute float64       // per identity (per client IP without access control), bursts of a third
-	MaxUploads       int           // uploads in flight, server-wide
-	BodyTimeout      time.Duration // to receive one upload's body
+	MaxFileBytes     int64   // one file, after which 413
+	KeepMetadata     bool    // store JPEG and PNG as sent, EXIF and all
+	UserQuota        int64   // bytes of registered uploads per uploader
+	RoomQuota        int64   // bytes of registered uploads per room
+	UploadsPerMinute float64 // per identity (per client IP without access control), bursts of a third
+	MaxUploads       int     // uploads in flight, server-wide
+	// MaxFilesPerMessage is how many files a message may carry, at most
+	// store.MaxFilesPerMessage (0: that).
+	MaxFilesPerMessage int
+	BodyTimeout        time.Duration // to receive one upload's body
 }
 
 // DefaultFileLimits are the defaults of parley serve.
 var DefaultFileLimits = FileLimits{
-	MaxFileBytes:     25 << 20,
-	UserQuota:        2 << 30,
-	UploadsPerMinute: 30,
-	MaxUploads:       32,
-	BodyTimeout:      10 * time.Minute,
+	MaxFileBytes:       25 << 20,
+	UserQuota:          2 << 30,
+	UploadsPerMinute:   30,
+	MaxUploads:         32,
+	MaxFilesPerMessage: store.MaxFilesPerMessage,
+	BodyTimeout:        10 * time.Minute,
 }
 
 // fileJSON is an upload's answer.
@@ -326,6 +330,18 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, sum string,
 		w.Header().Set("Cross-Origin-Resource-Policy", "same-origin")
 	}
 	http.ServeContent(w, r, "", mod, b)
+}
+
+// checkFileCount enforces FileLimits.MaxFilesPerMessage.
+func (s *Server) checkFileCount(ids []string) error {
+	limit := s.FileLimits.MaxFilesPerMessage
+	if limit <= 0 || limit > store.MaxFilesPerMessage {
+		limit = store.MaxFilesPerMessage
+	}
+	if len(ids) > limit {
+		return errorf(http.StatusBadRequest, "a message carries at most %d files", limit)
+	}
+	return nil
 }
 
 // fileRefs are the files of a message that names ids; the log checks them

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -215,6 +216,24 @@ func TestUploadLimits(t *testing.T) {
 	}
 }
 
+func TestMaxFilesPerMessage(t *testing.T) {
+	s := mustStartServer(t, func(srv *api.Server) { srv.FileLimits.MaxFilesPerMessage = 2 })
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, s.mustUpload(t, "general", fmt.Sprintf("f%d&author=ann", i), []byte{byte(i)})["id"].(string))
+	}
+	post := func(ids []string) response {
+		b, _ := json.Marshal(map[string]any{"author": "ann", "files": ids})
+		return s.do(t, http.MethodPost, "/api/rooms/general/messages", "application/json", b)
+	}
+	if r := post(ids); r.status != http.StatusBadRequest || !strings.Contains(r.errorMessage(t), "at most 2 files") {
+		t.Fatalf("three files: got %d %s", r.status, r.body)
+	}
+	if r := post(ids[:2]); r.status != http.StatusCreated {
+		t.Fatalf("two files: got %d %s", r.status, r.body)
+	}
+}
+
 func TestDamagedImageRefused(t *testing.T) {
 	s := mustStartServer(t)
 	r := s.upload(t, "general", "bad.png&author=ann", fixture(t, "gps.png")[:200])
@@ -327,6 +346,10 @@ func TestPNGBombRefused(t *testing.T) {
 	})
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
+	if m := s.do(t, http.MethodGet, "/metrics", "", nil); !strings.Contains(string(m.body), "parley_thumbnails_refused_total 1") ||
+		!strings.Contains(string(m.body), "parley_files 1") {
+		t.Errorf("metrics do not count the refused thumbnail and the file")
+	}
 	// Decoding would allocate 400 MB at least; the whole test far less.
 	if got := after.TotalAlloc - before.TotalAlloc; got > 200<<20 {
 		t.Fatalf("allocated %d MiB while refusing the bomb", got>>20)

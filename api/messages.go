@@ -63,6 +63,9 @@ func (s *Server) handlePostMessage(w http.ResponseWriter, r *http.Request, ps ht
 		err = s.checkText(in.Text)
 	}
 	if err == nil {
+		err = s.checkFileCount(in.Files)
+	}
+	if err == nil {
 		in.Author, err = id.author(in.Author)
 	}
 	var replyTo ulid.ULID

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/parleychat/parley/api"
+	"github.com/parleychat/parley/store"
 	"github.com/parleychat/parley/store/bolt"
 )
 
@@ -24,6 +25,7 @@ func addFileFlags(fs *flag.FlagSet) *fileFlags {
 	fs.Int64Var(&l.UserQuota, "user-quota", l.UserQuota, "bytes of files each uploader may keep (0: no limit)")
 	fs.Int64Var(&l.RoomQuota, "room-quota", l.RoomQuota, "bytes of files each room may keep (0: no limit)")
 	fs.Float64Var(&l.UploadsPerMinute, "rate-upload", l.UploadsPerMinute, "uploads per minute per identity (per IP without -auth), bursts of a third (0: no limit)")
+	fs.IntVar(&l.MaxFilesPerMessage, "max-files-per-message", l.MaxFilesPerMessage, "files one message may carry (at most 10)")
 	fs.IntVar(&l.MaxUploads, "max-uploads", l.MaxUploads, "uploads in progress at once, server-wide (0: no limit)")
 	fs.DurationVar(&l.BodyTimeout, "upload-body-timeout", l.BodyTimeout, "longest an upload's body may take to arrive (0: no limit)")
 	fs.DurationVar(&f.uploadTTL, "upload-ttl", f.uploadTTL, "uploads no message carries are deleted after this (0: never)")
@@ -34,6 +36,9 @@ func addFileFlags(fs *flag.FlagSet) *fileFlags {
 func (f *fileFlags) check() error {
 	if f.limits.MaxFileBytes <= 0 {
 		return fmt.Errorf("-max-file-bytes must be positive, got %d", f.limits.MaxFileBytes)
+	}
+	if f.limits.MaxFilesPerMessage < 1 || f.limits.MaxFilesPerMessage > store.MaxFilesPerMessage {
+		return fmt.Errorf("-max-files-per-message must be 1 to %d, got %d", store.MaxFilesPerMessage, f.limits.MaxFilesPerMessage)
 	}
 	if f.uploadTTL < 0 || f.limits.BodyTimeout < 0 {
 		return fmt.Errorf("-upload-ttl and -upload-body-timeout must be 0 or more")
