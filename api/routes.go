@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/julienschmidt/httprouter"
-
 	"github.com/parleychat/parley/store"
 )
 

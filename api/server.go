@@ -171,11 +171,8 @@ func (s *Server) Open() error {
 	s.init()
 	s.limits = newLimiters(s.Limits)
 	s.limits.addUploads(s.FileLimits)
-	if s.Files != nil {
-		if s.FileLimits.MaxFileBytes <= 0 {
-			return errors.New("api: FileLimits.MaxFileBytes must be set")
-		}
-		s.thumbs = newThumbnailer(s.Files, s.Logger)
+	if s.Files != nil && s.FileLimits.MaxFileBytes <= 0 {
+		return errors.New("api: FileLimits.MaxFileBytes must be set")
 	}
 	s.configureHub()
 	ln, err := net.Listen("tcp", s.Addr)
@@ -183,6 +180,9 @@ func (s *Server) Open() error {
 		return fmt.Errorf("listen on %s: %w", s.Addr, err)
 	}
 	s.ln = ln
+	if s.Files != nil {
+		s.thumbs = newThumbnailer(s.Files, s.Logger)
+	}
 	s.srv = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -16,13 +16,13 @@ import { NamePrompt } from './name.js';
 import { Rooms } from './rooms.js';
 import { routeJoin, routeRoom } from './routes.js';
 import { Sender } from './sender.js';
-import { Uploads } from './upload.js';
 import { Shell } from './shell.js';
 import { Sidebar, roomHref } from './sidebar.js';
 import { Store } from './store.js';
 import { Stream } from './stream.js';
 import { Timeline } from './timeline.js';
 import { Updates } from './updates.js';
+import { Uploads } from './upload.js';
 
 const $ = (id) => document.getElementById(id);
 
