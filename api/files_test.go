@@ -364,7 +364,11 @@ func TestDeleteErasesFileBytes(t *testing.T) {
 	gone := []byte("MARKER-gone-7f3a9c " + strings.Repeat("g", 5000))
 	kept := []byte("MARKER-kept-41d2e8 " + strings.Repeat("k", 5000))
 	post := func(room string, data []byte) string {
-		f := s.mustUpload(t, room, "f.bin&author=ann", data)
+		name := "kept.bin"
+		if bytes.Equal(data, gone) {
+			name = "NAMEMARK-gone-5be1.bin" // the name goes too: records, event, stale copies
+		}
+		f := s.mustUpload(t, room, name+"&author=ann", data)
 		b, _ := json.Marshal(map[string]any{"author": "ann", "text": "file", "files": []string{f["id"].(string)}})
 		r := s.do(t, http.MethodPost, "/api/rooms/"+room+"/messages", "application/json", b)
 		var m map[string]any
@@ -390,7 +394,9 @@ func TestDeleteErasesFileBytes(t *testing.T) {
 		})
 		return n
 	}
-	waitUntil(t, "the deleted file's bytes erased", func() bool { return count("MARKER-gone-7f3a9c") == 0 })
+	waitUntil(t, "the deleted file's bytes and name erased", func() bool {
+		return count("MARKER-gone-7f3a9c") == 0 && count("NAMEMARK-gone-5be1") == 0
+	})
 	if n := count("MARKER-kept-41d2e8"); n != 1 {
 		t.Fatalf("content another message holds: found %d times, want 1", n)
 	}

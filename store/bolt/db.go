@@ -120,6 +120,11 @@ type DB struct {
 
 	files       fileState   // uploads: see files.go
 	eraseQueued atomic.Bool // a commit queued objects to erase: wake the eraser
+	// releasedFiles counts file records released (queued for the
+	// scrubber) and not yet told to it; the writer and the pruner take it
+	// after their commits. A failed commit leaves it high: the scrubber
+	// then makes a pass for nothing, never misses one.
+	releasedFiles atomic.Int64
 
 	// followers keep what is derived from messages' states (see follow.go);
 	// set before the writer starts, read-only afterwards.

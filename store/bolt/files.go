@@ -2,10 +2,12 @@ package bolt
 
 import (
 	"context"
+	"encoding/base32"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,7 +22,7 @@ import (
 // of them is in these buckets, changed in the same transactions as the
 // messages that carry them:
 //
-//	files/<file id>          the File record, JSON starting {"file":"<id>"
+//	files/<file id>          the File record, JSON starting {"id":"<id>"
 //	fileobjs/<sha256>        8-byte count of the records (and thumbnails)
 //	                         referencing the object
 //	filepending/<8-byte unix nanos><file id>   uploads no message carries yet
@@ -52,7 +54,7 @@ type fileState struct {
 
 // fileRecord is a File's stored shape.
 type fileRecord struct {
-	ID       string      `json:"file"`
+	ID       string      `json:"id"` // first: the scrubber's anchor
 	Room     string      `json:"room"`
 	Name     string      `json:"name"`
 	Size     int64       `json:"size"`
@@ -163,8 +165,9 @@ func charge(tx *bbolt.Tx, f store.File, sign int64) error {
 	return err
 }
 
-// releaseFile removes record id, its charge and its references. It
-// reports whether an object was queued for erasure.
+// releaseFile removes record id, its charge and its references, and
+// queues the record's stale copies (its name) for the scrubber. It reports
+// whether an object was queued for erasure.
 func releaseFile(tx *bbolt.Tx, id string) (bool, error) {
 	f, err := getFile(tx, id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -174,6 +177,9 @@ func releaseFile(tx *bbolt.Tx, id string) (bool, error) {
 		return false, err
 	}
 	if err := tx.Bucket(bucketFiles).Delete([]byte(id)); err != nil {
+		return false, err
+	}
+	if err := tx.Bucket(bucketScrub).Put(fileIDKey(id), []byte(scrubFileMark)); err != nil {
 		return false, err
 	}
 	if f.Pending() {
@@ -190,6 +196,27 @@ func releaseFile(tx *bbolt.Tx, id string) (bool, error) {
 	}
 	q, err := unreference(tx, f.Thumb.SHA256)
 	return queued || q, err
+}
+
+// scrubFileMark is the scrub bucket's value for a released file's record:
+// the key is the file id's 16 bytes, the anchor its text.
+const scrubFileMark = "\x00file"
+
+var fileIDEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// fileIDKey is a (valid) file id's 16 bytes.
+func fileIDKey(id string) []byte {
+	b, _ := fileIDEncoding.DecodeString(id)
+	return b
+}
+
+// fileIDText is the file id of 16 bytes.
+func fileIDText(k []byte) string { return fileIDEncoding.EncodeToString(k) }
+
+// isFileIDText tells a file id from a ULID's text, which is upper case and
+// uses 0, 1, 8 and 9, which a file id never does.
+func isFileIDText(id string) bool {
+	return store.ValidateFileID(id) == nil && strings.ContainsAny(id, "abcdefghijklmnopqrstuvwxyz")
 }
 
 // Blobs implements store.Files.
@@ -347,6 +374,9 @@ func (d *DB) CollectFiles(ctx context.Context, before time.Time) (int, error) {
 		if err == nil && queued {
 			d.wakeEraser()
 		}
+		if err == nil && n > 0 {
+			d.scrubs.queued(n) // the records' stale copies
+		}
 		total += n
 		if err != nil || n < pruneChunk {
 			return total, err
@@ -376,6 +406,7 @@ func (fr fileRefs) follow(tx *bbolt.Tx, room string, old, new *store.Message) er
 			if q {
 				fr.d.eraseQueued.Store(true)
 			}
+			fr.d.releasedFiles.Add(1)
 		}
 	}
 	return nil

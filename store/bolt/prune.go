@@ -35,6 +35,9 @@ func (d *DB) pruneLoop() {
 		if d.eraseQueued.Swap(false) {
 			d.wakeEraser()
 		}
+		if n := d.releasedFiles.Swap(0); n > 0 {
+			d.scrubs.queued(int(n))
+		}
 		d.collectFiles(now)
 		select {
 		case <-d.stop:

@@ -121,10 +121,14 @@ var errStopped = errors.New("log closing")
 // scrubPass overwrites every stale copy of the queued ids and dequeues them.
 func (d *DB) scrubPass() error {
 	var ids [][]byte
+	files := map[string]bool{} // keys of released files' records (files.go)
 	err := d.view(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketScrub).Cursor()
-		for k, _ := c.First(); k != nil && len(ids) < maxScrubBatch; k, _ = c.Next() {
+		for k, v := c.First(); k != nil && len(ids) < maxScrubBatch; k, v = c.Next() {
 			ids = append(ids, bytes.Clone(k))
+			if string(v) == scrubFileMark {
+				files[string(k)] = true
+			}
 		}
 		return nil
 	})
@@ -142,6 +146,10 @@ func (d *DB) scrubPass() error {
 	for _, k := range ids {
 		var id ulid.ULID
 		copy(id[:], k)
+		if files[string(k)] {
+			anchors[fileIDText(k)] = true
+			continue
+		}
 		anchors[id.String()] = true
 	}
 	if err := d.scrubFile(anchors); err != nil {

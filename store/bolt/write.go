@@ -84,6 +84,9 @@ func (d *DB) commit(batch []*appendReq) {
 		if d.eraseQueued.Swap(false) {
 			d.wakeEraser()
 		}
+		if n := d.releasedFiles.Swap(0); n > 0 {
+			d.scrubs.queued(int(n))
+		}
 	}
 	// Publish before answering: once an append is acknowledged, every
 	// subscriber already has it queued, and a stream opened afterwards
