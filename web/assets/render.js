@@ -5,6 +5,7 @@
 import { dayKey, dayLabel, fullTime, linkify, shortTime } from './format.js';
 import { messageHref } from './jump.js';
 import { renderMarkdown } from './markdown.js';
+import { highlightMentions, mentions, mentionsOf } from './mentions.js';
 import { filesElement } from './viewer.js';
 
 // Messages from one author closer together than this share one header.
@@ -113,6 +114,7 @@ export function messageElement(message, {
   li.dataset.author = message.author;
   li.classList.toggle('continued', continued);
   li.classList.toggle('mine', mine);
+  li.classList.toggle('mentions-me', !mine && mentions(message, me));
   li.classList.toggle('deleted', Boolean(message.redacted));
   li.classList.toggle('from-guest', guestBadges && isGuest(message.author));
 
@@ -138,7 +140,7 @@ export function messageElement(message, {
     li.dataset.replyTo = message.reply_to;
     body.append(quoteElement(parent, message));
   }
-  body.append(lineElement(message));
+  body.append(lineElement(message, me));
   if (message.files?.length && !message.redacted) body.append(filesElement(message));
   if (message.reactions?.length) body.append(reactionsElement(message.reactions, me));
   li.append(gutter, body);
@@ -160,8 +162,11 @@ function authorElements(author, guestBadges) {
   return [name, badge];
 }
 
-/** lineElement is a message's text with its "edited" mark, or its tombstone. */
-export function lineElement(message) {
+/**
+ * lineElement is a message's text with its "edited" mark, or its
+ * tombstone; the names it mentions are highlighted, me's most.
+ */
+export function lineElement(message, me = '') {
   const line = el('div', 'msg-line');
   if (message.redacted) {
     line.append(el('p', 'msg-text msg-tombstone', 'message deleted'));
@@ -170,7 +175,9 @@ export function lineElement(message) {
   // Formatting (markdown.js): one paragraph stays inline, in a <p>, so the
   // "edited" mark follows it; anything with blocks is a <div> of them.
   // User text is isolated (dir="auto") so it cannot reorder the page.
-  const { block, nodes } = renderMarkdown(message.text ?? '', linkify);
+  const names = mentionsOf(message);
+  const inline = names.length ? (t) => highlightMentions(linkify(t), names, me) : linkify;
+  const { block, nodes } = renderMarkdown(message.text ?? '', inline);
   const text = userText(block ? 'div' : 'p', block ? 'msg-text md-blocks' : 'msg-text');
   text.append(...nodes);
   line.append(text);
