@@ -47,6 +47,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusBadRequest, ve.Error()
 	case errors.As(err, &ie):
 		status, msg = http.StatusBadRequest, ie.Error()
+	case errors.Is(err, store.ErrQuota):
+		status, msg = http.StatusRequestEntityTooLarge, err.Error()
 	case errors.Is(err, store.ErrTooLarge):
 		status, msg = http.StatusRequestEntityTooLarge, err.Error()
 	case errors.As(err, &mbe):

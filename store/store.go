@@ -41,6 +41,10 @@ import (
 //     below its Gap's Pruned, however pruning interleaves with a stream's
 //     reads.
 //
+// A message may carry files (Event.Files): the uploads, their records and
+// the promises about their bytes are the Files interface's (file.go); a Log
+// that stores messages with files also implements Files.
+//
 // All methods are safe for concurrent use.
 type Log interface {
 	// Append validates e, derives its mentions (Event.Derive), assigns its

@@ -64,6 +64,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	fs.IntVar(&l.MaxStreamsIP, "max-streams-ip", l.MaxStreamsIP, "open streams per client IP (0: no limit)")
 	fs.Float64Var(&l.TypingPerSecond, "rate-typing", l.TypingPerSecond, "typing notices per second per identity, bursts of 5x (0: no limit)")
 	fs.Float64Var(&l.SignalsPerSecond, "rate-signal", l.SignalsPerSecond, "call signals per second per identity, bursts of 5x (0: no limit)")
+	files := addFileFlags(fs)
 	if err := m.parse(fs, args); err != nil {
 		return err
 	}
@@ -72,6 +73,9 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}
 	if !*limitsOn {
 		l = api.Limits{}
+	}
+	if err := files.check(); err != nil {
+		return err
 	}
 	if *bodyTimeout < 0 || *importBodyTimeout < 0 {
 		return fmt.Errorf("-body-timeout and -import-body-timeout must be 0 (no limit) or more")
@@ -108,12 +112,14 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	db := bolt.NewDB(*dbPath)
 	db.MaxTextBytes, db.Logger = *maxMsg, logger
 	db.Retention = store.Retention{Events: *retainEvents, For: store.Duration(*retainFor)}
+	db.UploadTTL = files.uploadTTL
 	if err := db.Open(); err != nil {
 		return err
 	}
 	defer db.Close()
 
 	srv := api.NewServer(db)
+	files.apply(db, srv, *limitsOn)
 	srv.Addr, srv.MaxMessageBytes, srv.Heartbeat, srv.Logger = *addr, *maxMsg, *heartbeat, logger
 	srv.DefaultRetention, srv.MaxImportBytes = db.Retention, *maxImport
 	srv.BodyTimeout, srv.ImportBodyTimeout = *bodyTimeout, *importBodyTimeout

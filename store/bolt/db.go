@@ -18,6 +18,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/store/blobdir"
 )
 
 // Layout of the bbolt file (schema version 2; migrate.go upgrades older
@@ -88,6 +89,16 @@ type DB struct {
 	Now func() time.Time
 	// Logger receives background errors.
 	Logger *slog.Logger
+	// BlobStore keeps the bytes of uploaded files (nil: a directory beside
+	// the file, Path+".files", opened by Open).
+	BlobStore store.Blobs
+	// UploadTTL is how long an upload may wait for a message before the
+	// pruner collects it (0: never).
+	UploadTTL time.Duration
+	// OrphanAge is how old an object no record references must be before
+	// the pruner erases it: longer than any upload takes between writing
+	// its bytes and registering them (0: never).
+	OrphanAge time.Duration
 
 	db    *bbolt.DB
 	queue chan *appendReq
@@ -107,6 +118,14 @@ type DB struct {
 	ids     idGen                                    // writer goroutine only, after Open
 	commits atomic.Int64                             // committed transactions, for tests
 	observe atomic.Pointer[func(int, time.Duration)] // see ObserveCommits
+
+	files       fileState   // uploads: see files.go
+	eraseQueued atomic.Bool // a commit queued objects to erase: wake the eraser
+	// releasedFiles counts file records released (queued for the
+	// scrubber) and not yet told to it; the writer and the pruner take it
+	// after their commits. A failed commit leaves it high: the scrubber
+	// then makes a pass for nothing, never misses one.
+	releasedFiles atomic.Int64
 
 	// followers keep what is derived from messages' states (see follow.go);
 	// set before the writer starts, read-only afterwards.
@@ -139,6 +158,8 @@ func NewDB(path string) *DB {
 		DedupWindow:  72 * time.Hour,
 		MaxClockSkew: defaultMaxClockSkew,
 		PruneEvery:   time.Minute,
+		UploadTTL:    24 * time.Hour,
+		OrphanAge:    time.Hour,
 		Now:          time.Now,
 		Logger:       slog.Default(),
 	}
@@ -175,12 +196,19 @@ func (d *DB) Open() error {
 	if err == nil {
 		err = d.openSearch(db)
 	}
+	if err == nil && d.BlobStore == nil {
+		d.BlobStore, err = blobdir.Open(d.Path + ".files")
+	}
 	if err != nil {
 		db.Close()
 		return fmt.Errorf("open db %s: %w", d.Path, err)
 	}
 	d.db = db
-	d.followers = append(d.followers, mentionIndex{})
+	if err := d.initFiles(); err != nil {
+		db.Close()
+		return fmt.Errorf("open db %s: %w", d.Path, err)
+	}
+	d.followers = append(d.followers, mentionIndex{}, fileRefs{d})
 	if !d.noSearchIndex {
 		d.search = &searchIndex{tail: d.searchTail()}
 		d.followers = append(d.followers, d.search)
@@ -197,6 +225,7 @@ func (d *DB) Open() error {
 	go d.writeLoop()
 	go d.pruneLoop()
 	go d.scrubLoop()
+	go d.eraseLoop()
 	return nil
 }
 
@@ -263,6 +292,7 @@ func (d *DB) Close() error {
 	<-d.writerDone
 	<-d.prunerDone
 	<-d.scrubs.done
+	<-d.files.done
 	return d.db.Close()
 }
 

@@ -33,6 +33,9 @@ func (d *DB) Import(ctx context.Context, room string, src io.ReadSeeker) (store.
 	if err := store.ValidateRoom(room); err != nil {
 		return store.ImportReport{}, err
 	}
+	// The objects of imported files must stay until their records commit.
+	d.files.mu.RLock()
+	defer d.files.mu.RUnlock()
 	rep, err := d.checkImport(ctx, room, src)
 	if err != nil {
 		return rep, err
@@ -166,6 +169,9 @@ func (d *DB) checkAgainstRoom(room string, src io.Reader) error {
 				return &store.ImportError{Line: n, Err: fmt.Errorf("event %s is older than the room's newest event %s: import only into an empty room or after where it ends", e.ID, newest)}
 			}
 			if err := rules.check(e); err != nil {
+				return &store.ImportError{Line: n, Err: err}
+			}
+			if err := d.checkImportedFiles(tx, e); err != nil {
 				return &store.ImportError{Line: n, Err: err}
 			}
 			return nil
@@ -307,4 +313,32 @@ func (w *batchWriter) importEvents(events []store.Event) (appendResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// checkImportedFiles checks the files a new message of an import carries:
+// each one's object must be in Blobs with its size, and an id the log
+// knows must be the same content in the same room, not carried by another
+// message.
+func (d *DB) checkImportedFiles(tx *bbolt.Tx, e store.Event) error {
+	for _, ref := range e.Files {
+		if err := store.ValidateSHA256(ref.SHA256); err != nil {
+			return fmt.Errorf("file %s: %w", ref.ID, err)
+		}
+		if f, err := getFile(tx, ref.ID); err == nil {
+			if f.SHA256 != ref.SHA256 || f.Room != e.Room || !f.Pending() && f.Message != e.ID {
+				return fmt.Errorf("file %s exists with other content", ref.ID)
+			}
+		}
+		size, err := d.BlobStore.Stat(ref.SHA256)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("file %s: its bytes (%s) are not in the import: import the zip export", ref.ID, ref.SHA256)
+		}
+		if err != nil {
+			return err
+		}
+		if size != ref.Size {
+			return fmt.Errorf("file %s: %d bytes, not %d", ref.ID, size, ref.Size)
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -79,6 +80,12 @@ func (d *DB) commit(batch []*appendReq) {
 		}
 		if redacted > 0 {
 			d.scrubs.queued(redacted)
+		}
+		if d.eraseQueued.Swap(false) {
+			d.wakeEraser()
+		}
+		if n := d.releasedFiles.Swap(0); n > 0 {
+			d.scrubs.queued(int(n))
 		}
 	}
 	// Publish before answering: once an append is acknowledged, every
@@ -165,6 +172,13 @@ func (w *batchWriter) store(req *appendReq) (appendResult, error) {
 	if e.Type == store.TypeMessage {
 		if e.ReplyTo != (ulid.ULID{}) && rb.msgs.Get(e.ReplyTo[:]) == nil {
 			return appendResult{err: store.Invalid("reply_to", "no such message in this room")}, nil
+		}
+		if len(e.Files) > 0 {
+			e.Files = slices.Clone(e.Files) // the caller's
+			if err := fillFiles(w.tx, &e); err != nil {
+				return appendResult{err: err}, nil
+			}
+			req.enc = e.EncodeParts()
 		}
 	} else {
 		if rb == nil {
