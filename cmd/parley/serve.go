@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -52,6 +53,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	iceServers := fs.String("ice-servers", "", "STUN and TURN servers for calls, comma-separated: stun:HOST:PORT, turn:USER:CREDENTIAL@HOST:PORT (default none: calls work on a LAN)")
 	presenceGrace := fs.Duration("presence-grace", 5*time.Second, "how long a dropped stream still counts in presence, so a quick reconnect does not flap")
 	maxInviteTTL := fs.Duration("max-invite-ttl", 30*24*time.Hour, "longest a guest invite may work; a longer expires_in is refused")
+	cf := m.addClusterFlags(fs, true)
 	limitsOn := fs.Bool("limits", true, "apply the rate and stream limits below (false: none, for benchmarks)")
 	l := api.DefaultLimits
 	fs.Float64Var(&l.PostPerSecond, "rate-post", l.PostPerSecond, "messages and changes per second per identity, bursts of 3x (0: no limit)")
@@ -108,12 +110,25 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	db := bolt.NewDB(*dbPath)
 	db.MaxTextBytes, db.Logger = *maxMsg, logger
 	db.Retention = store.Retention{Events: *retainEvents, For: store.Duration(*retainFor)}
-	if err := db.Open(); err != nil {
-		return err
+	var (
+		log      store.Store    = db
+		accounts store.Accounts = db
+	)
+	if cf.on() {
+		cl, err := cf.open(ctx, m, db, logger)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		log, accounts = cl, cl
+	} else {
+		if err := db.Open(); err != nil {
+			return err
+		}
+		defer db.Close()
 	}
-	defer db.Close()
 
-	srv := api.NewServer(db)
+	srv := api.NewServer(log)
 	srv.Addr, srv.MaxMessageBytes, srv.Heartbeat, srv.Logger = *addr, *maxMsg, *heartbeat, logger
 	srv.DefaultRetention, srv.MaxImportBytes = db.Retention, *maxImport
 	srv.BodyTimeout, srv.ImportBodyTimeout = *bodyTimeout, *importBodyTimeout
@@ -128,7 +143,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}
 	setupToken := ""
 	if authOn {
-		srv.Accounts = db
+		srv.Accounts = accounts
 		if setupToken, err = m.prepareAdmin(ctx, srv, logger); err != nil {
 			return err
 		}
@@ -148,7 +163,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if authOn {
 		mode = "on"
 	}
-	logger.Info("parley listening", "url", srv.URL(), "db", *dbPath, "auth", mode)
+	logger.Info("parley listening", "url", srv.URL(), "db", *dbPath, "auth", mode, "cluster", *cf.urls != "")
 	if setupToken != "" {
 		fmt.Fprintf(m.Stderr, `
 No admin exists yet. This one-time setup token creates the first one (it
@@ -171,7 +186,7 @@ Open %s and enter it, or run:
 	}
 	logger.Info("shutting down")
 	err = srv.Close()
-	if cerr := db.Close(); cerr != nil && err == nil {
+	if cerr := log.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("close db: %w", cerr)
 	}
 	if err != nil {
@@ -216,6 +231,9 @@ func loopback(addr string) bool {
 func (m *Main) prepareAdmin(ctx context.Context, srv *api.Server, logger *slog.Logger) (string, error) {
 	if pw := m.Getenv("PARLEY_ADMIN_PASSWORD"); pw != "" {
 		created, err := srv.EnsureAdmin(ctx, "admin", pw)
+		if errors.Is(err, store.ErrConflict) {
+			return "", nil // another cluster node created it first
+		}
 		if err != nil {
 			return "", fmt.Errorf("PARLEY_ADMIN_PASSWORD: %w", err)
 		}
