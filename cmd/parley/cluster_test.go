@@ -448,3 +448,34 @@ func TestClusterSurvivesKills(t *testing.T) {
 		t.Fatalf("restarted node A's export differs from B's (%d and %d bytes)", len(exportA), len(exportB))
 	}
 }
+
+// TestClusterStatusAndReplicaWarning: cluster status shows the stream,
+// its servers and each node's applied sequence; a node whose stream has
+// fewer than three replicas warns at start, and status warns too.
+func TestClusterStatusAndReplicaWarning(t *testing.T) {
+	c := natstest.Start(t, 3)
+	n := startBinary(t, os.Args[0], []string{"PARLEY_TEST_CHILD=1", "PARLEY_ADMIN_PASSWORD=" + clusterPassword},
+		"serve", "-addr", "127.0.0.1:0", "-db", filepath.Join(t.TempDir(), "a.db"), "-auth", "on",
+		"-cluster", strings.Join(c.URLs(), ","), "-node", "node-a", "-cluster-replicas", "1", "-cluster-stream", "SMALL")
+	if !strings.Contains(n.stderr.String(), "the cluster stream is not replicated") {
+		t.Fatalf("no warning for a stream of one replica:\n%s", n.stderr)
+	}
+	if _, _, err := (clusterClient{t, n.url, newToken(t, n.url)}).post("r", "hello", "h1"); err != nil {
+		t.Fatal(err)
+	}
+	var out string
+	if !waitFor(func() bool {
+		stdout := &syncBuffer{}
+		m := &Main{Stdin: strings.NewReader(""), Stdout: stdout, Stderr: stdout, Getenv: func(string) string { return "" }}
+		err := m.Run(context.Background(), []string{"cluster", "status", "-cluster", strings.Join(c.URLs(), ","), "-cluster-stream", "SMALL"})
+		out = stdout.String()
+		return err == nil && strings.Contains(out, "node-a") && strings.Contains(out, "R1") && strings.Contains(out, "has 1 replica(s)") && strings.Contains(out, " yes ")
+	}) {
+		t.Fatalf("cluster status:\n%s", out)
+	}
+	for _, want := range []string{"stream SMALL", "leader nats-", "node-a", "yes"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("cluster status lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -124,6 +124,7 @@ func (l *Log) Open() error {
 		return err
 	}
 	l.applied = seq
+	l.ready.Store(seq >= l.startSeq.Load())
 	l.progress = make(chan struct{})
 	l.outcomes = make(map[uint64]bolt.Outcome)
 	l.stop = make(chan struct{})
