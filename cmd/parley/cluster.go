@@ -88,13 +88,15 @@ func (c *clusterFlags) names() (stream, gaps, nodes, prefix string) {
 // open opens db as this node's replica of the cluster and waits until it
 // has caught up with the stream, so the node listens only once its reads
 // are current.
-func (c *clusterFlags) open(ctx context.Context, m *Main, db *bolt.DB, logger *slog.Logger) (*jetstream.Log, error) {
+// onAccounts is called after account changes from any node were applied.
+func (c *clusterFlags) open(ctx context.Context, m *Main, db *bolt.DB, logger *slog.Logger, onAccounts func()) (*jetstream.Log, error) {
 	opts, err := c.options(m)
 	if err != nil {
 		return nil, err
 	}
 	l := jetstream.New(db, splitList(*c.urls))
 	l.Options, l.Node, l.Replicas, l.Logger = opts, *c.node, *c.replicas, logger
+	l.OnAccountsChanged = onAccounts
 	l.Stream, l.GapStream, l.NodeBucket, l.Prefix = c.names()
 	if err := l.Open(); err != nil {
 		return nil, err

@@ -479,3 +479,45 @@ func TestClusterStatusAndReplicaWarning(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterRevokeThroughBEndsStreamOnA: a token revoked through node B
+// ends the stream it holds open on node A.
+func TestClusterRevokeThroughBEndsStreamOnA(t *testing.T) {
+	c := natstest.Start(t, 3)
+	a := startClusterNode(t, c, "a", "")
+	b := startClusterNode(t, c, "b", "")
+	admin := clusterClient{t, b.url, newToken(t, a.url)}
+	status, body, err := (clusterClient{t, a.url, admin.token}).do(http.MethodPost, "/api/tokens", `{"label":"doomed"}`)
+	var doomed struct{ ID, Token string }
+	if err != nil || status != http.StatusCreated || json.Unmarshal(body, &doomed) != nil {
+		t.Fatalf("second token: %d %s %v", status, body, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events, err := (clusterClient{t, a.url, doomed.Token}).stream(ctx, "r", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body, err := admin.do(http.MethodDelete, "/api/tokens/"+doomed.ID, ""); err != nil || status != http.StatusNoContent && status != http.StatusOK {
+		t.Fatalf("revoke through B: %d %s %v", status, body, err)
+	}
+	select {
+	case _, open := <-drain(events):
+		if open {
+			t.Fatal("unreachable")
+		}
+	case <-time.After(patience):
+		t.Fatal("the revoked token's stream on A is still open")
+	}
+}
+
+// drain discards ch's events and closes the returned channel when ch ends.
+func drain(ch <-chan sseEvent) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		for range ch {
+		}
+		close(done)
+	}()
+	return done
+}

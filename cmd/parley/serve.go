@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/parleychat/parley/api"
@@ -111,11 +112,16 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	db.MaxTextBytes, db.Logger = *maxMsg, logger
 	db.Retention = store.Retention{Events: *retainEvents, For: store.Duration(*retainFor)}
 	var (
-		log      store.Store    = db
-		accounts store.Accounts = db
+		log      store.Store                = db
+		accounts store.Accounts             = db
+		opened   atomic.Pointer[api.Server] // for the cluster's account changes
 	)
 	if cf.on() {
-		cl, err := cf.open(ctx, m, db, logger)
+		cl, err := cf.open(ctx, m, db, logger, func() {
+			if srv := opened.Load(); srv != nil {
+				srv.AccessChanged()
+			}
+		})
 		if err != nil {
 			return err
 		}
@@ -159,6 +165,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if err := srv.Open(); err != nil {
 		return err
 	}
+	opened.Store(srv)
 	mode := "none"
 	if authOn {
 		mode = "on"

@@ -120,6 +120,7 @@ func (l *Log) consume() error {
 func (l *Log) applyMsgs(ctx context.Context, batch []jetstream.Msg) error {
 	next := l.AppliedSeq() + 1
 	entries := make([]bolt.Entry, 0, len(batch))
+	accounts := false
 	for _, m := range batch {
 		md, err := m.Metadata()
 		if err != nil {
@@ -139,10 +140,11 @@ func (l *Log) applyMsgs(ctx context.Context, batch []jetstream.Msg) error {
 		if v := m.Headers().Get(headerRules); v != rules {
 			return fmt.Errorf("sequence %d was written for apply rules %q; this node has %q: upgrade it", seq, v, rules)
 		}
-		en, err := entry(seq, md.Timestamp, m.Data())
+		en, acct, err := entry(seq, md.Timestamp, m.Data())
 		if err != nil {
 			return err
 		}
+		accounts = accounts || acct
 		entries = append(entries, en)
 		next = seq + 1
 	}
@@ -151,7 +153,34 @@ func (l *Log) applyMsgs(ctx context.Context, batch []jetstream.Msg) error {
 	}
 	outs, err := l.DB.Apply(ctx, entries)
 	l.delivered(outs)
+	if accounts && len(outs) > 0 {
+		l.accountsChanged()
+	}
 	return err
+}
+
+// accountsChanged has OnAccountsChanged called, without blocking the
+// applier: changes that come while it runs are covered by one more call.
+func (l *Log) accountsChanged() {
+	select {
+	case l.acctChanged <- struct{}{}:
+	default:
+	}
+}
+
+// watchAccounts calls OnAccountsChanged after account changes were applied.
+func (l *Log) watchAccounts() {
+	defer l.wg.Done()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-l.acctChanged:
+			if fn := l.OnAccountsChanged; fn != nil {
+				fn()
+			}
+		}
+	}
 }
 
 // gapEntry fetches the gap record of a sequence the stream no longer has.

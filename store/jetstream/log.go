@@ -54,6 +54,12 @@ type Log struct {
 	StartTimeout time.Duration
 	// Logger receives background errors and warnings.
 	Logger *slog.Logger
+	// OnAccountsChanged, if set, is called after this node applied account
+	// changes made through any node (users, credentials, invites, room
+	// access), so streams that lost access end on every node. It runs on a
+	// goroutine of its own; calls for changes that come while it runs are
+	// folded into one more call.
+	OnAccountsChanged func()
 
 	nc     *nats.Conn
 	js     jetstream.JetStream
@@ -66,6 +72,8 @@ type Log struct {
 	progress chan struct{} // closed and replaced whenever applied moves
 	outcomes map[uint64]bolt.Outcome
 	applyErr error // why the applier is stopped, until it runs again
+
+	acctChanged chan struct{} // a pending OnAccountsChanged call
 
 	startSeq atomic.Uint64 // the stream's last sequence when Open ran
 	ready    atomic.Bool   // caught up with startSeq once
@@ -128,7 +136,9 @@ func (l *Log) Open() error {
 	l.progress = make(chan struct{})
 	l.outcomes = make(map[uint64]bolt.Outcome)
 	l.stop = make(chan struct{})
-	l.wg.Add(3)
+	l.acctChanged = make(chan struct{}, 1)
+	l.wg.Add(4)
+	go l.watchAccounts()
 	go l.applyLoop()
 	go l.tickLoop()
 	go l.heartbeatLoop()

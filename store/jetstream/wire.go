@@ -115,23 +115,34 @@ func (l *Log) acctSubject() string                  { return l.Prefix + ".acct" 
 func (l *Log) clusterSubject() string               { return l.Prefix + ".cluster" }
 func (l *Log) gapSubject(seq uint64) string         { return l.Prefix + "_gap." + strconv.FormatUint(seq, 10) }
 
-// entry decodes a stream message into what the replica applies.
-func entry(seq uint64, stamp time.Time, data []byte) (bolt.Entry, error) {
-	en := bolt.Entry{Seq: seq, Stamp: stamp}
-	var m wireMsg
-	if err := json.Unmarshal(data, &m); err != nil {
-		return en, fmt.Errorf("sequence %d: %w", seq, err)
+// entry decodes a stream message into what the replica applies, and says
+// whether it changes accounts (who may use what).
+func entry(seq uint64, stamp time.Time, data []byte) (bolt.Entry, bool, error) {
+	en, m, err := decodeEntry(seq, stamp, data)
+	return en, err == nil && m.Kind == "op" && m.Op != "mark" && m.Op != "room.retention", err
+}
+
+func decodeEntry(seq uint64, stamp time.Time, data []byte) (bolt.Entry, *wireMsg, error) {
+	en, m := bolt.Entry{Seq: seq, Stamp: stamp}, &wireMsg{}
+	err := m.decodeInto(&en, data)
+	return en, m, err
+}
+
+func (m *wireMsg) decodeInto(en *bolt.Entry, data []byte) error {
+	seq := en.Seq
+	if err := json.Unmarshal(data, m); err != nil {
+		return fmt.Errorf("sequence %d: %w", seq, err)
 	}
 	switch m.Kind {
 	case "event":
 		if m.Event == nil {
-			return en, fmt.Errorf("sequence %d: event missing", seq)
+			return fmt.Errorf("sequence %d: event missing", seq)
 		}
 		en.Kind, en.Event = bolt.EntryEvent, m.Event.event()
 	case "import":
 		en.Kind = bolt.EntryImport
 		if err := en.Event.UnmarshalJSON(m.Import); err != nil {
-			return en, fmt.Errorf("sequence %d: %w", seq, err)
+			return fmt.Errorf("sequence %d: %w", seq, err)
 		}
 		en.Event.Derive()
 	case "tick":
@@ -142,13 +153,13 @@ func entry(seq uint64, stamp time.Time, data []byte) (bolt.Entry, error) {
 	case "op":
 		op, err := m.op()
 		if err != nil {
-			return en, fmt.Errorf("sequence %d: %w", seq, err)
+			return fmt.Errorf("sequence %d: %w", seq, err)
 		}
 		en.Kind, en.Op = bolt.EntryOp, op
 	default:
-		return en, fmt.Errorf("sequence %d: unknown kind %q", seq, m.Kind)
+		return fmt.Errorf("sequence %d: unknown kind %q", seq, m.Kind)
 	}
-	return en, nil
+	return nil
 }
 
 // gapEntry decodes a gap record.
