@@ -80,6 +80,8 @@ type Log struct {
 
 	closeOnce sync.Once
 	stop      chan struct{}
+	stopCtx   context.Context // ends when Close begins
+	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 }
 
@@ -136,6 +138,7 @@ func (l *Log) Open() error {
 	l.progress = make(chan struct{})
 	l.outcomes = make(map[uint64]bolt.Outcome)
 	l.stop = make(chan struct{})
+	l.stopCtx, l.cancel = context.WithCancel(context.Background())
 	l.acctChanged = make(chan struct{}, 1)
 	l.wg.Add(4)
 	go l.watchAccounts()
@@ -270,6 +273,7 @@ func (l *Log) Close() error {
 			return
 		}
 		close(l.stop)
+		l.cancel()
 		l.wg.Wait()
 		l.nc.Close()
 		err = l.DB.Close()

@@ -24,9 +24,11 @@ func (l *Log) tickLoop() {
 		ret := l.DB.Retention
 		m := &wireMsg{Kind: "tick", Retention: &ret, DedupWindow: l.DB.DedupWindow}
 		ctx, cancel := context.WithTimeout(context.Background(), l.WriteTimeout)
+		stop := context.AfterFunc(l.stopCtx, cancel) // Close does not wait for a tick
 		_, err := l.publish(ctx, l.clusterSubject(), m, "tick-"+strconv.FormatInt(int64(l.TickEvery), 10)+"-"+strconv.FormatInt(n+1, 10))
+		stop()
 		cancel()
-		if err != nil {
+		if err != nil && !l.closed() {
 			l.Logger.Warn("retention tick not published", "err", err)
 		}
 	}
