@@ -168,7 +168,7 @@ func (l *Log) connect() error {
 	defer cancel()
 	err = retry(ctx, func(ctx context.Context) error {
 		var err error
-		l.stream, err = l.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		l.stream, err = getOrCreateStream(ctx, l.js, jetstream.StreamConfig{
 			Name:        l.Stream,
 			Subjects:    []string{l.Prefix + ".room.>", l.acctSubject(), l.clusterSubject()},
 			Storage:     jetstream.FileStorage,
@@ -181,7 +181,7 @@ func (l *Log) connect() error {
 		if err != nil {
 			return err
 		}
-		l.gaps, err = l.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		l.gaps, err = getOrCreateStream(ctx, l.js, jetstream.StreamConfig{
 			Name:              l.GapStream,
 			Subjects:          []string{l.Prefix + "_gap.>"},
 			Storage:           jetstream.FileStorage,
@@ -192,9 +192,11 @@ func (l *Log) connect() error {
 		if err != nil {
 			return err
 		}
-		l.nodes, err = l.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: l.NodeBucket, Replicas: l.Replicas, TTL: 24 * time.Hour, Storage: jetstream.FileStorage,
-		})
+		if l.nodes, err = l.js.KeyValue(ctx, l.NodeBucket); errors.Is(err, jetstream.ErrBucketNotFound) {
+			l.nodes, err = l.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket: l.NodeBucket, Replicas: l.Replicas, TTL: 24 * time.Hour, Storage: jetstream.FileStorage,
+			})
+		}
 		return err
 	})
 	if err != nil {
@@ -205,6 +207,17 @@ func (l *Log) connect() error {
 		l.Logger.Warn("the cluster stream is not replicated: acknowledged events are lost if one NATS server loses its disk (docs/cluster.md)", "stream", l.Stream, "replicas", r)
 	}
 	return nil
+}
+
+// getOrCreateStream returns the stream cfg names, creating it with cfg if
+// it does not exist. An existing stream is never changed: its replicas and
+// limits are the operator's once it exists.
+func getOrCreateStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	s, err := js.Stream(ctx, cfg.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		s, err = js.CreateStream(ctx, cfg)
+	}
+	return s, err
 }
 
 // checkPosition refuses a replica that is ahead of the stream: the stream
