@@ -73,6 +73,8 @@ func (l *Log) consume() error {
 		return err
 	}
 	defer it.Stop()
+	l.consuming.Store(true)
+	defer l.consuming.Store(false)
 	msgs := make(chan jetstream.Msg, applyBatch)
 	failed := make(chan error, 1)
 	go func() {
@@ -225,14 +227,16 @@ func (l *Log) delivered(outs []bolt.Outcome) {
 	close(l.progress)
 	l.progress = make(chan struct{})
 	l.mu.Unlock()
-	l.markReady()
+	if l.consuming.Load() {
+		l.markReady()
+	}
 }
 
 // markReady notes when the replica has first caught up with the stream
 // as it was at Open.
 func (l *Log) markReady() {
-	if !l.ready.Load() && l.AppliedSeq() >= l.startSeq.Load() {
-		l.ready.Store(true)
+	if !l.ready.Load() && l.AppliedSeq() >= l.startSeq.Load() && l.ready.CompareAndSwap(false, true) {
+		close(l.readyCh)
 	}
 }
 

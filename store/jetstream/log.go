@@ -76,7 +76,10 @@ type Log struct {
 	acctChanged chan struct{} // a pending OnAccountsChanged call
 
 	startSeq atomic.Uint64 // the stream's last sequence when Open ran
-	ready    atomic.Bool   // caught up with startSeq once
+	ready    atomic.Bool   // caught up with startSeq once, the consumer running
+	readyCh  chan struct{} // closed when ready is first set
+	// consuming is set while the applier's consumer is running.
+	consuming atomic.Bool
 
 	closeOnce sync.Once
 	stop      chan struct{}
@@ -134,8 +137,8 @@ func (l *Log) Open() error {
 		return err
 	}
 	l.applied = seq
-	l.ready.Store(seq >= l.startSeq.Load())
 	l.progress = make(chan struct{})
+	l.readyCh = make(chan struct{})
 	l.outcomes = make(map[uint64]bolt.Outcome)
 	l.stop = make(chan struct{})
 	l.stopCtx, l.cancel = context.WithCancel(context.Background())
@@ -265,9 +268,16 @@ func (l *Log) Ping(ctx context.Context) error {
 }
 
 // WaitCaughtUp waits until the replica has applied the stream as it was at
-// Open.
+// Open and the applier's consumer is running: the node is ready.
 func (l *Log) WaitCaughtUp(ctx context.Context) error {
-	return l.waitApplied(ctx, l.startSeq.Load())
+	select {
+	case <-l.readyCh:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-l.stop:
+		return store.ErrClosed
+	}
 }
 
 // AppliedSeq returns the last stream sequence this node applied.
