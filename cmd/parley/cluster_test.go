@@ -521,3 +521,87 @@ func drain(ch <-chan sseEvent) <-chan struct{} {
 	}()
 	return done
 }
+
+// TestClusterSurvivesNATSLeaderSIGKILL: three NATS server processes with
+// sync_interval: always; the stream leader is SIGKILLed while writers post
+// through two Parley nodes. Posts go on once a new leader is elected (they
+// are retried with their client ids), and every acknowledged post is in
+// both nodes' histories, once.
+func TestClusterSurvivesNATSLeaderSIGKILL(t *testing.T) {
+	p := startNATSProcs(t)
+	start := func(name string) *child {
+		c := startBinary(t, os.Args[0], []string{"PARLEY_TEST_CHILD=1", "PARLEY_ADMIN_PASSWORD=" + clusterPassword},
+			"serve", "-addr", "127.0.0.1:0", "-db", filepath.Join(t.TempDir(), name+".db"), "-auth", "on", "-limits=false",
+			"-cluster", strings.Join(p.urls, ","), "-node", name)
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("node %s:\n%s", name, c.stderr)
+			}
+		})
+		return c
+	}
+	a, b := start("a"), start("b")
+	tok := newToken(t, a.url)
+	ca, cb := clusterClient{t, a.url, tok}, clusterClient{t, b.url, tok}
+	var (
+		mu    sync.Mutex
+		acked = map[string]bool{}
+		count atomic.Int64
+		stop  atomic.Bool
+		wg    sync.WaitGroup
+	)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cc := []clusterClient{ca, cb}[w%2]
+			for j := 0; !stop.Load(); j++ {
+				_, id, err := cc.post("r", fmt.Sprintf("w%d-%d", w, j), fmt.Sprintf("w%d-%d", w, j))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				acked[id] = true
+				mu.Unlock()
+				count.Add(1)
+			}
+		}()
+	}
+	if !waitFor(func() bool { return count.Load() >= 100 }) {
+		t.Fatal("writers did not get going")
+	}
+	leader := p.streamLeader("PARLEY")
+	p.kill(leader)
+	after := count.Load()
+	if !waitFor(func() bool { return count.Load() >= after+100 }) {
+		t.Fatalf("posts did not go on after SIGKILL of the stream leader nats-%d", leader+1)
+	}
+	stop.Store(true)
+	wg.Wait()
+	p.start(leader)
+
+	mu.Lock()
+	total := len(acked)
+	mu.Unlock()
+	for _, cc := range []clusterClient{ca, cb} {
+		export := cc.waitExport("r", total)
+		texts := map[string]bool{}
+		for line := range bytes.Lines(export) {
+			var e struct{ Text string }
+			if err := json.Unmarshal(line, &e); err != nil || texts[e.Text] {
+				t.Fatalf("post %q stored twice (or unreadable: %v)", e.Text, err)
+			}
+			texts[e.Text] = true
+		}
+		seen := map[string]bool{}
+		for _, id := range exportIDsOf(t, export) {
+			seen[id] = true
+		}
+		for id := range acked {
+			if !seen[id] {
+				t.Fatalf("acknowledged post %s lost on %s", id, cc.url)
+			}
+		}
+	}
+}

@@ -157,6 +157,9 @@ func (l *Log) connect() error {
 		nats.Name("parley " + l.Node),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
+		// A node started before its NATS servers waits for them (up to
+		// StartTimeout, in the stream calls below) rather than failing.
+		nats.RetryOnFailedConnect(true),
 	}, l.Options...)
 	nc, err := nats.Connect(joinURLs(l.URLs), opts...)
 	if err != nil {
