@@ -15,6 +15,10 @@ import (
 // applyBatch is the most stream messages applied in one transaction.
 const applyBatch = 1000
 
+// stallAfter is how long the applier waits for its consumer to deliver a
+// sequence a change waits for before it starts a new consumer.
+const stallAfter = 5 * time.Second
+
 // gapWait is how long the applier waits for the record of a missing
 // sequence before it stops: the record is written before any removal.
 const gapWait = 30 * time.Second
@@ -68,7 +72,9 @@ func (l *Log) consume() error {
 	if err != nil {
 		return fmt.Errorf("consumer from %d: %w", next, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(applyBatch))
+	// A short expiry and heartbeat notice a consumer lost with its server
+	// (the stream leader killed) in seconds, not the default 30.
+	it, err := cons.Messages(jetstream.PullMaxMessages(applyBatch), jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second))
 	if err != nil {
 		return err
 	}
@@ -93,12 +99,30 @@ func (l *Log) consume() error {
 	}()
 	l.markReady()
 	batch := make([]jetstream.Msg, 0, applyBatch)
+	watchdog := time.NewTicker(time.Second)
+	defer watchdog.Stop()
+	var (
+		stuckAt    uint64    // applied when a wait for more began
+		stuckSince time.Time // zero while nothing waits
+	)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case err := <-failed:
 			return err
+		case <-watchdog.C:
+			// A change waits for a sequence this consumer has not delivered
+			// for a while: after a stream leader's crash an ordered
+			// consumer was seen stalled for over a minute. Start afresh.
+			switch applied, want := l.AppliedSeq(), l.wanted.Load(); {
+			case want <= applied:
+				stuckSince = time.Time{}
+			case stuckSince.IsZero() || applied != stuckAt:
+				stuckAt, stuckSince = applied, time.Now()
+			case time.Since(stuckSince) > stallAfter:
+				return fmt.Errorf("consumer stalled: sequence %d is waited for, %d applied, nothing delivered for %s", want, applied, stallAfter)
+			}
 		case m := <-msgs:
 			batch = append(batch[:0], m)
 		drain:
@@ -259,12 +283,21 @@ func (l *Log) waitApplied(ctx context.Context, seq uint64) error {
 	}
 }
 
+// want notes that seq exists in the stream (JetStream acknowledged it) and
+// something waits for it: the applier's watchdog restarts a consumer that
+// does not deliver it. Never called with a sequence a client named.
+func (l *Log) want(seq uint64) {
+	for w := l.wanted.Load(); w < seq && !l.wanted.CompareAndSwap(w, seq); w = l.wanted.Load() {
+	}
+}
+
 // errOutcomeGone answers a change whose outcome this node no longer keeps.
 var errOutcomeGone = store.Unavailable("stored, but this node no longer knows its outcome: retry with the same client_id")
 
 // waitOutcome waits until this node has applied seq and returns what
 // applying it did.
 func (l *Log) waitOutcome(ctx context.Context, seq uint64) (bolt.Outcome, error) {
+	l.want(seq)
 	if err := l.waitApplied(ctx, seq); err != nil {
 		if errors.Is(err, store.ErrClosed) {
 			return bolt.Outcome{}, err

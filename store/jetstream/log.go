@@ -80,6 +80,8 @@ type Log struct {
 	readyCh  chan struct{} // closed when ready is first set
 	// consuming is set while the applier's consumer is running.
 	consuming atomic.Bool
+	// wanted is the highest sequence a change or read waits for.
+	wanted atomic.Uint64
 
 	closeOnce sync.Once
 	stop      chan struct{}

@@ -23,6 +23,12 @@ func (l *Log) catchUpTo(ctx context.Context, id ulid.ULID) {
 	if !ok || l.AppliedSeq() >= seq {
 		return
 	}
+	// The replica's own position first: a subscriber reading in its
+	// callback runs on the applier, after the commit, before AppliedSeq
+	// moves, and must not wait for itself.
+	if applied, _, err := l.DB.Applied(); err != nil || applied >= seq {
+		return
+	}
 	ctx, cancel := context.WithTimeout(ctx, cursorWait)
 	defer cancel()
 	_ = l.waitApplied(ctx, seq)

@@ -232,10 +232,10 @@ func (l *Log) barrier(ctx context.Context) bool {
 	if err != nil {
 		return false
 	}
-	before := l.AppliedSeq()
-	if before >= info.State.LastSeq {
+	if l.AppliedSeq() >= info.State.LastSeq {
 		return false
 	}
+	l.want(info.State.LastSeq)
 	return l.waitApplied(ctx, info.State.LastSeq) == nil
 }
 
