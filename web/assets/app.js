@@ -8,18 +8,21 @@ import { Access } from './access.js';
 import { Actions } from './actions.js';
 import { Announcer } from './announcer.js';
 import { AuthView } from './auth.js';
-import { clearSession, prefs, saveSession, setScope } from './cache.js';
+import { clearSession, prefs, saveSession, scopeName, setScope } from './cache.js';
 import { Composer } from './composer.js';
 import { InviteDialog } from './invite.js';
 import { Jumper, routeMessage } from './jump.js';
+import { Live } from './live.js';
 import { NamePrompt } from './name.js';
 import { Rooms } from './rooms.js';
+import { Search } from './search.js';
 import { routeJoin, routeRoom } from './routes.js';
 import { Sender } from './sender.js';
 import { Shell } from './shell.js';
 import { Sidebar, roomHref } from './sidebar.js';
 import { Store } from './store.js';
-import { Stream } from './stream.js';
+import { roster } from './roster.js';
+import { SharedStream } from './tabs.js';
 import { Timeline } from './timeline.js';
 import { Updates } from './updates.js';
 
@@ -44,6 +47,8 @@ const timeline = new Timeline({
   onNeedOlder: () => rooms.loadOlder(timeline.detached ? timeline.room : store.room(rooms.active)),
   onNeedNewer: () => jumper.loadNewer(),
   onLeaveDetached: () => jumper.leave(),
+  onBottom: () => rooms.readAtBottom(),
+  wantsLine: (events) => document.hidden || live.missed(events),
 });
 
 const sidebar = new Sidebar({
@@ -109,20 +114,44 @@ const namePrompt = new NamePrompt({
     sender.render();
     for (const room of store.rooms.values()) room.countUnread(me);
     rooms.render();
+    // Presence shows the stream under the new name; the read markers wait for one.
+    stream.reconnectNow(true);
+    live.marks.flush();
     composer.focus();
   },
 });
 
 const announcer = new Announcer($('announcer'));
 
-const stream = new Stream({
-  onEvent: (event) => updates.add(event),
+const live = new Live({
+  store,
+  rooms: () => rooms,
+  me: () => me,
+  showStatus: (state) => shell.showStatus(state),
+  elements: {
+    header: document.querySelector('.room-header'),
+    actions: document.querySelector('.room-actions'),
+    composer: $('composer'),
+    textarea: $('composer-text'),
+  },
+  jump: (room, id) => jumper.jump(room, id, { push: true }),
+});
+
+// One stream for all the tabs of this browser (tabs.js).
+const stream = new SharedStream({
+  onEvent: (event) => {
+    live.onEvent(event);
+    updates.add(event);
+  },
+  onLive: (type, data, streamRooms) => live.onLive(type, data, streamRooms),
+  // The name as saved: another tab may have changed it.
+  who: () => ({ author: prefs.name || me }),
   onReset: (name) => {
     // Events of the room that came before the reset belong to the old copy.
     updates.flush();
     rooms.reset(name);
   },
-  onStatus: (state) => shell.showStatus(state),
+  onStatus: (state) => live.showStatus(state),
   onOpen: () => {
     for (const room of store.rooms.values()) rooms.loadInitial(room);
     rooms.refresh();
@@ -131,7 +160,7 @@ const stream = new Stream({
   },
   onError: () => access.check(rooms.streamRooms()),
   onRefused: streamRefused,
-});
+}, { scope: scopeName, snapshot: () => roster.snapshot() });
 
 const access = new Access({
   panel: $('denied'),
@@ -198,6 +227,7 @@ const rooms = new Rooms({
   closeNav: () => shell.closeNav(),
   notify: (text) => shell.notify(text),
   scheduleSave,
+  live,
 });
 
 const sender = new Sender({
@@ -214,6 +244,11 @@ const sender = new Sender({
 const jumper = new Jumper({
   store, rooms, timeline, notify: (text) => shell.notify(text),
 });
+
+new Search({
+  form: $('search-form'), input: $('search-input'), panel: $('search-panel'),
+  status: $('search-status'), results: $('search-results'), more: $('search-more'),
+}, { onOpen: () => shell.closeNav() });
 
 const updates = new Updates({
   store,

@@ -14,6 +14,10 @@ import { readEvents } from './sse.js';
 // Event types the page applies: new messages and the changes to them.
 const eventTypes = new Set(['message', 'edit', 'delete', 'reaction']);
 
+// Events that are not history (no id: hello, live, presence, typing, read,
+// signal; see docs/live.md) go to onLive, parsed; unknown ones are ignored
+// there.
+
 /**
  * maxStreams is how many streams one page opens at most. Each holds a
  * connection, and a browser speaking HTTP/1.1 allows six per server: the
@@ -44,11 +48,21 @@ const severity = ['live', 'connecting', 'reconnecting', 'offline', 'stopped'];
  * successful connect; onError() after each failed or dropped one (e.g. a
  * 401 or 403: the page asks the API why); onRefused({status, message})
  * when the server refused a stream in a way retrying cannot fix (a 400 or
- * 404): that stream stops until the rooms change.
+ * 404): that stream stops until the rooms change. onLive(type, data,
+ * rooms) gets the events without an id (docs/live.md), with the rooms of
+ * their stream, and ('closed', {}, rooms) when the page closes a stream
+ * (its rooms moved, or were left); onEvent's second argument is those rooms too. who() gives
+ * {author, connection}: the name to stream as without access control, and
+ * a connection id to ask for on the first connect (a tab taking over
+ * another's stream).
  */
 export class Stream {
-  constructor({ onEvent, onReset, onStatus, onOpen, onError, onRefused }) {
-    Object.assign(this, { onEvent, onReset, onStatus, onOpen, onError, onRefused });
+  constructor({
+    onEvent, onReset, onStatus, onOpen, onError, onRefused, onLive, who,
+  }) {
+    Object.assign(this, {
+      onEvent, onReset, onStatus, onOpen, onError, onRefused, onLive, who,
+    });
     this.maxRooms = 100; // per stream: the server's max_stream_rooms
     this.connections = [];
     this.cursors = new Map(); // room → id up to which it has every event
@@ -231,7 +245,10 @@ class Connection {
     this.controller = controller;
     let response;
     try {
-      response = await fetch(eventsURL(this.rooms, this.cursor), {
+      const who = this.stream.who?.() || {};
+      // A reconnect keeps its connection id, so presence does not change.
+      const connection = this.connection || who.connection || '';
+      response = await fetch(eventsURL(this.rooms, this.cursor, { author: who.author, connection }), {
         headers: { Accept: 'text/event-stream' }, cache: 'no-store', signal: controller.signal,
       });
     } catch {
@@ -282,6 +299,10 @@ class Connection {
   }
 
   receive(e) {
+    if (e.type !== 'reset' && !eventTypes.has(e.type)) {
+      this.receiveLive(e);
+      return;
+    }
     if (e.type === 'reset') {
       let data;
       try {
@@ -292,7 +313,6 @@ class Connection {
       if (typeof data?.room === 'string' && this.rooms.includes(data.room)) this.stream.onReset?.(data.room);
       return;
     }
-    if (!eventTypes.has(e.type)) return;
     let event;
     try {
       event = JSON.parse(e.data);
@@ -306,7 +326,20 @@ class Connection {
       this.stream.delivered(id);
     }
     if (!event.type) event.type = e.type;
-    this.stream.onEvent(event);
+    this.stream.onEvent(event, this.rooms);
+  }
+
+  // receiveLive passes on an event that is not history.
+  receiveLive(e) {
+    let data;
+    try {
+      data = JSON.parse(e.data);
+    } catch {
+      return;
+    }
+    if (!data || typeof data !== 'object') return;
+    if (e.type === 'hello' && typeof data.connection === 'string') this.connection = data.connection;
+    this.stream.onLive?.(e.type, data, this.rooms);
   }
 
   // failed schedules the next attempt, no sooner than waitMs.
@@ -353,6 +386,8 @@ class Connection {
   close() {
     this.closed = true;
     this.abort();
+    // Whatever this stream was catching up on, it no longer is.
+    if (this.started) this.stream.onLive?.('closed', {}, this.rooms);
   }
 
   setState(state) {
