@@ -17,6 +17,7 @@ import (
 
 	"github.com/parleychat/parley/store/bolt"
 	"github.com/parleychat/parley/store/jetstream"
+	"github.com/parleychat/parley/stream/natsrelay"
 )
 
 // clusterFlags are the flags of cluster mode (docs/cluster.md), shared by
@@ -31,7 +32,6 @@ type clusterFlags struct {
 }
 
 func (m *Main) addClusterFlags(fs *flag.FlagSet, withNode bool) *clusterFlags {
-	host, _ := os.Hostname()
 	c := &clusterFlags{
 		urls:    fs.String("cluster", "", "cluster mode: comma-separated NATS JetStream servers, like nats://10.0.0.1:4222,nats://10.0.0.2:4222 (-db is then this node's replica)"),
 		user:    fs.String("cluster-user", "", "NATS user name; the password comes from PARLEY_CLUSTER_PASSWORD"),
@@ -42,10 +42,50 @@ func (m *Main) addClusterFlags(fs *flag.FlagSet, withNode bool) *clusterFlags {
 		stream:  fs.String("cluster-stream", "PARLEY", "name of the cluster's stream (its gap stream and node bucket are named after it)"),
 	}
 	if withNode {
-		c.node = fs.String("node", host, "this node's name in the cluster: unique per node")
+		c.node = fs.String("node", defaultNode(), "this node's name in the cluster: unique per node, 1 to 63 of a-z, 0-9 and '-' (default: the host name)")
 		c.replicas = fs.Int("cluster-replicas", 3, "replicas of the streams when this node creates them; below 3 a warning at every start")
 	}
 	return c
+}
+
+// defaultNode is the host name made a valid node name: lower case, other
+// characters than a-z, 0-9 and '-' turned into '-'.
+func defaultNode() string {
+	host, _ := os.Hostname()
+	b := []byte(strings.ToLower(host))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	name := strings.TrimLeft(string(b), "-")
+	if len(name) > 63 {
+		name = name[:63]
+	}
+	if name == "" {
+		name = "parley"
+	}
+	return name
+}
+
+// relay connects the live relay (presence, typing, call signals between
+// nodes, over core NATS: never stored) for this node.
+func (c *clusterFlags) relay(m *Main, logger *slog.Logger) (*natsrelay.Relay, error) {
+	opts, err := c.options(m)
+	if err != nil {
+		return nil, err
+	}
+	r, err := natsrelay.Dial(strings.Join(splitList(*c.urls), ","), *c.node, opts...)
+	if err != nil {
+		return nil, err
+	}
+	_, _, _, prefix := c.names()
+	r.Prefix, r.Logger = prefix+".live", logger
+	if err := r.Open(); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
 }
 
 // on reports whether cluster mode was asked for.
@@ -90,6 +130,9 @@ func (c *clusterFlags) names() (stream, gaps, nodes, prefix string) {
 // are current.
 // onAccounts is called after account changes from any node were applied.
 func (c *clusterFlags) open(ctx context.Context, m *Main, db *bolt.DB, logger *slog.Logger, onAccounts func()) (*jetstream.Log, error) {
+	if err := natsrelay.ValidNode(*c.node); err != nil {
+		return nil, fmt.Errorf("-node: %v", err)
+	}
 	opts, err := c.options(m)
 	if err != nil {
 		return nil, err

@@ -605,3 +605,25 @@ func TestClusterSurvivesNATSLeaderSIGKILL(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterPresenceAcrossNodes: serve -cluster wires the live relay: a
+// stream open on node A shows in the room's presence on node B, under a
+// connection id of node A.
+func TestClusterPresenceAcrossNodes(t *testing.T) {
+	c := natstest.Start(t, 3)
+	a := startClusterNode(t, c, "node-a", "")
+	b := startClusterNode(t, c, "node-b", "")
+	tok := newToken(t, a.url)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := (clusterClient{t, a.url, tok}).stream(ctx, "r", ""); err != nil {
+		t.Fatal(err)
+	}
+	var body []byte
+	if !waitFor(func() bool {
+		_, body, _ = (clusterClient{t, b.url, tok}).do(http.MethodGet, "/api/rooms/r/presence", "")
+		return bytes.Contains(body, []byte(`"name":"admin"`)) && bytes.Contains(body, []byte(`"node-a-`))
+	}) {
+		t.Fatalf("presence on B never showed the stream on A: %s", body)
+	}
+}

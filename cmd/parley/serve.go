@@ -135,6 +135,14 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}
 
 	srv := api.NewServer(log)
+	if cf.on() {
+		relay, err := cf.relay(m, logger)
+		if err != nil {
+			return err
+		}
+		defer relay.Close()
+		srv.Node, srv.Relay = *cf.node, relay
+	}
 	srv.Addr, srv.MaxMessageBytes, srv.Heartbeat, srv.Logger = *addr, *maxMsg, *heartbeat, logger
 	srv.DefaultRetention, srv.MaxImportBytes = db.Retention, *maxImport
 	srv.BodyTimeout, srv.ImportBodyTimeout = *bodyTimeout, *importBodyTimeout
