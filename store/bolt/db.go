@@ -99,6 +99,10 @@ type DB struct {
 	// the pruner erases it: longer than any upload takes between writing
 	// its bytes and registering them (0: never).
 	OrphanAge time.Duration
+	// Replica makes the file a cluster node's replica (see replica.go):
+	// Append and Import are refused (ErrReplica), only Apply writes events,
+	// and no pruner runs (the cluster's ticks prune).
+	Replica bool
 
 	db    *bbolt.DB
 	queue chan *appendReq
@@ -397,6 +401,7 @@ type appendReq struct {
 	ev   store.Event
 	enc  store.EncodedEvent // ev's JSON but for id and time, encoded by the caller
 	imp  []store.Event      // instead of ev: checked events to import, ids set
+	id   ulid.ULID          // a replica's id for ev, derived from the stream (zero: draw one)
 	done chan appendResult
 
 	// terms are the search terms of ev's text (store.TextTerms), computed
@@ -414,6 +419,9 @@ type appendResult struct {
 // Append implements Log. Appends from many goroutines are committed together,
 // many per fsync, by a single writer goroutine.
 func (d *DB) Append(ctx context.Context, e store.Event) (store.Record, bool, error) {
+	if d.Replica {
+		return store.Record{}, false, ErrReplica
+	}
 	if err := e.Validate(d.MaxTextBytes); err != nil {
 		return store.Record{}, false, err
 	}

@@ -30,6 +30,9 @@ const importChunk = 5000
 // the room's newest event. Later appends get ids above every imported id.
 // Imported events are not published on streams: they are history.
 func (d *DB) Import(ctx context.Context, room string, src io.ReadSeeker) (store.ImportReport, error) {
+	if d.Replica {
+		return store.ImportReport{}, ErrReplica
+	}
 	if err := store.ValidateRoom(room); err != nil {
 		return store.ImportReport{}, err
 	}
@@ -69,6 +72,15 @@ func (d *DB) Import(ctx context.Context, room string, src io.ReadSeeker) (store.
 		return rep, fmt.Errorf("import stopped after %d events (importing the same file again completes it): %w", rep.Imported+rep.Skipped, err)
 	}
 	return rep, nil
+}
+
+// CheckImport checks an import of room as Import does, storing nothing: a
+// cluster node checks a file against its replica before publishing it.
+func (d *DB) CheckImport(ctx context.Context, room string, src io.ReadSeeker) (store.ImportReport, error) {
+	if err := store.ValidateRoom(room); err != nil {
+		return store.ImportReport{}, err
+	}
+	return d.checkImport(ctx, room, src)
 }
 
 // checkImport validates every line, the references between them, and the
@@ -267,7 +279,7 @@ func (w *batchWriter) importEvents(events []store.Event) (appendResult, error) {
 	var res appendResult
 	// Checked before, but this is where the id sequence moves: refuse the
 	// chunk whole rather than let any id take it into the future.
-	now := w.d.Now()
+	now := w.now()
 	for _, e := range events {
 		if err := store.CheckIDTime(e.ID, now, w.d.MaxClockSkew); err != nil {
 			res.err = err

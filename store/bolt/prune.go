@@ -18,6 +18,9 @@ const pruneChunk = 1000
 // DedupWindow, every PruneEvery.
 func (d *DB) pruneLoop() {
 	defer close(d.prunerDone)
+	if d.Replica {
+		return // a replica prunes when it applies the cluster's ticks
+	}
 	t := time.NewTicker(d.PruneEvery)
 	defer t.Stop()
 	for {

@@ -109,6 +109,17 @@ type batchWriter struct {
 	touched  map[string]*roomBuckets
 	redacted []ulid.ULID
 	lastID   ulid.ULID // the highest id stored
+	// at, when set, is the time a replica applies at (the cluster's D),
+	// standing in for the clock.
+	at time.Time
+}
+
+// now is the time the batch applies at: the clock, or a replica's D.
+func (w *batchWriter) now() time.Time {
+	if !w.at.IsZero() {
+		return w.at
+	}
+	return w.d.Now()
 }
 
 // roomBuckets are one room's buckets and what the batch added to it.
@@ -197,7 +208,7 @@ func (w *batchWriter) store(req *appendReq) (appendResult, error) {
 			e.Moderate = used
 			req.enc = e.EncodeParts()
 		}
-		e.Time = w.d.Now() // for the dry run; the id's time is set below
+		e.Time = w.now() // for the dry run; the id's time is set below
 		if next := m.Clone(); !next.Apply(e) {
 			// Nothing would change: answer with the current state.
 			js, err := m.MarshalJSON()
@@ -212,7 +223,9 @@ func (w *batchWriter) store(req *appendReq) (appendResult, error) {
 		e.Moderate = false
 		req.enc = e.EncodeParts()
 	}
-	if e.ID, err = w.d.ids.next(w.d.Now()); err != nil {
+	if req.id != (ulid.ULID{}) {
+		e.ID = req.id // a replica's: derived from the cluster stream
+	} else if e.ID, err = w.d.ids.next(w.d.Now()); err != nil {
 		return appendResult{err: err}, nil
 	}
 	e.Time = time.UnixMilli(int64(e.ID.Time())).UTC()
