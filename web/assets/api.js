@@ -210,9 +210,30 @@ export function exportURL(room) {
   return `${roomPath(room)}/export?format=jsonl`;
 }
 
-/** eventsURL is the one stream for all of rooms, resuming after cursor. */
-export function eventsURL(rooms, cursor) {
+/**
+ * eventsURL is the one stream for all of rooms, resuming after cursor, as
+ * author (without access control) and keeping connection (an id a hello
+ * gave) if the server still can.
+ */
+export function eventsURL(rooms, cursor, { author, connection } = {}) {
   const query = new URLSearchParams({ rooms: rooms.join(',') });
   if (cursor) query.set('last_event_id', cursor);
+  if (author && !serverAuthor) query.set('author', author);
+  if (connection) query.set('connection', connection);
   return `/api/events?${query.toString().replaceAll('%2C', ',')}`;
+}
+
+/**
+ * sendSignal delivers a call signal ({from, to, kind, payload}) to one
+ * connection of room (docs/live.md). A recipient that is gone is a 404.
+ * keepalive lets a hang-up leave with a closing page.
+ */
+export function sendSignal(room, { author, from, to, kind, payload }, { keepalive = false } = {}) {
+  const body = { author: authorField(author), from, to, kind, payload };
+  if (keepalive) {
+    return fetch(`${roomPath(room)}/signal`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), keepalive: true,
+    }).catch(() => {});
+  }
+  return request(`${roomPath(room)}/signal`, { method: 'POST', body });
 }

@@ -9,6 +9,8 @@ import { Actions } from './actions.js';
 import { Announcer } from './announcer.js';
 import { AuthView } from './auth.js';
 import { clearSession, prefs, saveSession, setScope } from './cache.js';
+import { Calls } from './calls.js';
+import { CallView } from './callui.js';
 import { Composer } from './composer.js';
 import { InviteDialog } from './invite.js';
 import { Jumper, routeMessage } from './jump.js';
@@ -105,6 +107,8 @@ const namePrompt = new NamePrompt({
   onChange: (name) => {
     me = name;
     shell.showName(me);
+    // Presence and calls know the streams by their name.
+    stream.reconnectNow(true);
     timeline.rerender();
     sender.render();
     for (const room of store.rooms.values()) room.countUnread(me);
@@ -131,7 +135,12 @@ const stream = new Stream({
   },
   onError: () => access.check(rooms.streamRooms()),
   onRefused: streamRefused,
+  onLive: (type, data, connection) => calls.live(type, data, connection),
+  author: () => me,
 });
+
+const calls = new Calls({ stream, me: () => me, onChange: () => callView.render() });
+const callView = new CallView({ calls, room: () => rooms.active });
 
 const access = new Access({
   panel: $('denied'),
@@ -141,6 +150,7 @@ const access = new Access({
   signOut: $('sign-out'),
   onDeny: (name) => rooms.deny(name),
   onEnd: ({ signedOut, note }) => {
+    calls.hangUp();
     if (signedOut) clearSession();
     else save();
     stream.stop();
@@ -282,6 +292,7 @@ function save() {
 function useConfig(config) {
   composer.setLimit(config?.max_message_bytes);
   rooms.setCapacity(config?.max_stream_rooms);
+  calls.setConfig(config);
 }
 
 /**

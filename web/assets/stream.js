@@ -14,6 +14,9 @@ import { readEvents } from './sse.js';
 // Event types the page applies: new messages and the changes to them.
 const eventTypes = new Set(['message', 'edit', 'delete', 'reaction']);
 
+// Live event types (docs/live.md): no id, not history; handed to onLive.
+const liveTypes = new Set(['hello', 'live', 'presence', 'typing', 'signal', 'read']);
+
 /**
  * maxStreams is how many streams one page opens at most. Each holds a
  * connection, and a browser speaking HTTP/1.1 allows six per server: the
@@ -44,11 +47,19 @@ const severity = ['live', 'connecting', 'reconnecting', 'offline', 'stopped'];
  * successful connect; onError() after each failed or dropped one (e.g. a
  * 401 or 403: the page asks the API why); onRefused({status, message})
  * when the server refused a stream in a way retrying cannot fix (a 400 or
- * 404): that stream stops until the rooms change.
+ * 404): that stream stops until the rooms change. onLive(type, data,
+ * connection) gets the live events (hello, presence, signal, …: no id,
+ * never replayed) with the stream that carried them ({id, rooms}).
+ * author() names the reader's streams when the server has no access
+ * control (presence and calls need a name).
  */
 export class Stream {
-  constructor({ onEvent, onReset, onStatus, onOpen, onError, onRefused }) {
-    Object.assign(this, { onEvent, onReset, onStatus, onOpen, onError, onRefused });
+  constructor({
+    onEvent, onReset, onStatus, onOpen, onError, onRefused, onLive, author,
+  }) {
+    Object.assign(this, {
+      onEvent, onReset, onStatus, onOpen, onError, onRefused, onLive, author,
+    });
     this.maxRooms = 100; // per stream: the server's max_stream_rooms
     this.connections = [];
     this.cursors = new Map(); // room → id up to which it has every event
@@ -165,6 +176,14 @@ export class Stream {
     if (slept) this.reconnectNow(true);
   }
 
+  /**
+   * connectionOf is the connection id (from its hello) of the stream that
+   * carries room, or "" while it has none.
+   */
+  connectionOf(room) {
+    return this.connections.find((c) => c.rooms.includes(room))?.id || '';
+  }
+
   /** stop closes every stream for good, e.g. when the reader signs out. */
   stop() {
     for (const c of this.connections) c.close();
@@ -217,6 +236,7 @@ class Connection {
     this.started = false;
     this.closed = false;
     this.controller = null; // aborts the request in flight
+    this.id = ''; // the connection id of the last hello: kept across reconnects
     this.attempt = 0;
     this.downSince = 0;
     this.retryTimer = 0;
@@ -231,7 +251,8 @@ class Connection {
     this.controller = controller;
     let response;
     try {
-      response = await fetch(eventsURL(this.rooms, this.cursor), {
+      const url = eventsURL(this.rooms, this.cursor, { author: this.stream.author?.(), connection: this.id });
+      response = await fetch(url, {
         headers: { Accept: 'text/event-stream' }, cache: 'no-store', signal: controller.signal,
       });
     } catch {
@@ -292,6 +313,10 @@ class Connection {
       if (typeof data?.room === 'string' && this.rooms.includes(data.room)) this.stream.onReset?.(data.room);
       return;
     }
+    if (liveTypes.has(e.type)) {
+      this.receiveLive(e);
+      return;
+    }
     if (!eventTypes.has(e.type)) return;
     let event;
     try {
@@ -307,6 +332,18 @@ class Connection {
     }
     if (!event.type) event.type = e.type;
     this.stream.onEvent(event);
+  }
+
+  receiveLive(e) {
+    let data;
+    try {
+      data = JSON.parse(e.data);
+    } catch {
+      return;
+    }
+    if (!data || typeof data !== 'object') return;
+    if (e.type === 'hello' && typeof data.connection === 'string') this.id = data.connection;
+    this.stream.onLive?.(e.type, data, this);
   }
 
   // failed schedules the next attempt, no sooner than waitMs.
