@@ -3,6 +3,7 @@ package api_test
 // Calls in the web client: two people in two Chromium processes, each with
 // a fake camera and microphone, call each other through the page's UI over
 // loopback. Parley relays the signals; the media goes browser to browser.
+// PARLEY_SCREENSHOTS=1 also writes docs/ui-call.png and docs/ui-call-ring.png.
 
 import (
 	"context"
@@ -209,6 +210,8 @@ func TestBrowserVideoCall(t *testing.T) {
 		s.configure = func(srv *api.Server) { srv.PresenceGrace = time.Second }
 	})
 	carol := watchRoom(t, srv, "general", "carol")
+	srv.post("general", "alice", "Got a minute? The mock-ups are easier to show than to describe.", "")
+	srv.post("general", "bob", "Sure, call me", "")
 	alice := newCallPage(t, browserStartMedia(t), srv, "alice")
 	bob := newCallPage(t, browserStartMedia(t), srv, "bob")
 
@@ -218,9 +221,11 @@ func TestBrowserVideoCall(t *testing.T) {
 	if got := browserEval[string](bob.browserPage, `document.getElementById('call-ring-media').textContent`); got != "video call" {
 		t.Fatalf("bob's ring says %q, want video call", got)
 	}
+	bob.shoot("ui-call-ring.png", 1280, 720, "true")
 	bob.mouseClick("#call-accept")
 	alice.waitConnected()
 	bob.waitConnected()
+	alice.shoot("ui-call.png", 1280, 720, "true")
 	if got := browserEval[bool](bob.browserPage, `document.getElementById('call-ring').hidden`); !got {
 		t.Fatal("bob's ring card still shows after he accepted")
 	}
