@@ -477,7 +477,8 @@ func (p *browserPage) setOnline(online bool) {
 		if !online {
 			conditions = append(conditions, &network.Conditions{Offline: true, DownloadThroughput: -1, UploadThroughput: -1})
 		}
-		if _, err := cdp.Call(ctx, t, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+		if _, err := cdp.Call(ctx, t, emulateByRule, emulateByRuleParams{
+			Offline:                  !online,
 			MatchedNetworkConditions: conditions,
 		}); err != nil {
 			return err
@@ -487,4 +488,17 @@ func (p *browserPage) setOnline(online bool) {
 		})
 		return err
 	}))
+}
+
+// emulateByRuleParams are Network.emulateNetworkConditionsByRule's
+// parameters as both protocol versions take them: Chromium up to about 148
+// requires "offline" beside the rules, later ones read it from each rule
+// (cdproto's struct has only the later form). Each ignores the other's.
+type emulateByRuleParams struct {
+	Offline                  bool                  `json:"offline"`
+	MatchedNetworkConditions []*network.Conditions `json:"matchedNetworkConditions"`
+}
+
+var emulateByRule = cdp.Command[emulateByRuleParams, network.EmulateNetworkConditionsByRuleResult]{
+	Method: network.CommandEmulateNetworkConditionsByRule,
 }
