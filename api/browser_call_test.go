@@ -92,19 +92,28 @@ func (p *callPage) waitRinging(from string) {
 }
 
 // waitConnected waits until the call is connected and the other side's
-// video plays: frames of the other browser's fake camera.
-func (p *callPage) waitConnected() {
+// media plays: frames of the other browser's fake camera and the sound of
+// its fake microphone in a video call, the sound alone in an audio call.
+func (p *callPage) waitConnected(media string) {
 	p.tb.Helper()
 	p.wait(p.name+"'s call to connect", `(() => {
 		const panel = document.getElementById('call-panel');
 		return !panel.hidden && panel.dataset.connection === 'connected' && panel.dataset.state === 'connected';
 	})()`)
-	p.wait(p.name+"'s remote video to play", `(() => {
+	videos := 0
+	if media == "video" {
+		videos = 1
+	}
+	// A remote track is muted until packets of it arrive. Headless
+	// Chromium has no sound device, so an element with sound alone never
+	// gets past readyState 0: frames are checked only in a video call.
+	p.wait(p.name+"'s remote "+media+" to play", fmt.Sprintf(`(() => {
 		const v = document.getElementById('call-remote');
 		const s = v.srcObject;
-		return Boolean(s) && s.getVideoTracks().length === 1 && s.getAudioTracks().length === 1 &&
-			s.getVideoTracks()[0].readyState === 'live' && !v.paused && v.readyState >= 2 && v.videoWidth > 0;
-	})()`)
+		return Boolean(s) && s.getVideoTracks().length === %d && s.getAudioTracks().length === 1 &&
+			s.getTracks().every((t) => t.readyState === 'live' && !t.muted) && !v.paused &&
+			(%d === 0 || (v.readyState >= 2 && v.videoWidth > 0));
+	})()`, videos, videos))
 	p.wait(p.name+"'s call duration", `/^\d+:\d\d$/.test(document.getElementById('call-duration').textContent)`)
 }
 
@@ -120,9 +129,11 @@ func (p *callPage) waitEnded(want string) {
 	})()`, want))
 }
 
-// panelText is what the call panel says.
-func (p *callPage) panelText() string {
-	return browserEval[string](p.browserPage, `document.getElementById('call-panel').innerText`)
+// closePanel closes the panel of an ended call.
+func (p *callPage) closePanel() {
+	p.tb.Helper()
+	p.mouseClick("#call-close")
+	p.wait(p.name+"'s call panel to close", `document.getElementById('call-panel').hidden`)
 }
 
 // crash kills the page's renderer, as when a tab dies: no pagehide, no
@@ -200,8 +211,8 @@ func (w *roomWatcher) until(tb testing.TB, id, typ string) []stream.Event {
 // TestBrowserVideoCall: alice calls bob through the page; bob's page rings
 // and he accepts; both reach a connected RTCPeerConnection and play each
 // other's video; mute and camera off work; alice hangs up and bob's call
-// ends too. Then bob calls alice, and when his page drops off the network
-// alice's call ends as his connection leaves the room. carol, in the room
+// ends too. Then bob makes an audio call to alice, and when his page
+// crashes alice's call ends as his connection leaves the room. carol, in the room
 // the whole time, never receives a signal.
 func TestBrowserVideoCall(t *testing.T) {
 	// A short grace period: a crashed page leaves the room soon after, long
@@ -223,8 +234,8 @@ func TestBrowserVideoCall(t *testing.T) {
 	}
 	bob.shoot("ui-call-ring.png", 1280, 720, "true")
 	bob.mouseClick("#call-accept")
-	alice.waitConnected()
-	bob.waitConnected()
+	alice.waitConnected("video")
+	bob.waitConnected("video")
 	alice.shoot("ui-call.png", 1280, 720, "true")
 	if got := browserEval[bool](bob.browserPage, `document.getElementById('call-ring').hidden`); !got {
 		t.Fatal("bob's ring card still shows after he accepted")
@@ -249,15 +260,19 @@ func TestBrowserVideoCall(t *testing.T) {
 		}
 	}
 
-	// The other way round; then bob's page crashes, saying nothing: alice's
-	// page sees his connection leave the room and ends the call.
-	bob.mouseClick("#call-close")
-	alice.mouseClick("#call-close")
-	bob.startCall("alice", "video")
+	// The other way round, an audio call; then bob's page crashes, saying
+	// nothing: alice's page sees his connection leave the room and ends
+	// the call.
+	alice.closePanel()
+	bob.closePanel()
+	bob.startCall("alice", "audio")
 	alice.waitRinging("bob")
 	alice.mouseClick("#call-accept")
-	alice.waitConnected()
-	bob.waitConnected()
+	alice.waitConnected("audio")
+	bob.waitConnected("audio")
+	if !browserEval[bool](alice.browserPage, `document.getElementById('call-camera').hidden`) {
+		t.Error("an audio call offers to turn the camera off")
+	}
 	bob.crash()
 	alice.waitEnded("bob left the room.")
 
@@ -268,10 +283,12 @@ func TestBrowserVideoCall(t *testing.T) {
 	alice.checkClean()
 }
 
-// TestBrowserCallDeclined: a declined call says so to the caller; someone
-// already in a call is busy; a page without camera permission says so and
-// rings nobody; a call to a page that is gone, though presence still lists
-// it, ends when the signal answers 404.
+// TestBrowserCallDeclined: a call rings every tab of the person called;
+// a decline says so to the caller and stops the other tab ringing; someone
+// already in a call is busy; a page without camera permission says so;
+// accepting in one tab stops the other, and the callee can hang up; a
+// caller who cancels stops the ring; a call to a page that is gone, though
+// presence still lists it, ends when the signal answers 404.
 func TestBrowserCallDeclined(t *testing.T) {
 	srv := browserStartServer(t, func(s *browserServer) {
 		s.configure = func(srv *api.Server) { srv.PresenceGrace = time.Hour }
@@ -279,14 +296,22 @@ func TestBrowserCallDeclined(t *testing.T) {
 	alice := newCallPage(t, browserStartMedia(t), srv, "alice")
 	other := browserStartMedia(t)
 	bob := newCallPage(t, other, srv, "bob")
+	bob2 := newCallPage(t, other, srv, "bob") // bob's second tab
 	carol := newCallPage(t, other, srv, "carol")
+	bobs := []*callPage{bob, bob2}
+	stopped := func(p *callPage, what string) {
+		t.Helper()
+		p.wait(what, `document.getElementById('call-ring').hidden && document.getElementById('call-panel').hidden`)
+	}
 
-	// alice rings bob; carol calls alice meanwhile: alice is busy, and
-	// never rings.
+	// alice rings both of bob's tabs; carol calls alice meanwhile: alice is
+	// busy, and never rings.
 	alice.startCall("bob", "audio")
-	bob.waitRinging("alice")
-	if got := browserEval[string](bob.browserPage, `document.getElementById('call-ring-media').textContent`); got != "audio call" {
-		t.Fatalf("bob's ring says %q, want audio call", got)
+	for _, p := range bobs {
+		p.waitRinging("alice")
+		if got := browserEval[string](p.browserPage, `document.getElementById('call-ring-media').textContent`); got != "audio call" {
+			t.Fatalf("bob's ring says %q, want audio call", got)
+		}
 	}
 	carol.startCall("alice", "video")
 	carol.waitEnded("alice is busy in another call.")
@@ -296,10 +321,11 @@ func TestBrowserCallDeclined(t *testing.T) {
 
 	bob.mouseClick("#call-decline")
 	alice.waitEnded("bob declined.")
-	bob.wait("bob's ring to stop", `document.getElementById('call-ring').hidden && document.getElementById('call-panel').hidden`)
+	stopped(bob, "bob's ring to stop")
+	stopped(bob2, "bob's other tab to stop ringing")
 
 	// No permission for the camera: carol's page says so and rings nobody.
-	carol.mouseClick("#call-close")
+	carol.closePanel()
 	browserEval[bool](carol.browserPage, `(() => {
 		navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
 		return true;
@@ -309,21 +335,36 @@ func TestBrowserCallDeclined(t *testing.T) {
 	if got := browserEval[string](carol.browserPage, `document.getElementById('call-error').textContent`); !strings.Contains(got, "No permission to use the camera and microphone") {
 		t.Fatalf("carol's error: got %q, want it to say there is no permission", got)
 	}
+
+	// bob answers in his second tab: the first stops ringing. He hangs up.
+	alice.closePanel()
+	alice.startCall("bob", "video")
+	bob.waitRinging("alice")
+	bob2.waitRinging("alice")
+	bob2.mouseClick("#call-accept")
+	alice.waitConnected("video")
+	bob2.waitConnected("video")
+	stopped(bob, "bob's first tab to stop ringing")
+	bob2.mouseClick("#call-hangup")
+	bob2.waitEnded("You hung up.")
+	alice.waitEnded("bob hung up.")
+
 	// A caller who cancels stops the ring on the other side.
-	alice.mouseClick("#call-close")
+	alice.closePanel()
 	alice.startCall("bob", "video")
 	bob.waitRinging("alice")
 	alice.mouseClick("#call-hangup")
 	alice.waitEnded("Cancelled.")
-	bob.wait("bob's ring to stop when alice cancels", `document.getElementById('call-ring').hidden`)
-	for _, p := range []*callPage{alice, bob, carol} {
+	stopped(bob, "bob's ring to stop when alice cancels")
+	bob2.wait("bob's other ring to stop when alice cancels", `document.getElementById('call-ring').hidden`)
+	for _, p := range []*callPage{alice, bob, bob2, carol} {
 		p.checkClean()
 	}
 
 	// carol's page dies; presence keeps her for the grace period (an hour
 	// here), but her stream is gone: the ring answers 404.
 	carol.crash()
-	alice.mouseClick("#call-close")
+	alice.closePanel()
 	alice.startCall("carol", "video")
 	alice.waitEnded("carol is not here any more.")
 }

@@ -22,6 +22,7 @@ export class CallView {
     this.button = $('call-button');
     this.menu = $('call-menu');
     this.shown = null; // the call the panel shows, until closed
+    this.closed = null; // the call whose panel was closed
     this.tick = 0;
 
     this.button.addEventListener('click', () => this.toggleMenu());
@@ -47,6 +48,7 @@ export class CallView {
     $('call-camera').addEventListener('click', () => calls.call?.setCameraOff(!calls.call.cameraOff));
     $('call-sound').addEventListener('click', () => this.soundOn());
     $('call-close').addEventListener('click', () => {
+      this.closed = this.shown;
       this.shown = null;
       this.render();
     });
@@ -76,7 +78,7 @@ export class CallView {
     const call = this.calls.call;
     // A call ringing here shows in the panel once answered.
     const answered = call && (call.outgoing || (call.active ? call.state !== 'ringing' : call.endedFrom !== 'ringing'));
-    if (answered && call !== this.shown) this.show(call);
+    if (answered && call !== this.shown && call !== this.closed) this.show(call);
     this.renderRing(call);
     this.renderPanel(this.shown);
   }
