@@ -211,8 +211,9 @@ func (w *roomWatcher) until(tb testing.TB, id, typ string) []stream.Event {
 // TestBrowserVideoCall: alice calls bob through the page; bob's page rings
 // and he accepts; both reach a connected RTCPeerConnection and play each
 // other's video; mute and camera off work; alice hangs up and bob's call
-// ends too. Then bob makes an audio call to alice, and when his page
-// crashes alice's call ends as his connection leaves the room. carol, in the room
+// ends too. Then bob makes an audio call to alice, which ends when she
+// reloads her page. Then alice calls bob again, and when his page crashes
+// her call ends as his connection leaves the room. carol, in the room
 // the whole time, never receives a signal.
 func TestBrowserVideoCall(t *testing.T) {
 	// A short grace period: a crashed page leaves the room soon after, long
@@ -260,9 +261,8 @@ func TestBrowserVideoCall(t *testing.T) {
 		}
 	}
 
-	// The other way round, an audio call; then bob's page crashes, saying
-	// nothing: alice's page sees his connection leave the room and ends
-	// the call.
+	// The other way round, an audio call; alice reloads her page, which
+	// hangs up as it goes.
 	alice.closePanel()
 	bob.closePanel()
 	bob.startCall("alice", "audio")
@@ -273,6 +273,18 @@ func TestBrowserVideoCall(t *testing.T) {
 	if !browserEval[bool](alice.browserPage, `document.getElementById('call-camera').hidden`) {
 		t.Error("an audio call offers to turn the camera off")
 	}
+	alice.do(chromedp.Reload())
+	bob.waitEnded("alice hung up.")
+	alice.waitReady()
+
+	// Once more; then bob's page crashes, saying nothing: alice's page
+	// sees his connection leave the room and ends the call.
+	bob.closePanel()
+	alice.startCall("bob", "video")
+	bob.waitRinging("alice")
+	bob.mouseClick("#call-accept")
+	alice.waitConnected("video")
+	bob.waitConnected("video")
 	bob.crash()
 	alice.waitEnded("bob left the room.")
 
@@ -335,6 +347,17 @@ func TestBrowserCallDeclined(t *testing.T) {
 	if got := browserEval[string](carol.browserPage, `document.getElementById('call-error').textContent`); !strings.Contains(got, "No permission to use the camera and microphone") {
 		t.Fatalf("carol's error: got %q, want it to say there is no permission", got)
 	}
+	// No getUserMedia at all.
+	carol.closePanel()
+	browserEval[bool](carol.browserPage, `(() => {
+		Object.defineProperty(navigator, 'mediaDevices', { value: undefined });
+		return true;
+	})()`)
+	carol.startCall("bob", "audio")
+	carol.waitEnded("Could not call bob.")
+	if got := browserEval[string](carol.browserPage, `document.getElementById('call-error').textContent`); got != "This browser cannot use a camera or microphone." {
+		t.Fatalf("carol's error: got %q, want that the browser cannot", got)
+	}
 
 	// bob answers in his second tab: the first stops ringing. He hangs up.
 	alice.closePanel()
@@ -357,6 +380,24 @@ func TestBrowserCallDeclined(t *testing.T) {
 	alice.waitEnded("Cancelled.")
 	stopped(bob, "bob's ring to stop when alice cancels")
 	bob2.wait("bob's other ring to stop when alice cancels", `document.getElementById('call-ring').hidden`)
+	// bob's first tab has no camera permission: accepting there declines,
+	// with the reason, and his other tab stops ringing.
+	browserEval[bool](bob.browserPage, `(() => {
+		navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
+		return true;
+	})()`)
+	alice.closePanel()
+	alice.startCall("bob", "video")
+	bob.waitRinging("alice")
+	bob2.waitRinging("alice")
+	bob.mouseClick("#call-accept")
+	alice.waitEnded("bob declined: their camera or microphone is not available.")
+	bob.waitEnded("You could not answer.")
+	if got := browserEval[string](bob.browserPage, `document.getElementById('call-error').textContent`); !strings.Contains(got, "No permission") {
+		t.Fatalf("bob's error: got %q, want it to say there is no permission", got)
+	}
+	bob2.wait("bob's other ring to stop when he declined", `document.getElementById('call-ring').hidden`)
+
 	for _, p := range []*callPage{alice, bob, bob2, carol} {
 		p.checkClean()
 	}
