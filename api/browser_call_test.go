@@ -148,6 +148,19 @@ func (p *callPage) crash() {
 	}))
 }
 
+// connectionsOf is the connections of name in room's presence.
+func connectionsOf(tb testing.TB, srv *browserServer, room, name string) []string {
+	tb.Helper()
+	var p stream.Presence
+	srv.getJSON("/api/rooms/"+room+"/presence", &p)
+	for _, person := range p.People {
+		if person.Name == name {
+			return person.Connections
+		}
+	}
+	return nil
+}
+
 // roomWatcher is a third person's stream of a room, read by the test.
 type roomWatcher struct {
 	events chan stream.Event
@@ -252,6 +265,19 @@ func TestBrowserVideoCall(t *testing.T) {
 	alice.click("#call-mute")
 	alice.wait("alice unmuted", `document.getElementById('call-local').srcObject.getAudioTracks().every((t) => t.enabled)`)
 
+	// alice opens another room mid-call: her stream now carries both and
+	// keeps its connection id, so the call goes on and bob's page still
+	// takes her signals.
+	before := connectionsOf(t, srv, "general", "alice")
+	alice.openRoom("random")
+	waitFor(t, func() bool { return len(connectionsOf(t, srv, "random", "alice")) == 1 })
+	if got := browserEval[string](alice.browserPage, `document.getElementById('call-panel').dataset.state`); got != "connected" {
+		t.Fatalf("alice's call after opening #random: got %q, want connected", got)
+	}
+	if got := connectionsOf(t, srv, "general", "alice"); strings.Join(got, ",") != strings.Join(before, ",") {
+		t.Fatalf("alice's connections in #general: got %v, want %v", got, before)
+	}
+
 	alice.mouseClick("#call-hangup")
 	alice.waitEnded("You hung up.")
 	bob.waitEnded("alice hung up.")
@@ -276,6 +302,7 @@ func TestBrowserVideoCall(t *testing.T) {
 	alice.do(chromedp.Reload())
 	bob.waitEnded("alice hung up.")
 	alice.waitReady()
+	alice.openRoom("general") // the page reopened #random, where she was
 
 	// Once more; then bob's page crashes, saying nothing: alice's page
 	// sees his connection leave the room and ends the call.

@@ -145,7 +145,7 @@ const callView = new CallView({ calls, room: () => rooms.active });
 const access = new Access({
   panel: $('denied'),
   note: $('denied-note'),
-  hideWhenDenied: [$('timeline'), $('composer'), $('export-link')],
+  hideWhenDenied: [$('timeline'), $('composer'), $('export-link'), $('call-button')],
   invite: $('invite-button'),
   signOut: $('sign-out'),
   onDeny: (name) => rooms.deny(name),

@@ -61,6 +61,9 @@ export class Calls {
   live(type, data, conn) {
     if (type === 'hello') {
       this.you = data.you && typeof data.you.name === 'string' ? data.you : null;
+      // Rooms regroup over new streams when one is left: is ours still here?
+      const call = this.call;
+      if (call?.active && !this.stream.carries(call.room)) this.end(call, `You left #${call.room}.`);
       this.changed();
     } else if (type === 'presence') {
       this.presence(data);
@@ -272,10 +275,11 @@ export class Calls {
     const call = this.call;
     if (!call?.active) return;
     const from = this.stream.connectionOf(call.room);
-    const kind = !call.outgoing && call.state === 'ringing' ? 'decline' : 'hangup';
+    const ringing = !call.outgoing && call.state === 'ringing';
+    const payload = ringing ? { call: call.id, reason: 'they left the page.' } : { call: call.id };
     for (const to of call.peer ? [call.peer] : this.ringing) {
       api.sendSignal(call.room, {
-        author: this.me(), from, to, kind, payload: { call: call.id },
+        author: this.me(), from, to, kind: ringing ? 'decline' : 'hangup', payload,
       }, { keepalive: true });
     }
     call.end('You left the page.');

@@ -126,11 +126,26 @@ export class Stream {
       }
       return new Connection(this, group, this.startFor(group), initial);
     });
+    this.handOnIds([...old.values()]);
     for (const c of old.values()) c.close();
     // Every streamed room's cursor is now its stream's.
     this.cursors.clear();
     for (const c of this.connections) if (!c.started) c.connect();
     this.updateStatus();
+  }
+
+  /**
+   * handOnIds gives each new stream the connection id of a replaced one
+   * that carried some of its rooms: the server lets it keep the id, so
+   * presence does not flap and a call in one of the rooms keeps its
+   * address when another room is followed or left.
+   */
+  handOnIds(replaced) {
+    for (const c of this.connections) {
+      if (c.started) continue;
+      const i = replaced.findIndex((o) => o.id && o.rooms.some((r) => c.rooms.includes(r)));
+      if (i >= 0) c.id = replaced.splice(i, 1)[0].id;
+    }
   }
 
   /**
@@ -182,6 +197,11 @@ export class Stream {
    */
   connectionOf(room) {
     return this.connections.find((c) => c.rooms.includes(room))?.id || '';
+  }
+
+  /** carries is true if one of the streams is for room. */
+  carries(room) {
+    return this.connections.some((c) => c.rooms.includes(room));
   }
 
   /** stop closes every stream for good, e.g. when the reader signs out. */
