@@ -136,6 +136,28 @@ func (p *callPage) closePanel() {
 	p.wait(p.name+"'s call panel to close", `document.getElementById('call-panel').hidden`)
 }
 
+// newSiblingPage opens a tab beside p, in the same browser context
+// (storage, BroadcastChannel), and counts the times its ring shows in
+// window.parleyRang.
+func newSiblingPage(tb testing.TB, p *callPage, srv *browserServer) *callPage {
+	tb.Helper()
+	ctx, cancel := chromedp.NewContext(p.ctx)
+	tb.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		tb.Fatalf("open tab: %v", err)
+	}
+	s := &callPage{&browserPage{tb: tb, ctx: ctx}, p.name}
+	s.do(chromedp.Navigate(srv.URL + "/r/general"))
+	s.waitReady()
+	browserEval[bool](s.browserPage, `(() => {
+		window.parleyRang = 0;
+		const ring = document.getElementById('call-ring');
+		new MutationObserver(() => { if (!ring.hidden) window.parleyRang++; }).observe(ring, { attributes: true });
+		return true;
+	})()`)
+	return s
+}
+
 // crash kills the page's renderer, as when a tab dies: no pagehide, no
 // goodbye; the browser drops its connections.
 func (p *callPage) crash() {
@@ -324,8 +346,10 @@ func TestBrowserVideoCall(t *testing.T) {
 
 // TestBrowserCallDeclined: a call rings every tab of the person called;
 // a decline says so to the caller and stops the other tab ringing; someone
-// already in a call is busy; a page without camera permission says so;
-// accepting in one tab stops the other, and the callee can hang up; a
+// already in a call is busy, and so is a tab beside one in a call, which
+// never rings; a page without camera permission, or without getUserMedia,
+// says so; accepting in one tab stops the other, and the callee can hang
+// up; a
 // caller who cancels stops the ring; a call to a page that is gone, though
 // presence still lists it, ends when the signal answers 404.
 func TestBrowserCallDeclined(t *testing.T) {
@@ -337,6 +361,7 @@ func TestBrowserCallDeclined(t *testing.T) {
 	bob := newCallPage(t, other, srv, "bob")
 	bob2 := newCallPage(t, other, srv, "bob") // bob's second tab
 	carol := newCallPage(t, other, srv, "carol")
+	bob3 := newSiblingPage(t, bob2, srv) // beside bob2, in the same browser context
 	bobs := []*callPage{bob, bob2}
 	stopped := func(p *callPage, what string) {
 		t.Helper()
@@ -363,6 +388,32 @@ func TestBrowserCallDeclined(t *testing.T) {
 	stopped(bob, "bob's ring to stop")
 	stopped(bob2, "bob's other tab to stop ringing")
 
+	// bob answers in his second tab: the first stops ringing. He hangs up.
+	alice.closePanel()
+	alice.startCall("bob", "video")
+	bob.waitRinging("alice")
+	bob2.waitRinging("alice")
+	bob2.mouseClick("#call-accept")
+	alice.waitConnected("video")
+	bob2.waitConnected("video")
+	stopped(bob, "bob's first tab to stop ringing")
+	// carol calls bob meanwhile: the tab beside bob2's, in the same
+	// browser, is not in a call but knows its sibling is, so it answers
+	// busy and never rings.
+	bob3.wait("bob's third tab to stop ringing", `document.getElementById('call-ring').hidden`)
+	browserEval[bool](bob3.browserPage, `(() => { window.parleyRang = 0; return true; })()`)
+	carol.closePanel()
+	carol.startCall("bob", "video")
+	carol.waitEnded("bob is busy in another call.")
+	if n := browserEval[int](bob3.browserPage, `window.parleyRang`); n != 0 {
+		t.Fatalf("bob's tab beside the one in a call rang %d times, want 0", n)
+	}
+	stopped(bob, "bob's first tab to stop ringing for carol")
+
+	bob2.mouseClick("#call-hangup")
+	bob2.waitEnded("You hung up.")
+	alice.waitEnded("bob hung up.")
+
 	// No permission for the camera: carol's page says so and rings nobody.
 	carol.closePanel()
 	browserEval[bool](carol.browserPage, `(() => {
@@ -386,18 +437,6 @@ func TestBrowserCallDeclined(t *testing.T) {
 		t.Fatalf("carol's error: got %q, want that the browser cannot", got)
 	}
 
-	// bob answers in his second tab: the first stops ringing. He hangs up.
-	alice.closePanel()
-	alice.startCall("bob", "video")
-	bob.waitRinging("alice")
-	bob2.waitRinging("alice")
-	bob2.mouseClick("#call-accept")
-	alice.waitConnected("video")
-	bob2.waitConnected("video")
-	stopped(bob, "bob's first tab to stop ringing")
-	bob2.mouseClick("#call-hangup")
-	bob2.waitEnded("You hung up.")
-	alice.waitEnded("bob hung up.")
 
 	// A caller who cancels stops the ring on the other side.
 	alice.closePanel()

@@ -135,8 +135,8 @@ const stream = new Stream({
   },
   onError: () => access.check(rooms.streamRooms()),
   onRefused: streamRefused,
-  onLive: (type, data, connection) => calls.live(type, data, connection),
-  author: () => me,
+  onLive: (type, data, streamRooms) => calls.live(type, data, streamRooms),
+  who: () => ({ author: me }),
 });
 
 const calls = new Calls({ stream, me: () => me, onChange: () => callView.render() });

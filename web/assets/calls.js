@@ -17,9 +17,10 @@ const maxReason = 120;
 
 /**
  * Calls holds the page's call (one at a time) and who is in each streamed
- * room. stream is the page's Stream (for the connection id that carries a
- * room); me() the author name without access control; onChange() runs after
- * any change a view shows (people, the call).
+ * room, from the live events of the page's streams (live). stream is the
+ * page's Stream (carries(room) says whether a room is still streamed);
+ * me() the author name without access control; onChange() runs after any
+ * change a view shows (people, the call).
  */
 export class Calls {
   constructor({ stream, me, onChange }) {
@@ -31,6 +32,14 @@ export class Calls {
     this.ringing = new Set(); // outgoing: the callee's connections still ringing
     this.timer = 0; // the ring timeout
     this.queue = Promise.resolve(); // signals go one after the other, in order
+    this.connections = new Map(); // room → the connection id of its stream (hello)
+    // The browser's other tabs: which call each is in, and which rings
+    // they answered. Tabs that share one stream all get its signals.
+    this.tab = callId();
+    this.siblings = new Map(); // tab → the id of its call in progress
+    this.channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel('parley.calls') : null;
+    if (this.channel) this.channel.onmessage = (e) => this.fromSibling(e.data);
+    this.tell({ type: 'hello' });
     window.addEventListener('pagehide', () => this.leavePage());
   }
 
@@ -57,18 +66,26 @@ export class Calls {
     return Boolean(this.you) && person.name === this.you.name && person.guest === this.you.guest;
   }
 
-  /** live takes a live event of the stream (see Stream's onLive). */
-  live(type, data, conn) {
+  /**
+   * live takes an event without an id of the stream carrying rooms (see
+   * Stream's onLive).
+   */
+  live(type, data, rooms) {
     if (type === 'hello') {
       this.you = data.you && typeof data.you.name === 'string' ? data.you : null;
+      for (const room of Array.isArray(data.rooms) ? data.rooms : rooms) this.connections.set(room, data.connection);
       // Rooms regroup over new streams when one is left: is ours still here?
       const call = this.call;
-      if (call?.active && !this.stream.carries(call.room)) this.end(call, `You left #${call.room}.`);
+      const carried = this.stream.carries ? this.stream.carries(call?.room) : this.connections.has(call?.room);
+      if (call?.active && !carried) this.end(call, `You left #${call.room}.`);
       this.changed();
+    } else if (type === 'closed') {
+      // A room that moved to another stream keeps the id (it is handed on).
+      for (const room of rooms) if (!this.stream.carries?.(room)) this.connections.delete(room);
     } else if (type === 'presence') {
       this.presence(data);
     } else if (type === 'signal') {
-      this.signal(data, conn);
+      this.signal(data);
     }
   }
 
@@ -109,11 +126,11 @@ export class Calls {
     }
   }
 
-  signal(s, conn) {
+  signal(s) {
     const p = s.payload;
     if (!p || typeof p.call !== 'string' || typeof s.from !== 'string' || typeof s.room !== 'string') return;
     if (s.kind === 'ring') {
-      this.ringed(s, conn);
+      this.ringed(s);
       return;
     }
     const call = this.call;
@@ -144,13 +161,13 @@ export class Calls {
     }
   }
 
-  // ringed answers a ring: busy if a call is on, else it rings here.
-  ringed(s, conn) {
+  // ringed answers a ring: busy if a call is on here or in another tab,
+  // else it rings here.
+  ringed(s) {
     const { payload: p } = s;
-    if (this.call?.active) {
-      if (this.call.id !== p.call) {
-        this.post(s.room, conn.id, s.from, 'decline', { call: p.call, reason: 'busy' }).catch(() => {});
-      }
+    if (this.call?.active && this.call.id === p.call) return;
+    if (this.call?.active || [...this.siblings.values()].some((c) => c && c !== p.call)) {
+      this.post(s.room, null, s.from, 'decline', { call: p.call, reason: 'busy' }).catch(() => {});
       return;
     }
     const call = this.newCall({
@@ -225,6 +242,7 @@ export class Calls {
     const call = this.call;
     if (!call?.active || call.outgoing || call.state !== 'ringing') return;
     clearTimeout(this.timer);
+    this.tell({ type: 'answered', call: call.id, how: 'accepted' });
     call.state = 'connecting';
     this.changed();
     if (!await call.getMedia()) {
@@ -241,6 +259,7 @@ export class Calls {
   decline() {
     const call = this.call;
     if (!call?.active || call.outgoing || call.state !== 'ringing') return;
+    this.tell({ type: 'answered', call: call.id, how: 'declined' });
     this.end(call, `You declined ${call.peerName}'s call.`, true);
   }
 
@@ -274,7 +293,7 @@ export class Calls {
   leavePage() {
     const call = this.call;
     if (!call?.active) return;
-    const from = this.stream.connectionOf(call.room);
+    const from = this.connections.get(call.room);
     const ringing = !call.outgoing && call.state === 'ringing';
     const payload = ringing ? { call: call.id, reason: 'they left the page.' } : { call: call.id };
     for (const to of call.peer ? [call.peer] : this.ringing) {
@@ -283,6 +302,7 @@ export class Calls {
       }, { keepalive: true });
     }
     call.end('You left the page.');
+    this.tell({ type: 'call', call: '' });
   }
 
   /**
@@ -300,7 +320,7 @@ export class Calls {
   // post queues one signal; from is the stream carrying room unless given.
   post(room, from, to, kind, payload) {
     const sent = this.queue.then(() => {
-      const conn = from || this.stream.connectionOf(room);
+      const conn = from || this.connections.get(room);
       if (!conn) throw new Error('not connected to the room');
       return api.sendSignal(room, {
         author: this.me(), from: conn, to, kind, payload,
@@ -327,7 +347,37 @@ export class Calls {
     this.end(call, `The call could not go on: ${err?.message || err}`, true);
   }
 
+  // fromSibling takes a message of another tab of this browser.
+  fromSibling(m) {
+    if (!m || typeof m.tab !== 'string' || m.tab === this.tab) return;
+    if (m.type === 'hello') this.tellCall(true);
+    if (m.type === 'call') this.siblings.set(m.tab, typeof m.call === 'string' ? m.call : '');
+    const call = this.call;
+    // A ring that reached several tabs (one shared stream) was answered
+    // in one of them.
+    if (m.type === 'answered' && call?.active && !call.outgoing && call.state === 'ringing' && call.id === m.call) {
+      this.end(call, m.how === 'declined' ? 'Declined in another tab.' : 'Answered in another tab.');
+    }
+  }
+
+  tell(message) {
+    try {
+      this.channel?.postMessage({ ...message, tab: this.tab });
+    } catch {
+      // The channel is closed: the page is going.
+    }
+  }
+
+  // tellCall says which call this tab is in, when that changed (or always).
+  tellCall(always = false) {
+    const now = this.call?.active && this.call.state !== 'ringing' ? this.call.id : '';
+    if (now === this.told && !always) return;
+    this.told = now;
+    this.tell({ type: 'call', call: now });
+  }
+
   changed() {
+    this.tellCall();
     this.onChange?.();
   }
 }

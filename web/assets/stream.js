@@ -14,8 +14,9 @@ import { readEvents } from './sse.js';
 // Event types the page applies: new messages and the changes to them.
 const eventTypes = new Set(['message', 'edit', 'delete', 'reaction']);
 
-// Live event types (docs/live.md): no id, not history; handed to onLive.
-const liveTypes = new Set(['hello', 'live', 'presence', 'typing', 'signal', 'read']);
+// Events that are not history (no id: hello, live, presence, typing, read,
+// signal; see docs/live.md) go to onLive, parsed; unknown ones are ignored
+// there.
 
 /**
  * maxStreams is how many streams one page opens at most. Each holds a
@@ -48,17 +49,17 @@ const severity = ['live', 'connecting', 'reconnecting', 'offline', 'stopped'];
  * 401 or 403: the page asks the API why); onRefused({status, message})
  * when the server refused a stream in a way retrying cannot fix (a 400 or
  * 404): that stream stops until the rooms change. onLive(type, data,
- * connection) gets the live events (hello, presence, signal, …: no id,
- * never replayed) with the stream that carried them ({id, rooms}).
- * author() names the reader's streams when the server has no access
- * control (presence and calls need a name).
+ * rooms) gets the events without an id (docs/live.md), with the rooms of
+ * their stream, and ('closed', {}, rooms) when the page closes a stream
+ * (its rooms moved, or were left). who() gives {author}: the name to
+ * stream as without access control (presence and calls need one).
  */
 export class Stream {
   constructor({
-    onEvent, onReset, onStatus, onOpen, onError, onRefused, onLive, author,
+    onEvent, onReset, onStatus, onOpen, onError, onRefused, onLive, who,
   }) {
     Object.assign(this, {
-      onEvent, onReset, onStatus, onOpen, onError, onRefused, onLive, author,
+      onEvent, onReset, onStatus, onOpen, onError, onRefused, onLive, who,
     });
     this.maxRooms = 100; // per stream: the server's max_stream_rooms
     this.connections = [];
@@ -143,8 +144,8 @@ export class Stream {
   handOnIds(replaced) {
     for (const c of this.connections) {
       if (c.started) continue;
-      const i = replaced.findIndex((o) => o.id && o.rooms.some((r) => c.rooms.includes(r)));
-      if (i >= 0) c.id = replaced.splice(i, 1)[0].id;
+      const i = replaced.findIndex((o) => o.connection && o.rooms.some((r) => c.rooms.includes(r)));
+      if (i >= 0) c.connection = replaced.splice(i, 1)[0].connection;
     }
   }
 
@@ -189,14 +190,6 @@ export class Stream {
     const slept = now - this.lastTick > sleptAfter;
     this.lastTick = now;
     if (slept) this.reconnectNow(true);
-  }
-
-  /**
-   * connectionOf is the connection id (from its hello) of the stream that
-   * carries room, or "" while it has none.
-   */
-  connectionOf(room) {
-    return this.connections.find((c) => c.rooms.includes(room))?.id || '';
   }
 
   /** carries is true if one of the streams is for room. */
@@ -256,7 +249,7 @@ class Connection {
     this.started = false;
     this.closed = false;
     this.controller = null; // aborts the request in flight
-    this.id = ''; // the connection id of the last hello: kept across reconnects
+    this.connection = ''; // the id of the last hello: kept across reconnects
     this.attempt = 0;
     this.downSince = 0;
     this.retryTimer = 0;
@@ -271,8 +264,9 @@ class Connection {
     this.controller = controller;
     let response;
     try {
-      const url = eventsURL(this.rooms, this.cursor, { author: this.stream.author?.(), connection: this.id });
-      response = await fetch(url, {
+      const who = this.stream.who?.() || {};
+      // A reconnect keeps its connection id, so presence does not change.
+      response = await fetch(eventsURL(this.rooms, this.cursor, { author: who.author, connection: this.connection }), {
         headers: { Accept: 'text/event-stream' }, cache: 'no-store', signal: controller.signal,
       });
     } catch {
@@ -333,11 +327,10 @@ class Connection {
       if (typeof data?.room === 'string' && this.rooms.includes(data.room)) this.stream.onReset?.(data.room);
       return;
     }
-    if (liveTypes.has(e.type)) {
+    if (!eventTypes.has(e.type)) {
       this.receiveLive(e);
       return;
     }
-    if (!eventTypes.has(e.type)) return;
     let event;
     try {
       event = JSON.parse(e.data);
@@ -354,6 +347,7 @@ class Connection {
     this.stream.onEvent(event);
   }
 
+  // receiveLive passes on an event that is not history.
   receiveLive(e) {
     let data;
     try {
@@ -362,8 +356,8 @@ class Connection {
       return;
     }
     if (!data || typeof data !== 'object') return;
-    if (e.type === 'hello' && typeof data.connection === 'string') this.id = data.connection;
-    this.stream.onLive?.(e.type, data, this);
+    if (e.type === 'hello' && typeof data.connection === 'string') this.connection = data.connection;
+    this.stream.onLive?.(e.type, data, this.rooms);
   }
 
   // failed schedules the next attempt, no sooner than waitMs.
@@ -410,6 +404,8 @@ class Connection {
   close() {
     this.closed = true;
     this.abort();
+    // Whatever this stream was catching up on, it no longer is.
+    if (this.started) this.stream.onLive?.('closed', {}, this.rooms);
   }
 
   setState(state) {
