@@ -12,6 +12,11 @@ import { Call } from './call.js';
 const ringOut = 60000;
 const ringIn = 75000;
 
+// A tab in a call says so again this often; its siblings forget it (a tab
+// that crashed says nothing more) after siblingFor.
+const siblingEvery = 10000;
+const siblingFor = 35000;
+
 // Longest reason text taken from the other side.
 const maxReason = 120;
 
@@ -36,10 +41,13 @@ export class Calls {
     // The browser's other tabs: which call each is in, and which rings
     // they answered. Tabs that share one stream all get its signals.
     this.tab = callId();
-    this.siblings = new Map(); // tab → the id of its call in progress
+    this.siblings = new Map(); // tab → {call, at}: the id of its call in progress
     this.channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel('parley.calls') : null;
     if (this.channel) this.channel.onmessage = (e) => this.fromSibling(e.data);
     this.tell({ type: 'hello' });
+    setInterval(() => {
+      if (this.told) this.tellCall(true);
+    }, siblingEvery);
     window.addEventListener('pagehide', () => this.leavePage());
   }
 
@@ -166,7 +174,7 @@ export class Calls {
   ringed(s) {
     const { payload: p } = s;
     if (this.call?.active && this.call.id === p.call) return;
-    if (this.call?.active || [...this.siblings.values()].some((c) => c && c !== p.call)) {
+    if (this.call?.active || this.siblingBusy(p.call)) {
       this.post(s.room, null, s.from, 'decline', { call: p.call, reason: 'busy' }).catch(() => {});
       return;
     }
@@ -351,13 +359,19 @@ export class Calls {
   fromSibling(m) {
     if (!m || typeof m.tab !== 'string' || m.tab === this.tab) return;
     if (m.type === 'hello') this.tellCall(true);
-    if (m.type === 'call') this.siblings.set(m.tab, typeof m.call === 'string' ? m.call : '');
+    if (m.type === 'call') this.siblings.set(m.tab, { call: typeof m.call === 'string' ? m.call : '', at: Date.now() });
     const call = this.call;
     // A ring that reached several tabs (one shared stream) was answered
     // in one of them.
     if (m.type === 'answered' && call?.active && !call.outgoing && call.state === 'ringing' && call.id === m.call) {
       this.end(call, m.how === 'declined' ? 'Declined in another tab.' : 'Answered in another tab.');
     }
+  }
+
+  // siblingBusy is true if another tab of this browser is in a call but id.
+  siblingBusy(id) {
+    const now = Date.now();
+    return [...this.siblings.values()].some((s) => s.call && s.call !== id && now - s.at < siblingFor);
   }
 
   tell(message) {
