@@ -140,9 +140,14 @@ export function createInvite(room) {
   return request(`${roomPath(room)}/invites`, { method: 'POST', body: {} });
 }
 
-/** listRooms returns [{name, events, last_id}] for every room. */
-export async function listRooms() {
-  const data = await request('/api/rooms');
+/**
+ * listRooms returns [{name, events, messages, last_id}] for every room,
+ * and for a caller who is someone (signed in, or author without access
+ * control) their read marker and counts: read, unread, mentions.
+ */
+export async function listRooms(author) {
+  const who = author && !serverAuthor ? `?author=${encodeURIComponent(author)}` : '';
+  const data = await request(`/api/rooms${who}`);
   return Array.isArray(data?.rooms) ? data.rooms : [];
 }
 
@@ -212,8 +217,8 @@ export function exportURL(room) {
 
 /**
  * eventsURL is the one stream for all of rooms, resuming after cursor, as
- * author (without access control) and keeping connection (an id a hello
- * gave) if the server still can.
+ * author (without access control: who presence shows) keeping connection
+ * (an id a hello gave) if set.
  */
 export function eventsURL(rooms, cursor, { author, connection } = {}) {
   const query = new URLSearchParams({ rooms: rooms.join(',') });
@@ -221,6 +226,23 @@ export function eventsURL(rooms, cursor, { author, connection } = {}) {
   if (author && !serverAuthor) query.set('author', author);
   if (connection) query.set('connection', connection);
   return `/api/events?${query.toString().replaceAll('%2C', ',')}`;
+}
+
+// ---- Live: typing and read markers (docs/live.md) ----
+
+/** sendTyping says author is typing in room, or stopped (stop). */
+export function sendTyping(room, author, stop = false) {
+  const body = { author: authorField(author) };
+  if (stop) body.stop = true;
+  return request(`${roomPath(room)}/typing`, { method: 'POST', body });
+}
+
+/**
+ * putRead moves author's read marker in room to id (never back) and
+ * returns {room, id, unread, mentions}.
+ */
+export function putRead(room, author, id) {
+  return request(`${roomPath(room)}/read`, { method: 'PUT', body: { author: authorField(author), id } });
 }
 
 /**

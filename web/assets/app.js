@@ -8,12 +8,13 @@ import { Access } from './access.js';
 import { Actions } from './actions.js';
 import { Announcer } from './announcer.js';
 import { AuthView } from './auth.js';
-import { clearSession, prefs, saveSession, setScope } from './cache.js';
+import { clearSession, prefs, saveSession, scopeName, setScope } from './cache.js';
 import { Calls } from './calls.js';
 import { CallView } from './callui.js';
 import { Composer } from './composer.js';
 import { InviteDialog } from './invite.js';
 import { Jumper, routeMessage } from './jump.js';
+import { Live } from './live.js';
 import { NamePrompt } from './name.js';
 import { Rooms } from './rooms.js';
 import { routeJoin, routeRoom } from './routes.js';
@@ -21,7 +22,8 @@ import { Sender } from './sender.js';
 import { Shell } from './shell.js';
 import { Sidebar, roomHref } from './sidebar.js';
 import { Store } from './store.js';
-import { Stream } from './stream.js';
+import { roster } from './roster.js';
+import { SharedStream } from './tabs.js';
 import { Timeline } from './timeline.js';
 import { Updates } from './updates.js';
 
@@ -46,6 +48,8 @@ const timeline = new Timeline({
   onNeedOlder: () => rooms.loadOlder(timeline.detached ? timeline.room : store.room(rooms.active)),
   onNeedNewer: () => jumper.loadNewer(),
   onLeaveDetached: () => jumper.leave(),
+  onBottom: () => rooms.readAtBottom(),
+  wantsLine: (events) => document.hidden || live.missed(events),
 });
 
 const sidebar = new Sidebar({
@@ -107,26 +111,51 @@ const namePrompt = new NamePrompt({
   onChange: (name) => {
     me = name;
     shell.showName(me);
-    // Presence and calls know the streams by their name.
-    stream.reconnectNow(true);
     timeline.rerender();
     sender.render();
     for (const room of store.rooms.values()) room.countUnread(me);
     rooms.render();
+    // Presence shows the stream under the new name; the read markers wait for one.
+    stream.reconnectNow(true);
+    live.marks.flush();
     composer.focus();
   },
 });
 
 const announcer = new Announcer($('announcer'));
 
-const stream = new Stream({
-  onEvent: (event) => updates.add(event),
+const live = new Live({
+  store,
+  rooms: () => rooms,
+  me: () => me,
+  showStatus: (state) => shell.showStatus(state),
+  elements: {
+    header: document.querySelector('.room-header'),
+    actions: document.querySelector('.room-actions'),
+    composer: $('composer'),
+    textarea: $('composer-text'),
+  },
+  jump: (room, id) => jumper.jump(room, id, { push: true }),
+});
+
+// One stream for all the tabs of this browser (tabs.js).
+const stream = new SharedStream({
+  onEvent: (event) => {
+    live.onEvent(event);
+    updates.add(event);
+  },
+  onLive: (type, data, streamRooms) => {
+    live.onLive(type, data, streamRooms);
+    calls.live(type, data, streamRooms);
+  },
+  // The name as saved: another tab may have changed it.
+  who: () => ({ author: prefs.name || me }),
   onReset: (name) => {
     // Events of the room that came before the reset belong to the old copy.
     updates.flush();
     rooms.reset(name);
   },
-  onStatus: (state) => shell.showStatus(state),
+  onStatus: (state) => live.showStatus(state),
   onOpen: () => {
     for (const room of store.rooms.values()) rooms.loadInitial(room);
     rooms.refresh();
@@ -135,11 +164,10 @@ const stream = new Stream({
   },
   onError: () => access.check(rooms.streamRooms()),
   onRefused: streamRefused,
-  onLive: (type, data, streamRooms) => calls.live(type, data, streamRooms),
-  who: () => ({ author: me }),
-});
+}, { scope: scopeName, snapshot: () => roster.snapshot() });
 
-const calls = new Calls({ stream, me: () => me, onChange: () => callView.render() });
+// Signals name the same author as the stream.
+const calls = new Calls({ stream, me: () => prefs.name || me, onChange: () => callView.render() });
 const callView = new CallView({ calls, room: () => rooms.active });
 
 const access = new Access({
@@ -208,6 +236,7 @@ const rooms = new Rooms({
   closeNav: () => shell.closeNav(),
   notify: (text) => shell.notify(text),
   scheduleSave,
+  live,
 });
 
 const sender = new Sender({

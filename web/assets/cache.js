@@ -23,6 +23,7 @@ const baseKeys = {
   session: 'parley.session.v2', // v2: messages carry their current state
 };
 let keys = baseKeys;
+let scope = '';
 const authKey = 'parley.auth'; // the server's mode when last seen
 
 /**
@@ -30,8 +31,14 @@ const authKey = 'parley.auth'; // the server's mode when last seen
  * without a call (no access control) the keys are as they always were.
  */
 export function setScope(identity) {
+  scope = JSON.stringify(identity);
   const suffix = `@${JSON.stringify(identity)}`;
   keys = Object.fromEntries(Object.entries(baseKeys).map(([k, v]) => [k, v + suffix]));
+}
+
+/** scopeName is the identity setScope was given, '' before. */
+export function scopeName() {
+  return scope;
 }
 
 // How much of each room a reload restores; older events page in on scroll.

@@ -151,6 +151,9 @@ export class Calls {
       return;
     }
     if (s.from !== call.peer) return;
+    // A ring answered in another tab of a shared stream: its signals are
+    // that tab's.
+    if (!call.outgoing && call.state === 'ringing' && s.kind !== 'hangup') return;
     const failed = (err) => this.end(call, `The call could not be set up: ${err?.message || err}`, true);
     switch (s.kind) {
       case 'offer':
@@ -301,7 +304,7 @@ export class Calls {
   leavePage() {
     const call = this.call;
     if (!call?.active) return;
-    const from = this.connections.get(call.room);
+    const from = this.connections.get(call.room) || this.stream.connection;
     const ringing = !call.outgoing && call.state === 'ringing';
     const payload = ringing ? { call: call.id, reason: 'they left the page.' } : { call: call.id };
     for (const to of call.peer ? [call.peer] : this.ringing) {
@@ -328,7 +331,8 @@ export class Calls {
   // post queues one signal; from is the stream carrying room unless given.
   post(room, from, to, kind, payload) {
     const sent = this.queue.then(() => {
-      const conn = from || this.connections.get(room);
+      // A tab sharing another's stream may only know its first id.
+      const conn = from || this.connections.get(room) || this.stream.connection;
       if (!conn) throw new Error('not connected to the room');
       return api.sendSignal(room, {
         author: this.me(), from: conn, to, kind, payload,

@@ -5,6 +5,7 @@
 import { dayKey, dayLabel, fullTime, linkify, shortTime } from './format.js';
 import { messageHref } from './jump.js';
 import { renderMarkdown } from './markdown.js';
+import { highlightMentions, mentions, mentionsOf } from './mentions.js';
 
 // Messages from one author closer together than this share one header.
 const groupGap = 5 * 60 * 1000;
@@ -112,6 +113,7 @@ export function messageElement(message, {
   li.dataset.author = message.author;
   li.classList.toggle('continued', continued);
   li.classList.toggle('mine', mine);
+  li.classList.toggle('mentions-me', !mine && mentions(message, me));
   li.classList.toggle('deleted', Boolean(message.redacted));
   li.classList.toggle('from-guest', guestBadges && isGuest(message.author));
 
@@ -137,7 +139,7 @@ export function messageElement(message, {
     li.dataset.replyTo = message.reply_to;
     body.append(quoteElement(parent, message));
   }
-  body.append(lineElement(message));
+  body.append(lineElement(message, me));
   if (message.reactions?.length) body.append(reactionsElement(message.reactions, me));
   li.append(gutter, body);
   if (actions && message.id && !message.redacted) li.append(actionsElement(mine));
@@ -158,8 +160,11 @@ function authorElements(author, guestBadges) {
   return [name, badge];
 }
 
-/** lineElement is a message's text with its "edited" mark, or its tombstone. */
-export function lineElement(message) {
+/**
+ * lineElement is a message's text with its "edited" mark, or its
+ * tombstone; the names it mentions are highlighted, me's most.
+ */
+export function lineElement(message, me = '') {
   const line = el('div', 'msg-line');
   if (message.redacted) {
     line.append(el('p', 'msg-text msg-tombstone', 'message deleted'));
@@ -168,7 +173,9 @@ export function lineElement(message) {
   // Formatting (markdown.js): one paragraph stays inline, in a <p>, so the
   // "edited" mark follows it; anything with blocks is a <div> of them.
   // User text is isolated (dir="auto") so it cannot reorder the page.
-  const { block, nodes } = renderMarkdown(message.text ?? '', linkify);
+  const names = mentionsOf(message);
+  const inline = names.length ? (t) => highlightMentions(linkify(t), names, me) : linkify;
+  const { block, nodes } = renderMarkdown(message.text ?? '', inline);
   const text = userText(block ? 'div' : 'p', block ? 'msg-text md-blocks' : 'msg-text');
   text.append(...nodes);
   line.append(text);

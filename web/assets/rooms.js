@@ -18,14 +18,18 @@ const zeroId = '00000000000000000000000000';
  * name; showUnread({active, unread, elsewhere}) shows the unread counts
  * outside the room list; closeNav() folds the room list away on a phone;
  * notify(text) tells the reader something happened to their rooms;
- * scheduleSave() asks for the session to be saved soon.
+ * scheduleSave() asks for the session to be saved soon. live (live.js) is
+ * told of the room list (its read markers), of reading and of the room
+ * shown.
  */
 export class Rooms {
   constructor({
     store, stream, access, sidebar, timeline, composer, actions, header, me, showUnread, closeNav, notify, scheduleSave,
+    live,
   }) {
     Object.assign(this, {
       store, stream, access, sidebar, timeline, composer, actions, header, me, showUnread, closeNav, notify, scheduleSave,
+      live,
     });
     this.active = ''; // the open room's name
     this.cursorKnown = false; // the stream has its starting point
@@ -100,12 +104,13 @@ export class Rooms {
   async initialCursor(untilReached) {
     let rooms = [];
     try {
-      rooms = await untilReached(api.listRooms);
+      rooms = await untilReached(() => api.listRooms(this.me()));
     } catch {
       // Refused (a guest may have no list): the stream replays the followed
       // rooms from their start instead.
     }
     this.serverRooms = rooms;
+    this.live.marks.applyList(rooms);
     return rooms.reduce((max, r) => (typeof r.last_id === 'string' && r.last_id > max ? r.last_id : max), zeroId);
   }
 
@@ -158,8 +163,11 @@ export class Rooms {
     access.show(room);
     this.composer.setRoom(name);
     if (this.timeline.room !== room) this.actions.reset();
+    // The "new messages" line: where the reader was when they came in.
+    if (this.timeline.room?.name !== name) this.timeline.lineAt = room.readMark;
     this.timeline.show(room, store.outboxFor(name));
     this.markRead(room);
+    this.live.roomShown();
     this.render();
     this.closeNav();
     if (focus) this.composer.focus();
@@ -241,7 +249,12 @@ export class Rooms {
       room.add(events); // also applies changes the stream brought meanwhile
       room.hasMore = events.length >= pageSize;
       room.loaded = true;
-      if (!room.readMark) room.readMark = prefs.readMarks[room.name] || room.lastId;
+      if (!room.readMark) {
+        // An empty room is read from its start: what comes later is unread.
+        room.readMark = prefs.readMarks[room.name] || room.lastId || zeroId;
+        // Kept, so that a reload knows where the reader was.
+        if (room.readMark) prefs.saveReadMark(room.name, room.readMark);
+      }
       store.confirm(events);
       if (room.name === this.active) {
         this.timeline.show(room, store.outboxFor(room.name));
@@ -295,10 +308,11 @@ export class Rooms {
   async refresh() {
     if (this.access.guest || this.access.ended) return;
     try {
-      this.serverRooms = await api.listRooms();
+      this.serverRooms = await api.listRooms(this.me());
     } catch {
       return;
     }
+    this.live.marks.applyList(this.serverRooms);
     this.sidebar.renderOthers(this.serverRooms, new Set(this.store.rooms.keys()));
   }
 
@@ -329,9 +343,28 @@ export class Rooms {
    */
   markRead(room) {
     if (room.name !== this.active || document.visibilityState !== 'visible' || !room.loaded) return false;
+    // Read means seen: the newest message is in view.
+    if (this.timeline.room !== room || !this.timeline.stuck) return false;
     if (room.markRead()) prefs.saveReadMark(room.name, room.readMark);
+    this.live.marks.push(room);
     room.unread = 0;
+    room.mentions = 0;
     return true;
+  }
+
+  /**
+   * showLine moves the open room's "new messages" line to after id, the
+   * server's marker, when that is further than this browser's own mark
+   * (the reader read on another device).
+   */
+  showLine(room, id) {
+    if (room.name === this.active && id > this.timeline.lineAt) this.timeline.setLine(id);
+  }
+
+  /** readAtBottom marks the open room read when the reader reaches its newest message. */
+  readAtBottom() {
+    const room = this.store.rooms.get(this.active);
+    if (room && room.lastId > room.readMark && this.markRead(room)) this.render();
   }
 
   /** render draws the followed rooms and their unread counts. */

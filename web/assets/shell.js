@@ -5,7 +5,7 @@
 import * as api from './api.js';
 
 const statusLabels = {
-  connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline', stopped: 'Stopped',
+  connecting: 'Connecting…', 'catching-up': 'Catching up…', live: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline', stopped: 'Stopped',
 };
 const toastTime = 6000; // milliseconds a note stays up
 

@@ -61,13 +61,8 @@ export class Sidebar {
       const link = roomLink(room.name);
       if (room.name === active) link.setAttribute('aria-current', 'page');
       if (room.unread > 0 && room.name !== active) {
-        const badge = document.createElement('span');
-        badge.className = 'badge';
         const count = formatNumber(room.unread) + (room.unreadIsLowerBound ? '+' : '');
-        badge.textContent = count;
-        link.append(badge);
-        link.setAttribute('aria-label', `${room.name}, ${count} unread`);
-        link.classList.add('has-unread');
+        addCounts(link, room.name, count, room.mentions);
       }
       li.append(link);
       fragment.append(li);
@@ -77,9 +72,8 @@ export class Sidebar {
 
   /**
    * renderOthers lists server rooms the reader does not follow, each with
-   * when it was last active. The server counts a room's events, edits and
-   * reactions included, not its messages: a count here would pass those
-   * off as messages, or as unread ones.
+   * when it was last active and, from the server's read markers, the
+   * reader's unread messages (once they have read there) and mentions.
    */
   renderOthers(serverRooms, followed) {
     const others = serverRooms.filter((r) => !followed.has(r.name) && roomPattern.test(r.name));
@@ -98,6 +92,9 @@ export class Sidebar {
         link.append(time);
         link.setAttribute('aria-label', `${room.name}, last active ${time.textContent}`);
       }
+      const unread = Number.isInteger(room.unread) && room.read ? room.unread : 0;
+      const mentions = Number.isInteger(room.mentions) ? room.mentions : 0;
+      if (unread || mentions) addCounts(link, room.name, unread ? serverCount(unread) : '', mentions);
       li.append(link);
       fragment.append(li);
     }
@@ -113,6 +110,34 @@ export class Sidebar {
     }
     this.suggestions.replaceChildren(options);
   }
+}
+
+// addCounts puts a room's unread count (text, '' for none) and mentions on
+// its link.
+function addCounts(link, name, unread, mentions) {
+  const said = [];
+  if (unread) {
+    const badge = document.createElement('span');
+    badge.className = 'badge';
+    badge.textContent = unread;
+    link.append(badge);
+    said.push(`${unread} unread`);
+  }
+  if (mentions > 0) {
+    const badge = document.createElement('span');
+    badge.className = 'mention-count';
+    badge.textContent = `@${serverCount(mentions)}`;
+    badge.title = mentions === 1 ? '1 mention' : `${serverCount(mentions)} mentions`;
+    link.append(badge);
+    said.push(badge.title);
+  }
+  link.setAttribute('aria-label', `${name}, ${said.join(', ')}`);
+  link.classList.add('has-unread');
+}
+
+// serverCount shows a count of the server's, which stops at 1000.
+function serverCount(n) {
+  return n >= 1000 ? '999+' : formatNumber(n);
 }
 
 function roomLink(name) {

@@ -22,6 +22,11 @@ export class Room {
     this.loaded = false; // the newest events have been fetched or restored
     this.readMark = ''; // id of the newest event the reader has seen
     this.unread = 0;
+    this.mentions = 0; // of the unread messages, those that mention the reader
+    this.exact = true; // unread is a count, not a lower bound
+    // The server's marker and counts from the room list: {read, unread,
+    // mentions, lastId}, or null.
+    this.server = null;
     // Changes to messages not loaded yet, in arrival order: a page of
     // history read just before such a change must still show it.
     this.orphans = [];
@@ -117,6 +122,9 @@ export class Room {
       if (typeof event.text !== 'string') return false;
       message.text = event.text;
       message.edited_at = event.time;
+      // An edit replaces the mentions with those of its text.
+      if (Array.isArray(event.mentions)) message.mentions = event.mentions;
+      else delete message.mentions;
       return true;
     }
     if (typeof event.emoji !== 'string' || !event.emoji) return false;
@@ -137,7 +145,7 @@ export class Room {
       return message;
     }
     if (message.redacted) return null;
-    for (const key of ['text', 'edited_at', 'reactions']) {
+    for (const key of ['text', 'edited_at', 'reactions', 'mentions']) {
       if (state[key] === undefined) delete message[key];
       else message[key] = state[key];
     }
@@ -145,18 +153,45 @@ export class Room {
     return message;
   }
 
-  /** countUnread counts messages after the read mark not written by me. */
+  /**
+   * countUnread counts messages after the read mark not written by me, and
+   * those of them that mention me. When the loaded messages do not reach
+   * back to the mark, the server's counts (server, from the room list) fill
+   * in what is not loaded.
+   */
   countUnread(me) {
-    let n = 0;
-    for (let i = this.events.length - 1; i >= 0 && this.events[i].id > this.readMark; i--) {
-      if (this.events[i].author !== me && !this.events[i].redacted) n++;
-    }
+    const [n, m] = this.countAfter(this.readMark, me);
+    this.exact = true;
     this.unread = n;
-    return n;
+    this.mentions = m;
+    const s = this.server;
+    if (s && s.read === this.readMark && this.hasMore && this.oldestId > this.readMark) {
+      const [an, am] = this.countAfter(s.lastId, me);
+      this.unread = Math.max(n, s.unread + an);
+      this.mentions = Math.max(m, s.mentions + am);
+      this.exact = s.unread < 1000;
+    }
+    return this.unread;
   }
 
-  /** unreadIsLowerBound is true when older unread events are not loaded. */
+  // countAfter counts the loaded messages after id not written by me, and
+  // those that mention me.
+  countAfter(id, me) {
+    const name = (me || '').toLowerCase();
+    let n = 0;
+    let m = 0;
+    for (let i = this.events.length - 1; i >= 0 && this.events[i].id > id; i--) {
+      const e = this.events[i];
+      if (e.author === me || e.redacted) continue;
+      n++;
+      if (name && Array.isArray(e.mentions) && e.mentions.includes(name)) m++;
+    }
+    return [n, m];
+  }
+
+  /** unreadIsLowerBound is true when older unread events are not loaded or counted. */
   get unreadIsLowerBound() {
+    if (this.server && this.server.read === this.readMark) return !this.exact;
     return this.hasMore && this.unread > 0 && this.oldestId > this.readMark;
   }
 
@@ -166,6 +201,7 @@ export class Room {
     if (!last || last <= this.readMark) return false;
     this.readMark = last;
     this.unread = 0;
+    this.mentions = 0;
     return true;
   }
 
@@ -203,6 +239,7 @@ function redact(message, time) {
   delete message.text;
   delete message.edited_at;
   delete message.reactions;
+  delete message.mentions;
 }
 
 // react adds or removes one author's emoji; true if that changed anything.

@@ -51,8 +51,10 @@ const severity = ['live', 'connecting', 'reconnecting', 'offline', 'stopped'];
  * 404): that stream stops until the rooms change. onLive(type, data,
  * rooms) gets the events without an id (docs/live.md), with the rooms of
  * their stream, and ('closed', {}, rooms) when the page closes a stream
- * (its rooms moved, or were left). who() gives {author}: the name to
- * stream as without access control (presence and calls need one).
+ * (its rooms moved, or were left); onEvent's second argument is those rooms too. who() gives
+ * {author, connection}: the name to stream as without access control, and
+ * a connection id to ask for on the first connect (a tab taking over
+ * another's stream).
  */
 export class Stream {
   constructor({
@@ -266,7 +268,8 @@ class Connection {
     try {
       const who = this.stream.who?.() || {};
       // A reconnect keeps its connection id, so presence does not change.
-      response = await fetch(eventsURL(this.rooms, this.cursor, { author: who.author, connection: this.connection }), {
+      const connection = this.connection || who.connection || '';
+      response = await fetch(eventsURL(this.rooms, this.cursor, { author: who.author, connection }), {
         headers: { Accept: 'text/event-stream' }, cache: 'no-store', signal: controller.signal,
       });
     } catch {
@@ -317,6 +320,10 @@ class Connection {
   }
 
   receive(e) {
+    if (e.type !== 'reset' && !eventTypes.has(e.type)) {
+      this.receiveLive(e);
+      return;
+    }
     if (e.type === 'reset') {
       let data;
       try {
@@ -325,10 +332,6 @@ class Connection {
         return;
       }
       if (typeof data?.room === 'string' && this.rooms.includes(data.room)) this.stream.onReset?.(data.room);
-      return;
-    }
-    if (!eventTypes.has(e.type)) {
-      this.receiveLive(e);
       return;
     }
     let event;
@@ -344,7 +347,7 @@ class Connection {
       this.stream.delivered(id);
     }
     if (!event.type) event.type = e.type;
-    this.stream.onEvent(event);
+    this.stream.onEvent(event, this.rooms);
   }
 
   // receiveLive passes on an event that is not history.

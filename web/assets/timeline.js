@@ -18,10 +18,21 @@ const topSlack = 400;
 export class Timeline {
   constructor({
     scroller, list, outbox, pill, olderButton, historyStatus, me, onNeedOlder, onNeedNewer, onLeaveDetached,
+    onBottom, wantsLine,
   }) {
     Object.assign(this, {
       scroller, list, outbox, pill, olderButton, historyStatus, me, onNeedOlder, onNeedNewer, onLeaveDetached,
     });
+    // The "new messages" line goes before the first message from others
+    // after lineAt, the read mark when the room was opened (set by whoever
+    // opens it). It is drawn with the room, and with messages appended
+    // when wantsLine(events) (they came while the reader was away or the
+    // stream was catching up).
+    // onBottom() runs when the reader sees the newest message.
+    this.onBottom = onBottom || (() => {});
+    this.wantsLine = wantsLine || (() => false);
+    this.lineAt = '';
+    this.lineShown = false;
     // Reading older history around a message (a permalink): the list shows
     // a window of the room that does not reach the newest message, while
     // the room itself keeps taking live events. onNeedNewer() loads more
@@ -122,13 +133,25 @@ export class Timeline {
     this.elements.clear();
     this.replies.clear();
     this.lastRendered = null;
-    this.list.replaceChildren(this.renderRange(events, null));
+    this.lineShown = false;
+    this.list.replaceChildren(this.renderRange(events, null, !this.detached));
   }
 
-  renderRange(events, prev) {
+  /** setLine moves the "new messages" line to after id and redraws. */
+  setLine(id) {
+    if (id === this.lineAt) return;
+    this.lineAt = id;
+    if (this.room && !this.detached) this.rerender();
+  }
+
+  renderRange(events, prev, line = false) {
     const fragment = document.createDocumentFragment();
     for (const event of events) {
       if (!sameDay(prev, event)) fragment.append(dayElement(event));
+      if (line && !this.lineShown && this.lineAt && event.id > this.lineAt && event.author !== this.me()) {
+        fragment.append(lineElement());
+        this.lineShown = true;
+      }
       fragment.append(this.element(event, continues(prev, event)));
       prev = event;
     }
@@ -267,7 +290,7 @@ export class Timeline {
     if (this.lastRendered && events[0].id < this.lastRendered.id) {
       this.rerender();
     } else {
-      this.list.append(this.renderRange(events, this.lastRendered));
+      this.list.append(this.renderRange(events, this.lastRendered, this.wantsLine(events)));
       this.quotesFor(events);
     }
     if (stick) {
@@ -305,11 +328,12 @@ export class Timeline {
       const headElement = this.elements.get(head.id);
       while (headElement && this.list.firstChild) {
         const node = this.list.firstChild;
+        if (node.classList?.contains('unread-line')) this.lineShown = false;
         node.remove();
         if (node === headElement) break;
       }
     }
-    this.list.prepend(this.renderRange(events.slice(0, head ? count + 1 : count), null));
+    this.list.prepend(this.renderRange(events.slice(0, head ? count + 1 : count), null, true));
     this.restore(anchor);
     this.quotesFor(events.slice(0, count));
   }
@@ -372,8 +396,10 @@ export class Timeline {
     const top = this.scroller.scrollTop;
     if (this.detached) {
       if (this.scroller.scrollHeight - top - this.scroller.clientHeight < topSlack && this.room?.hasNewer) this.onNeedNewer();
-    } else if (this.atBottom()) this.stuck = true;
-    else if (top < this.lastTop) this.stuck = false;
+    } else if (this.atBottom()) {
+      this.stuck = true;
+      this.onBottom();
+    } else if (top < this.lastTop) this.stuck = false;
     this.lastTop = top;
     if (this.stuck && this.unseen) {
       this.unseen = 0;
@@ -406,6 +432,7 @@ export class Timeline {
     this.stuck = true;
     this.unseen = 0;
     this.updatePill();
+    this.onBottom();
   }
 
   updatePill() {
@@ -418,6 +445,17 @@ export class Timeline {
     this.pill.hidden = this.unseen === 0;
     this.pill.textContent = `${count} ↓`;
   }
+}
+
+// lineElement is the "new messages" line.
+function lineElement() {
+  const li = document.createElement('li');
+  li.className = 'unread-line';
+  li.setAttribute('role', 'separator');
+  const label = document.createElement('span');
+  label.textContent = 'New messages';
+  li.append(label);
+  return li;
 }
 
 // focusKey names the focused control inside a message's <li> so a redraw
