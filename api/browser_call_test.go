@@ -361,7 +361,9 @@ func TestBrowserCallDeclined(t *testing.T) {
 	bob := newCallPage(t, other, srv, "bob")
 	bob2 := newCallPage(t, other, srv, "bob") // bob's second tab
 	carol := newCallPage(t, other, srv, "carol")
-	bob3 := newSiblingPage(t, bob2, srv) // beside bob2, in the same browser context
+	// bob3 is a tab beside bob2, in the same browser context: it shares
+	// bob2's stream (tabs.js), so a ring to that connection reaches both.
+	bob3 := newSiblingPage(t, bob2, srv)
 	bobs := []*callPage{bob, bob2}
 	stopped := func(p *callPage, what string) {
 		t.Helper()
@@ -397,9 +399,9 @@ func TestBrowserCallDeclined(t *testing.T) {
 	alice.waitConnected("video")
 	bob2.waitConnected("video")
 	stopped(bob, "bob's first tab to stop ringing")
-	// carol calls bob meanwhile: the tab beside bob2's, in the same
-	// browser, is not in a call but knows its sibling is, so it answers
-	// busy and never rings.
+	// bob2 told bob3 it answered: bob3 stops ringing. carol calls bob
+	// meanwhile: bob3 is not in a call but knows its sibling is, so it
+	// answers busy and never rings.
 	bob3.wait("bob's third tab to stop ringing", `document.getElementById('call-ring').hidden`)
 	browserEval[bool](bob3.browserPage, `(() => { window.parleyRang = 0; return true; })()`)
 	carol.closePanel()
