@@ -439,7 +439,6 @@ func TestBrowserCallDeclined(t *testing.T) {
 		t.Fatalf("carol's error: got %q, want that the browser cannot", got)
 	}
 
-
 	// A caller who cancels stops the ring on the other side.
 	alice.closePanel()
 	alice.startCall("bob", "video")
