@@ -64,6 +64,7 @@ func TestAccessTable(t *testing.T) {
 		{"POST", "/api/rooms/%s/signal", `{"kind":"nope"}`}, // 400 once past access
 		{"GET", "/api/rooms/%s/read", ""},
 		{"PUT", "/api/rooms/%s/read", `{"id":"00000000000000000000000000"}`}, // moves nothing
+		{"GET", "/api/search?q=first&rooms=%s", ""},
 	}
 	all401 := [][3]int{}
 	for range endpoints {
@@ -77,21 +78,25 @@ func TestAccessTable(t *testing.T) {
 			{403, 403, 200}, {403, 403, 200}, {403, 403, 201}, {403, 403, 200}, {403, 403, 200}, {403, 403, 200}, {403, 403, 200},
 			{403, 403, 200}, {403, 403, 403}, {403, 403, 403}, {403, 403, 403}, {403, 403, 403}, {403, 403, 403},
 			{403, 403, 200}, {403, 403, 204}, {403, 403, 400}, {403, 403, 200}, {403, 403, 200},
+			{403, 403, 200},
 		},
 		"alice (member of priv)": {
 			{200, 200, 403}, {200, 200, 403}, {201, 201, 403}, {200, 200, 403}, {200, 200, 403}, {200, 200, 403}, {200, 200, 403},
 			{200, 200, 403}, {403, 403, 403}, {201, 201, 403}, {200, 200, 403}, {403, 403, 403}, {403, 403, 403},
 			{200, 200, 403}, {204, 204, 403}, {400, 400, 403}, {200, 200, 403}, {200, 200, 403},
+			{200, 200, 403},
 		},
 		"bob (member)": {
 			{200, 403, 403}, {200, 403, 403}, {201, 403, 403}, {200, 403, 403}, {200, 403, 403}, {200, 403, 403}, {200, 403, 403},
 			{200, 403, 403}, {403, 403, 403}, {201, 403, 403}, {200, 403, 403}, {403, 403, 403}, {403, 403, 403},
 			{200, 403, 403}, {204, 403, 403}, {400, 403, 403}, {200, 403, 403}, {200, 403, 403},
+			{200, 403, 403},
 		},
 		"admin": {
 			{200, 200, 200}, {200, 200, 200}, {201, 201, 201}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200},
 			{200, 200, 200}, {200, 200, 200}, {201, 201, 201}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200},
 			{200, 200, 200}, {204, 204, 204}, {400, 400, 400}, {200, 200, 200}, {200, 200, 200},
+			{200, 200, 200},
 		},
 	}
 	// Endpoints without a room: statuses for each caller.
@@ -101,6 +106,7 @@ func TestAccessTable(t *testing.T) {
 	}{
 		{"GET", "/api/rooms", "", map[string]int{"guest of acme": 200, "alice (member of priv)": 200, "bob (member)": 200, "admin": 200}},
 		{"GET", "/api/mentions", "", map[string]int{"guest of acme": 200, "alice (member of priv)": 200, "bob (member)": 200, "admin": 200}},
+		{"GET", "/api/search?q=first", "", map[string]int{"guest of acme": 200, "alice (member of priv)": 200, "bob (member)": 200, "admin": 200}},
 		{"GET", "/api/me", "", map[string]int{"guest of acme": 200, "alice (member of priv)": 200, "bob (member)": 200, "admin": 200}},
 		{"GET", "/api/users", "", map[string]int{"guest of acme": 403, "alice (member of priv)": 403, "bob (member)": 403, "admin": 200}},
 		{"GET", "/api/tokens", "", map[string]int{"guest of acme": 403, "alice (member of priv)": 200, "bob (member)": 200, "admin": 200}},
@@ -210,6 +216,8 @@ func TestGuestCannotLearnOtherRoomsExist(t *testing.T) {
 		{"POST", "/api/rooms/%s/signal", `{"kind":"ring","from":"a-1","to":"a-2"}`},
 		{"GET", "/api/rooms/%s/read", ""},
 		{"PUT", "/api/rooms/%s/read", `{"id":"` + id + `"}`},
+		{"GET", "/api/search?q=board&rooms=%s", ""},
+		{"GET", "/api/search?q=board&rooms=acme,%s", ""},
 	} {
 		secretStatus, secretBody := s.status(t, ep.method, fmt.Sprintf(ep.path, "secret"), ep.body, guest...)
 		ghostStatus, ghostBody := s.status(t, ep.method, fmt.Sprintf(ep.path, "ghost"), ep.body, guest...)

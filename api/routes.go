@@ -51,6 +51,7 @@ func (s *Server) routes() http.Handler {
 	handle(http.MethodGet, "/api/rooms/:room/read", s.guard(inRoom, s.handleGetRead))
 	handle(http.MethodPut, "/api/rooms/:room/read", s.guard(inRoom, s.handlePutRead))
 	handle(http.MethodGet, "/api/mentions", s.guard(signedIn, s.handleMentions))
+	handle(http.MethodGet, "/api/search", s.guard(signedIn, s.handleSearch)) // reads only rooms the caller may: api/search.go
 	handle(http.MethodGet, "/api/rooms/:room/export", s.guard(inRoom, s.handleExport))
 	handle(http.MethodGet, "/api/rooms/:room/settings", s.guard(inRoom, s.handleGetSettings))
 	handle(http.MethodGet, "/api/rooms/:room/access", s.guard(inRoom, s.accountsOnly(s.notGuest(s.handleGetAccess))))

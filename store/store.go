@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+
+	"github.com/parleychat/parley/store/search"
 )
 
 // Log is the event log: the interface the rest of Parley uses to append,
@@ -104,6 +106,18 @@ type Log interface {
 	// the log's own locks and transactions (it may read accounts), at most
 	// once per room.
 	Mentions(ctx context.Context, name string, before ulid.ULID, limit int, readable func(room string) (bool, error)) ([]Record, error)
+
+	// Search returns up to limit messages of rooms that match q, in their
+	// current state, newest first, with ids below before (zero: from the
+	// newest), and the byte ranges of their text to highlight. What
+	// matches is store.SearchMatch, the same for every log: a deleted
+	// message never does, an edit is found by its new text only, and what
+	// retention deleted is gone. The next page is the one below the last
+	// id returned. Only the rooms listed are read: a room the caller may
+	// not read must not be passed, and nothing of it (not even a count)
+	// can then show. A result reflects every append acknowledged before
+	// the call began.
+	Search(ctx context.Context, rooms []string, q *search.Query, before ulid.ULID, limit int) ([]SearchHit, error)
 
 	// Subscribe registers fn to be called with each batch of committed
 	// records, in commit (= id) order, from a single goroutine. fn must not

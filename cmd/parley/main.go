@@ -40,11 +40,13 @@ Usage:
   parley serve  [-addr 127.0.0.1:8080] [-db parley.db] [-auth on] ...   run the server
   parley send   -room R [-author A] TEXT...                   post a message
   parley tail   -room R [-since ID]                           follow a room as JSON lines
+  parley search [-room R] QUERY...                            find messages: room, author, time, text
   parley export (-room R | -all) [-format F] [-since X] [-until Y] [-o FILE|DIR]   download history
   parley import -room R FILE.jsonl                            load an export into a room
   parley backup -o FILE.db                                    hot copy of a running server's db
   parley verify -db FILE.db                                   check a db file (offline)
   parley compact -db FILE.db -o NEW.db                        shrink a stopped server's db
+  parley reindex -db FILE.db                                  rebuild a stopped server's search index
   parley drop-future -db FILE.db -o DROPPED.jsonl             remove events dated in the future (offline)
   parley user   add|list|passwd|rm ...                        manage users (-auth on)
   parley token  create|list|revoke ...                        manage access tokens (-auth on)
@@ -77,6 +79,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		"backup":      m.backup,
 		"verify":      m.verify,
 		"compact":     m.compact,
+		"search":      m.search,
+		"reindex":     m.reindex,
 		"drop-future": m.dropFuture,
 		"user":        m.user,
 		"token":       m.token,

@@ -39,6 +39,7 @@ import (
 //	scrub/<id>                <room>: a redacted event whose stale copies in
 //	                          free pages are still to be overwritten
 //	counts/..., mentions/..., marks/...: see mention.go and marks.go
+//	search/...: the full-text index, see searchindex.go
 var (
 	bucketMeta      = []byte("meta")
 	bucketRooms     = []byte("rooms")
@@ -111,6 +112,15 @@ type DB struct {
 	// set before the writer starts, read-only afterwards.
 	followers []follower
 
+	// searchTailSize, when set by a test, is the number of messages the
+	// search index's tail holds before they become blocks.
+	searchTailSize int
+	// search is the search index's follower (nil without it).
+	search *searchIndex
+	// noSearchIndex, set by a benchmark, keeps no search index: appends
+	// without it, for comparison.
+	noSearchIndex bool
+
 	// beforeCommit, when set by a test, runs at the end of each write
 	// transaction; an error aborts the commit.
 	beforeCommit func(*bbolt.Tx) error
@@ -162,12 +172,19 @@ func (d *DB) Open() error {
 	if err == nil {
 		err = countMessages(db)
 	}
+	if err == nil {
+		err = d.openSearch(db)
+	}
 	if err != nil {
 		db.Close()
 		return fmt.Errorf("open db %s: %w", d.Path, err)
 	}
 	d.db = db
 	d.followers = append(d.followers, mentionIndex{})
+	if !d.noSearchIndex {
+		d.search = &searchIndex{tail: d.searchTail()}
+		d.followers = append(d.followers, d.search)
+	}
 	d.ids.last = last
 	d.queue = make(chan *appendReq, 4*d.MaxBatch)
 	d.stop = make(chan struct{})
@@ -203,7 +220,7 @@ func initSchema(db *bbolt.DB, last *ulid.ULID, pending *int) (err error) {
 		}
 	}()
 	return db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketRooms, bucketSettings, bucketCIDs, bucketCIDsByID, bucketScrub, bucketMentions, bucketMarks, bucketCounts} {
+		for _, name := range [][]byte{bucketMeta, bucketRooms, bucketSettings, bucketCIDs, bucketCIDsByID, bucketScrub, bucketMentions, bucketMarks, bucketCounts, bucketSearch} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -351,6 +368,10 @@ type appendReq struct {
 	enc  store.EncodedEvent // ev's JSON but for id and time, encoded by the caller
 	imp  []store.Event      // instead of ev: checked events to import, ids set
 	done chan appendResult
+
+	// terms are the search terms of ev's text (store.TextTerms), computed
+	// by the caller, for a message or an edit; nil otherwise.
+	terms []string
 }
 
 type appendResult struct {
@@ -370,6 +391,9 @@ func (d *DB) Append(ctx context.Context, e store.Event) (store.Record, bool, err
 	// Encode on the caller's goroutine: the writer only splices in the id.
 	req := newAppendReq(ctx)
 	req.ev, req.enc = e, e.EncodeParts()
+	if (e.Type == store.TypeMessage || e.Type == store.TypeEdit) && !d.noSearchIndex {
+		req.terms = store.TextTerms(e.Text)
+	}
 	d.mu.RLock()
 	if d.closed || d.db == nil {
 		d.mu.RUnlock()

@@ -110,7 +110,7 @@ func dropRoomFuture(tx *bbolt.Tx, rooms *bbolt.Bucket, name []byte, limit ulid.U
 		if err := rooms.DeleteBucket(name); err != nil {
 			return n, err
 		}
-		return n, mentionIndex{}.rebuild(tx, name)
+		return n, rebuildDerived(tx, name)
 	}
 	if err := putCount(rb, count); err != nil {
 		return n, err
@@ -118,7 +118,7 @@ func dropRoomFuture(tx *bbolt.Tx, rooms *bbolt.Bucket, name []byte, limit ulid.U
 	if err := refoldMessages(rb); err != nil {
 		return n, err
 	}
-	return n, mentionIndex{}.rebuild(tx, name)
+	return n, rebuildDerived(tx, name)
 }
 
 // refoldMessages rebuilds a room's message index from a fold of its log.

@@ -2,8 +2,10 @@ package bolt
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -120,12 +122,18 @@ var errStopped = errors.New("log closing")
 
 // scrubPass overwrites every stale copy of the queued ids and dequeues them.
 func (d *DB) scrubPass() error {
-	var ids [][]byte
+	var (
+		ids   [][]byte
+		index indexAnchors
+	)
 	err := d.view(func(tx *bbolt.Tx) error {
+		queued := map[ulid.ULID]string{}
 		c := tx.Bucket(bucketScrub).Cursor()
-		for k, _ := c.First(); k != nil && len(ids) < maxScrubBatch; k, _ = c.Next() {
+		for k, v := c.First(); k != nil && len(ids) < maxScrubBatch; k, v = c.Next() {
 			ids = append(ids, bytes.Clone(k))
+			queued[ulid.ULID(k)] = string(v)
 		}
+		index = searchAnchors(tx, queued)
 		return nil
 	})
 	if err != nil || len(ids) == 0 {
@@ -144,7 +152,7 @@ func (d *DB) scrubPass() error {
 		copy(id[:], k)
 		anchors[id.String()] = true
 	}
-	if err := d.scrubFile(anchors); err != nil {
+	if err := d.scrubFile(anchors, index); err != nil {
 		return err
 	}
 	d.scrubs.pending.Add(-int64(len(ids)))
@@ -158,7 +166,7 @@ func (d *DB) scrubPass() error {
 // be writing the same page, a few hundred a transaction, so an append never
 // waits long for one; the last one dequeues the ids. Each commit's
 // fdatasync flushes the zeros too: they are in the same file.
-func (d *DB) scrubFile(anchors map[string]bool) error {
+func (d *DB) scrubFile(anchors map[string]bool, index indexAnchors) error {
 	f, err := os.OpenFile(d.Path, os.O_RDWR, 0)
 	if err != nil {
 		return err
@@ -172,11 +180,19 @@ func (d *DB) scrubFile(anchors map[string]bool) error {
 	if err != nil {
 		return err
 	}
+	ihits, err := findIndexStale(f, free, index, d.stop)
+	if err != nil {
+		return err
+	}
+	// Last first: zeroing a copy never wipes the anchor of a later one
+	// before that one is checked and zeroed.
+	hits = append(hits, ihits...)
+	slices.SortFunc(hits, func(a, b staleHit) int { return cmp.Compare(b.off, a.off) })
 	for {
 		n := min(len(hits), scrubHitsPerTx)
 		last := n == len(hits)
 		err := d.db.Update(func(tx *bbolt.Tx) error {
-			if err := zeroStale(tx, f, hits[:n], anchors); err != nil || !last {
+			if err := zeroStale(tx, f, hits[:n], anchors, index); err != nil || !last {
 				return err
 			}
 			scrub := tx.Bucket(bucketScrub)

@@ -88,11 +88,11 @@ const idLen = 26
 // findStale returns the offsets in free extents where an object with the
 // id of one of anchors starts: one read of the free pages, however many
 // anchors. Whether each is still a stale copy is checked when it is zeroed.
-func findStale(f *os.File, free []extent, anchors map[string]bool, stop <-chan struct{}) ([]int64, error) {
+func findStale(f *os.File, free []extent, anchors map[string]bool, stop <-chan struct{}) ([]staleHit, error) {
 	const chunk = 4 << 20
 	overlap := int64(len(idPrefix) + idLen)
 	buf := make([]byte, chunk+overlap)
-	var hits []int64
+	var hits []staleHit
 	for _, ext := range free {
 		for off := ext.start; off < ext.end; off += chunk {
 			select {
@@ -118,7 +118,7 @@ func findStale(f *os.File, free []extent, anchors map[string]bool, stop <-chan s
 					continue // the next chunk's, or not in the extent
 				}
 				if anchors[string(data[at+len(idPrefix):at+int(overlap)])] {
-					hits = append(hits, off+int64(at))
+					hits = append(hits, staleHit{off + int64(at), staleJSON})
 				}
 			}
 		}
@@ -127,12 +127,19 @@ func findStale(f *os.File, free []extent, anchors map[string]bool, stop <-chan s
 }
 
 // zeroStale overwrites, in tx (which holds bbolt's write lock), the objects
-// at hits that are still unredacted copies of anchors, as far as they lie in
-// pages free now.
-func zeroStale(tx *bbolt.Tx, f *os.File, hits []int64, anchors map[string]bool) error {
+// at hits that are still unredacted copies of anchors (or index entries of
+// index), as far as they lie in pages free now.
+func zeroStale(tx *bbolt.Tx, f *os.File, hits []staleHit, anchors map[string]bool, index indexAnchors) error {
 	pageSize := int64(tx.DB().Info().PageSize)
-	for _, off := range hits {
-		n, err := staleObjectAt(f, off, anchors)
+	for _, h := range hits {
+		off := h.off
+		var n int
+		var err error
+		if h.kind == staleJSON {
+			n, err = staleObjectAt(f, off, anchors)
+		} else {
+			n, err = staleIndexAt(f, h, index)
+		}
 		if err != nil {
 			return err
 		}

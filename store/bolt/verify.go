@@ -39,8 +39,8 @@ func (r *Report) problem(format string, args ...any) {
 // matches its key, room and id time; ids never exceed the recorded last id
 // and are not dated ahead of the clock; counts, the message index, the edit
 // index and client ids agree with the log; every message's indexed state
-// equals Fold of its room; message counts and the mention index agree with
-// those states). An error means the file could not be checked
+// equals Fold of its room; message counts, the mention index and the search
+// index agree with those states). An error means the file could not be checked
 // at all; problems are in the report.
 func Verify(path string) (*Report, error) {
 	return verifyAt(path, time.Now())
@@ -90,6 +90,7 @@ func verifyAt(path string, now time.Time) (*Report, error) {
 		}
 		verifyClientIDs(rep, tx)
 		verifyMentions(rep, tx)
+		verifySearch(rep, tx)
 		return nil
 	})
 	return rep, err

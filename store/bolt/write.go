@@ -209,7 +209,16 @@ func (w *batchWriter) store(req *appendReq) (appendResult, error) {
 	}
 	rb.added++
 	w.lastID = e.ID
-	if err := w.index(rb, e, key); err != nil {
+	if w.d.search != nil {
+		// The terms of the text, tokenized by the caller: the writer only
+		// stores them (searchIndex.follow takes them for this text).
+		w.d.search.hint = termHint{text: e.Text, terms: req.terms, ok: req.terms != nil}
+	}
+	err = w.index(rb, e, key)
+	if w.d.search != nil {
+		w.d.search.hint = termHint{}
+	}
+	if err != nil {
 		return appendResult{}, err
 	}
 	if cidKey != nil {

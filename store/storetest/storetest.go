@@ -73,6 +73,9 @@ func Run(t *testing.T, open Opener) {
 		{"UnreadCounts", testUnreadCounts},
 		{"RoomsCountMessages", testRoomsCountMessages},
 		{"RoomSettingsBeforeFirstEvent", testRoomSettingsBeforeFirstEvent},
+		{"SearchFindsInEveryLanguage", testSearchFindsInEveryLanguage},
+		{"SearchFollowsChanges", testSearchFollowsChanges},
+		{"SearchImportedHistory", testSearchImportedHistory},
 		{"DeleteDoesNotWaitForReaders", testDeleteDoesNotWaitForReaders},
 		{"CloseIsIdempotentAndStopsEverything", testCloseIsIdempotent},
 	} {

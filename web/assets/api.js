@@ -170,6 +170,19 @@ export async function getMessages(room, {
 }
 
 /**
+ * searchMessages returns {results: [{event, highlights}], next} for query
+ * q in every room the reader may read (GET /api/search); highlights are
+ * [start, end) indices of event.text; next, if set, is the before of the
+ * next page.
+ */
+export function searchMessages(q, { before, limit } = {}) {
+  const query = new URLSearchParams({ q });
+  if (before) query.set('before', before);
+  if (limit) query.set('limit', String(limit));
+  return request(`/api/search?${query}`);
+}
+
+/**
  * postMessage stores a message and returns its event. Sending the same
  * client_id again returns the original event, so a retry never duplicates.
  * replyTo, if set, is the id of the message in room it answers.

@@ -17,6 +17,7 @@ import { Jumper, routeMessage } from './jump.js';
 import { Live } from './live.js';
 import { NamePrompt } from './name.js';
 import { Rooms } from './rooms.js';
+import { Search } from './search.js';
 import { routeJoin, routeRoom } from './routes.js';
 import { Sender } from './sender.js';
 import { Shell } from './shell.js';
@@ -253,6 +254,11 @@ const sender = new Sender({
 const jumper = new Jumper({
   store, rooms, timeline, notify: (text) => shell.notify(text),
 });
+
+new Search({
+  form: $('search-form'), input: $('search-input'), panel: $('search-panel'),
+  status: $('search-status'), results: $('search-results'), more: $('search-more'),
+}, { onOpen: () => shell.closeNav() });
 
 const updates = new Updates({
   store,
