@@ -30,6 +30,10 @@ func TestAccessTable(t *testing.T) {
 		first[room] = m["id"].(string)
 	}
 	guest := s.guest(t, "acme", "Carol")
+	files := map[string]string{} // room → a file of a message there, with a thumbnail
+	for _, room := range []string{"pub", "priv", "acme"} {
+		files[room] = s.mustPostFile(t, room, tinyPNG(t), s.admin...)
+	}
 
 	doomed := s.mustCall(t, http.StatusCreated, "POST", "/api/tokens", map[string]string{"label": "doomed"}, bob...)
 	revoked := []string{"Authorization", "Bearer " + doomed["token"].(string)}
@@ -65,6 +69,10 @@ func TestAccessTable(t *testing.T) {
 		{"GET", "/api/rooms/%s/read", ""},
 		{"PUT", "/api/rooms/%s/read", `{"id":"00000000000000000000000000"}`}, // moves nothing
 		{"GET", "/api/search?q=first&rooms=%s", ""},
+		{"POST", "/api/rooms/%s/files?name=a.txt", `plain text`},
+		{"GET", "/api/rooms/%s/files/{file}", ""},
+		{"HEAD", "/api/rooms/%s/files/{file}", ""},
+		{"GET", "/api/rooms/%s/files/{file}/thumb", ""},
 	}
 	all401 := [][3]int{}
 	for range endpoints {
@@ -79,24 +87,28 @@ func TestAccessTable(t *testing.T) {
 			{403, 403, 200}, {403, 403, 403}, {403, 403, 403}, {403, 403, 403}, {403, 403, 403}, {403, 403, 403},
 			{403, 403, 200}, {403, 403, 204}, {403, 403, 400}, {403, 403, 200}, {403, 403, 200},
 			{403, 403, 200},
+			{403, 403, 201}, {403, 403, 200}, {403, 403, 200}, {403, 403, 200},
 		},
 		"alice (member of priv)": {
 			{200, 200, 403}, {200, 200, 403}, {201, 201, 403}, {200, 200, 403}, {200, 200, 403}, {200, 200, 403}, {200, 200, 403},
 			{200, 200, 403}, {403, 403, 403}, {201, 201, 403}, {200, 200, 403}, {403, 403, 403}, {403, 403, 403},
 			{200, 200, 403}, {204, 204, 403}, {400, 400, 403}, {200, 200, 403}, {200, 200, 403},
 			{200, 200, 403},
+			{201, 201, 403}, {200, 200, 403}, {200, 200, 403}, {200, 200, 403},
 		},
 		"bob (member)": {
 			{200, 403, 403}, {200, 403, 403}, {201, 403, 403}, {200, 403, 403}, {200, 403, 403}, {200, 403, 403}, {200, 403, 403},
 			{200, 403, 403}, {403, 403, 403}, {201, 403, 403}, {200, 403, 403}, {403, 403, 403}, {403, 403, 403},
 			{200, 403, 403}, {204, 403, 403}, {400, 403, 403}, {200, 403, 403}, {200, 403, 403},
 			{200, 403, 403},
+			{201, 403, 403}, {200, 403, 403}, {200, 403, 403}, {200, 403, 403},
 		},
 		"admin": {
 			{200, 200, 200}, {200, 200, 200}, {201, 201, 201}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200},
 			{200, 200, 200}, {200, 200, 200}, {201, 201, 201}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200},
 			{200, 200, 200}, {204, 204, 204}, {400, 400, 400}, {200, 200, 200}, {200, 200, 200},
 			{200, 200, 200},
+			{201, 201, 201}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200},
 		},
 	}
 	// Endpoints without a room: statuses for each caller.
@@ -124,6 +136,7 @@ func TestAccessTable(t *testing.T) {
 			for i, ep := range endpoints {
 				for j, room := range []string{"pub", "priv", "acme"} {
 					path := strings.ReplaceAll(fmt.Sprintf(ep.path, room), "{first}", first[room])
+					path = strings.ReplaceAll(path, "{file}", files[room])
 					if got, body := s.status(t, ep.method, path, ep.body, header...); got != want[name][i][j] {
 						t.Errorf("%s %s: got %d %s, want %d", ep.method, path, got, body, want[name][i][j])
 					}

@@ -27,7 +27,8 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request, ps httprou
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	if _, err := io.Copy(f, http.MaxBytesReader(w, r.Body, s.MaxImportBytes)); err != nil {
+	size, err := io.Copy(f, http.MaxBytesReader(w, r.Body, s.MaxImportBytes))
+	if err != nil {
 		s.writeError(w, r, readErr(err))
 		return
 	}
@@ -35,7 +36,12 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request, ps httprou
 		s.writeError(w, r, err)
 		return
 	}
-	rep, err := s.log.Import(r.Context(), room, f)
+	var rep store.ImportReport
+	if r.Header.Get("Content-Type") == "application/zip" {
+		rep, err = s.importArchive(r.Context(), room, f, size) // a zip export, with files
+	} else {
+		rep, err = s.log.Import(r.Context(), room, f)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -47,6 +53,13 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request, ps httprou
 // handleBackup: GET /api/admin/backup streams a consistent copy of the db
 // while the server keeps serving.
 func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	if s.Files != nil {
+		if r.URL.Query().Get("format") == "tar" {
+			s.backupTar(w, r)
+			return
+		}
+		w.Header().Set("Parley-Backup-Files", "not-included")
+	}
 	started := false
 	_, err := s.log.Backup(w, func(size int64) {
 		started = true

@@ -105,6 +105,7 @@ func (s *browserServer) start() {
 	srv := api.NewServer(db)
 	srv.Addr = s.addr
 	srv.Logger = slog.New(slog.DiscardHandler)
+	srv.Files = db
 	if s.configure != nil {
 		s.configure(srv)
 	}

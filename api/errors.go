@@ -34,6 +34,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		ie     *store.ImportError
 		nfe    *store.NotFoundError
 		ce     *store.ConflictError
+		ue     *store.UnavailableError
 		mbe    *http.MaxBytesError
 		status = http.StatusInternalServerError
 		msg    = "internal error"
@@ -47,6 +48,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusBadRequest, ve.Error()
 	case errors.As(err, &ie):
 		status, msg = http.StatusBadRequest, ie.Error()
+	case errors.Is(err, store.ErrQuota):
+		status, msg = http.StatusRequestEntityTooLarge, err.Error()
 	case errors.Is(err, store.ErrTooLarge):
 		status, msg = http.StatusRequestEntityTooLarge, err.Error()
 	case errors.As(err, &mbe):
@@ -66,6 +69,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusNotFound, err.Error()
 	case errors.Is(err, stream.ErrNotYours):
 		status, msg = http.StatusForbidden, err.Error()
+	case errors.As(err, &ue):
+		status, msg = http.StatusServiceUnavailable, ue.Error()
 	case errors.Is(err, store.ErrClosed), errors.Is(err, stream.ErrClosed):
 		status, msg = http.StatusServiceUnavailable, "server is shutting down"
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:

@@ -11,6 +11,7 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 	"github.com/oklog/ulid/v2"
+
 	"github.com/parleychat/parley/store"
 )
 
@@ -29,6 +30,15 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, ps httprou
 	}
 	q := r.URL.Query()
 	f, ok := exportFormats[q.Get("format")]
+	if q.Get("format") == "zip" {
+		rng, err := parseRange(q.Get("since"), q.Get("until"), s.Now())
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.handleExportZip(w, r, room, rng)
+		return
+	}
 	if !ok {
 		s.writeError(w, r, errorf(http.StatusBadRequest, "format %q is not supported; use one of %s", q.Get("format"), formatNames))
 		return

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+
 	"github.com/parleychat/parley/store"
 )
 
@@ -45,7 +46,7 @@ var exportFormats = map[string]exportFormat{
 func init() { exportFormats[""] = exportFormats["jsonl"] }
 
 // formatNames lists the formats for error messages.
-const formatNames = "jsonl, json, md, txt, html, csv"
+const formatNames = "jsonl, json, md, txt, html, csv, zip"
 
 // htmlCSP forbids an HTML export everything but its inline style: no
 // scripts, no requests, even if escaping failed.

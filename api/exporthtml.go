@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/oklog/ulid/v2"
+
 	"github.com/parleychat/parley/store"
 )
 
@@ -15,7 +16,12 @@ import (
 // inline style, no scripts, every text escaped (by html/template in the
 // head, html.EscapeString in messages, formatting through markdown.go). The file carries its own
 // Content-Security-Policy, so it is as safe opened from a disk as served.
-type htmlWriter struct{ w *bufio.Writer }
+type htmlWriter struct {
+	w *bufio.Writer
+	// files, when set, links each file of a message to the archive's copy
+	// (a zip export); else files are listed by name.
+	files *archiveFiles
+}
 
 var htmlHead = template.Must(template.New("head").Parse(`<!DOCTYPE html>
 <html lang="en">
@@ -59,7 +65,7 @@ const htmlFoot = "</ol>\n</body>\n</html>\n"
 
 func newHTMLWriter(w *bufio.Writer, h exportHead) messageWriter {
 	htmlHead.Execute(w, h) // a template of constants and strings: only w can fail, and w's errors are sticky
-	return htmlWriter{w}
+	return htmlWriter{w: w}
 }
 
 // message writes one message by hand, each text through
@@ -88,6 +94,9 @@ func (h htmlWriter) message(m *store.Message, reply replyRef) {
 			class = "text md"
 		}
 		w.WriteString(`<div class="` + class + `">` + body.String() + "</div>\n")
+	}
+	if len(m.Files) > 0 {
+		h.writeFiles(m.Files)
 	}
 	if len(m.Reactions) > 0 {
 		w.WriteString(`<ul class="reactions">`)

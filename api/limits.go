@@ -138,6 +138,14 @@ type limiters struct {
 	stream, streamIP               *limiterSet
 	streams, streamsIP             *counterSet
 	typing, signal                 *limiterSet
+	upload                         *limiterSet // per identity, or per IP without access control
+	uploads                        *counterSet // in flight, one key "all"
+}
+
+// addUploads adds the upload limits.
+func (l *limiters) addUploads(fl FileLimits) {
+	l.upload = newLimiterSet(fl.UploadsPerMinute/60, max(1, int(math.Ceil(fl.UploadsPerMinute/3))))
+	l.uploads = newCounterSet(fl.MaxUploads)
 }
 
 func newLimiters(l Limits) *limiters {

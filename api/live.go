@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/julienschmidt/httprouter"
+
 	"github.com/parleychat/parley/store"
 	"github.com/parleychat/parley/stream"
 )

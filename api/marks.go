@@ -8,6 +8,7 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 	"github.com/oklog/ulid/v2"
+
 	"github.com/parleychat/parley/store"
 	"github.com/parleychat/parley/stream"
 )

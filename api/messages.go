@@ -27,6 +27,8 @@ type input struct {
 	ClientID string `json:"client_id"`
 	ReplyTo  string `json:"reply_to"`
 	Emoji    string `json:"emoji"`
+	// Files are ids of uploads a new message carries.
+	Files []string `json:"files"`
 }
 
 // only fails if a field other than the named ones was given.
@@ -38,6 +40,9 @@ func (in input) only(fields ...string) error {
 		if f.v != "" && !slices.Contains(fields, f.name) {
 			return errorf(http.StatusBadRequest, "field %s does not apply here", f.name)
 		}
+	}
+	if len(in.Files) > 0 && !slices.Contains(fields, "files") {
+		return errorf(http.StatusBadRequest, "field files does not apply here")
 	}
 	return nil
 }
@@ -52,10 +57,13 @@ func (s *Server) handlePostMessage(w http.ResponseWriter, r *http.Request, ps ht
 	}
 	in, err := s.decodeInput(w, r)
 	if err == nil {
-		err = in.only("author", "text", "client_id", "reply_to")
+		err = in.only("author", "text", "client_id", "reply_to", "files")
 	}
 	if err == nil {
 		err = s.checkText(in.Text)
+	}
+	if err == nil {
+		err = s.checkFileCount(in.Files)
 	}
 	if err == nil {
 		in.Author, err = id.author(in.Author)
@@ -70,6 +78,7 @@ func (s *Server) handlePostMessage(w http.ResponseWriter, r *http.Request, ps ht
 	}
 	s.appendAndAnswer(w, r, store.Event{
 		Room: room, Type: store.TypeMessage, Author: in.Author, Text: in.Text, ClientID: in.ClientID, ReplyTo: replyTo,
+		Files: fileRefs(in.Files),
 	})
 }
 

@@ -104,6 +104,7 @@ func newMetrics(s *Server) *metrics {
 			Help: "Failed scrubber passes; their work stays queued and is retried (the log says why).",
 		}, logStat(func(st store.LogStats) int64 { return st.ScrubFailures })),
 	)
+	registerFileMetrics(m.reg, s)
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "parley_db_size_bytes",
 		Help: "Size of the database file.",

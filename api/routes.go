@@ -53,6 +53,11 @@ func (s *Server) routes() http.Handler {
 	handle(http.MethodGet, "/api/mentions", s.guard(signedIn, s.handleMentions))
 	handle(http.MethodGet, "/api/search", s.guard(signedIn, s.handleSearch)) // reads only rooms the caller may: api/search.go
 	handle(http.MethodGet, "/api/rooms/:room/export", s.guard(inRoom, s.handleExport))
+	handle(http.MethodPost, "/api/rooms/:room/files", s.guard(inRoom, s.filesOn(s.withUploadTimeout(s.handleUploadFile))))
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		handle(method, "/api/rooms/:room/files/:id", s.guard(inRoom, s.filesOn(s.handleGetFile)))
+		handle(method, "/api/rooms/:room/files/:id/thumb", s.guard(inRoom, s.filesOn(s.handleGetThumb)))
+	}
 	handle(http.MethodGet, "/api/rooms/:room/settings", s.guard(inRoom, s.handleGetSettings))
 	handle(http.MethodGet, "/api/rooms/:room/access", s.guard(inRoom, s.accountsOnly(s.notGuest(s.handleGetAccess))))
 	handle(http.MethodPost, "/api/rooms/:room/invites", s.guard(inRoom, s.accountsOnly(s.notGuest(s.handleCreateInvite))))

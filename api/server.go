@@ -95,7 +95,14 @@ type Server struct {
 	Node  string
 	Relay stream.Relay
 
+	// Files, when set, stores uploads (POST /api/rooms/:room/files and the
+	// files of messages); nil: those routes answer 404. FileLimits bound
+	// them.
+	Files      store.Files
+	FileLimits FileLimits
+
 	log       store.Store
+	thumbs    *thumbnailer
 	hub       *stream.Hub
 	passwords *passwordHasher
 	limits    *limiters
@@ -133,6 +140,7 @@ func NewServer(log store.Store) *Server {
 		Now:               time.Now,
 		Version:           "dev",
 		PresenceGrace:     5 * time.Second,
+		FileLimits:        DefaultFileLimits,
 		log:               log,
 		hub:               stream.NewHub(log),
 	}
@@ -162,12 +170,19 @@ func (s *Server) Open() error {
 	s.assets = a
 	s.init()
 	s.limits = newLimiters(s.Limits)
+	s.limits.addUploads(s.FileLimits)
+	if s.Files != nil && s.FileLimits.MaxFileBytes <= 0 {
+		return errors.New("api: FileLimits.MaxFileBytes must be set")
+	}
 	s.configureHub()
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.Addr, err)
 	}
 	s.ln = ln
+	if s.Files != nil {
+		s.thumbs = newThumbnailer(s.Files, s.Logger)
+	}
 	s.srv = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -233,6 +248,7 @@ func (s *Server) Close() error {
 		if err := <-s.serveErr; !errors.Is(err, http.ErrServerClosed) {
 			s.closeErr = errors.Join(s.closeErr, err)
 		}
+		s.thumbs.stop()
 	})
 	return s.closeErr
 }

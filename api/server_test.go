@@ -41,6 +41,7 @@ func mustStartServerOn(tb testing.TB, db *bolt.DB, configure ...func(*api.Server
 	tb.Helper()
 	srv := api.NewServer(db)
 	srv.Addr, srv.Logger = "127.0.0.1:0", quietLogger()
+	srv.Files = db
 	for _, f := range configure {
 		f(srv)
 	}

@@ -60,3 +60,13 @@ func (s *Server) accessChanged() {
 		}
 	}
 }
+
+// AccessChanged re-checks every open stream and ends those whose caller
+// lost access, as after the server's own account changes. Cluster mode
+// calls it when any node's account change was applied here. It is safe
+// to call at any time after Open.
+func (s *Server) AccessChanged() {
+	if s.Accounts != nil {
+		s.accessChanged()
+	}
+}

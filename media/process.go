@@ -17,6 +17,9 @@ type Processor struct {
 	// KeepMetadata stores images as they came, metadata included
 	// (`parley serve -keep-metadata`).
 	KeepMetadata bool
+	// NoSum leaves Upload.Sum zero, for a dst that hashes what it stores
+	// itself (a content-addressed store): the bytes are hashed once.
+	NoSum bool
 }
 
 // Upload is what Process learned about a file it wrote.
@@ -43,8 +46,18 @@ func (p *Processor) Process(dst io.Writer, src io.Reader) (Upload, error) {
 	}
 	head = head[:n]
 	up := Upload{Type: Sniff(head)}
-	d := NewDigest()
-	w := io.MultiWriter(dst, d)
+	var (
+		w  io.Writer
+		d  *Digest
+		cw *countWriter
+	)
+	if p.NoSum {
+		cw = &countWriter{w: dst}
+		w = cw
+	} else {
+		d = NewDigest()
+		w = io.MultiWriter(dst, d)
+	}
 	body := io.MultiReader(bytes.NewReader(head), src)
 	switch {
 	case p.KeepMetadata || (up.Type != TypeJPEG && up.Type != TypePNG):
@@ -57,8 +70,24 @@ func (p *Processor) Process(dst io.Writer, src io.Reader) (Upload, error) {
 	if err != nil {
 		return Upload{}, err
 	}
-	up.Size, up.Sum = d.Size(), d.Sum()
+	if cw != nil {
+		up.Size = cw.n
+	} else {
+		up.Size, up.Sum = d.Size(), d.Sum()
+	}
 	return up, nil
+}
+
+// countWriter counts the bytes written through it.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // capReader reads r and fails with ErrTooLarge once it has given more than

@@ -83,3 +83,21 @@ func (c *countReader) Read(p []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
+
+// TestProcessNoSum: with NoSum, the same bytes are written and counted,
+// and no hash is computed.
+func TestProcessNoSum(t *testing.T) {
+	orig := mustRead(t, "gps.jpg")
+	var a, b bytes.Buffer
+	up, err := (&Processor{MaxBytes: 1 << 20}).Process(&a, bytes.NewReader(orig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	quick, err := (&Processor{MaxBytes: 1 << 20, NoSum: true}).Process(&b, bytes.NewReader(orig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) || quick.Size != up.Size || quick.Size != int64(b.Len()) || quick.Sum != (Sum{}) || quick.Type != up.Type {
+		t.Fatalf("NoSum: got %+v, want %+v without the sum", quick, up)
+	}
+}

@@ -62,6 +62,10 @@ type Event struct {
 	// Mentions are the names Text mentions (MentionsIn): derived by the
 	// log, never taken from a client (see Derive).
 	Mentions []string
+	// Files are the uploads a message carries (see Files): a client gives
+	// their ids, the log fills in the rest when it stores the message. A
+	// delete removes them with the text.
+	Files []FileRef
 }
 
 // Derive sets what the log derives from an event's content instead of
@@ -78,7 +82,7 @@ func (e *Event) Derive() {
 // Redact removes what a delete erases from a message or edit event: its
 // text and what was derived from it.
 func (e *Event) Redact() {
-	e.Text, e.Mentions, e.Redacted = "", nil, true
+	e.Text, e.Mentions, e.Files, e.Redacted = "", nil, nil, true
 }
 
 // eventJSON fixes the field order and the time format of the wire shape.
@@ -91,6 +95,7 @@ type eventJSON struct {
 	Time     string    `json:"time"`
 	ClientID string    `json:"client_id,omitempty"`
 	ReplyTo  string    `json:"reply_to,omitempty"`
+	Files    []FileRef `json:"files,omitempty"`
 	Mentions []string  `json:"mentions,omitempty"`
 	Target   string    `json:"target,omitempty"`
 	Emoji    string    `json:"emoji,omitempty"`
@@ -120,7 +125,7 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	return json.Marshal(eventJSON{
 		ID: e.ID, Room: e.Room, Type: e.Type, Author: e.Author, Text: e.Text,
 		Time: e.Time.UTC().Format(TimeFormat), ClientID: e.ClientID,
-		ReplyTo: idString(e.ReplyTo), Mentions: e.Mentions, Target: idString(e.Target), Emoji: e.Emoji,
+		ReplyTo: idString(e.ReplyTo), Files: e.Files, Mentions: e.Mentions, Target: idString(e.Target), Emoji: e.Emoji,
 		Remove: e.Remove, Moderate: e.Moderate, Redacted: e.Redacted,
 	})
 }
@@ -145,7 +150,7 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	}
 	*e = Event{
 		ID: j.ID, Room: j.Room, Type: j.Type, Author: j.Author, Text: j.Text, Time: t, ClientID: j.ClientID,
-		ReplyTo: replyTo, Mentions: j.Mentions, Target: target, Emoji: j.Emoji, Remove: j.Remove, Moderate: j.Moderate, Redacted: j.Redacted,
+		ReplyTo: replyTo, Files: j.Files, Mentions: j.Mentions, Target: target, Emoji: j.Emoji, Remove: j.Remove, Moderate: j.Moderate, Redacted: j.Redacted,
 	}
 	return nil
 }
@@ -176,6 +181,7 @@ func (e *Event) EncodeParts() EncodedEvent {
 	}
 	tail := field(nil, `,"client_id":`, e.ClientID)
 	tail = field(tail, `,"reply_to":`, idString(e.ReplyTo))
+	tail = appendFiles(tail, e.Files)
 	tail = appendStrings(tail, `,"mentions":`, e.Mentions)
 	tail = field(tail, `,"target":`, idString(e.Target))
 	tail = field(tail, `,"emoji":`, e.Emoji)
@@ -236,6 +242,17 @@ func appendStrings(b []byte, name string, list []string) []byte {
 		b = appendField(b, sep, v)
 	}
 	return append(b, ']')
+}
+
+// appendFiles appends a message's files, if it has any, as encoding/json
+// writes them.
+func appendFiles(b []byte, files []FileRef) []byte {
+	if len(files) == 0 {
+		return b
+	}
+	js, _ := json.Marshal(files) // plain fields always encode
+	b = append(b, `,"files":`...)
+	return append(b, js...)
 }
 
 // plainJSON reports whether encoding/json writes s as is between quotes:
@@ -303,10 +320,21 @@ func (e *Event) Validate(maxText int) error {
 		return invalid("redacted", "is set only by the log")
 	}
 	hasTarget := e.Target != (ulid.ULID{})
+	if len(e.Files) > 0 && e.Type != TypeMessage {
+		return invalid("files", "only a message carries files")
+	}
 	switch e.Type {
 	case TypeMessage:
 		if hasTarget || e.Emoji != "" || e.Remove {
 			return invalid("type", "a message has no target, emoji or remove")
+		}
+		if len(e.Files) > 0 {
+			if err := validateFiles(e.Files); err != nil {
+				return err
+			}
+			if e.Text == "" {
+				return nil // files alone are a message
+			}
 		}
 		return validateText(e.Text, maxText)
 	case TypeEdit:

@@ -20,6 +20,7 @@ type Message struct {
 	Time      time.Time
 	ClientID  string
 	ReplyTo   ulid.ULID
+	Files     []FileRef // removed by a delete
 	Mentions  []string  // of the current text
 	EditedAt  time.Time // the last edit's time
 	DeletedAt time.Time
@@ -45,6 +46,7 @@ type messageJSON struct {
 	Time      string     `json:"time"`
 	ClientID  string     `json:"client_id,omitempty"`
 	ReplyTo   string     `json:"reply_to,omitempty"`
+	Files     []FileRef  `json:"files,omitempty"`
 	Mentions  []string   `json:"mentions,omitempty"`
 	EditedAt  string     `json:"edited_at,omitempty"`
 	DeletedAt string     `json:"deleted_at,omitempty"`
@@ -71,7 +73,7 @@ func parseTime(s string) (time.Time, error) {
 func (m Message) MarshalJSON() ([]byte, error) {
 	return json.Marshal(messageJSON{
 		ID: m.ID, Room: m.Room, Type: TypeMessage, Author: m.Author, Text: m.Text,
-		Time: formatTime(m.Time), ClientID: m.ClientID, ReplyTo: idString(m.ReplyTo), Mentions: m.Mentions,
+		Time: formatTime(m.Time), ClientID: m.ClientID, ReplyTo: idString(m.ReplyTo), Files: m.Files, Mentions: m.Mentions,
 		EditedAt: formatTime(m.EditedAt), DeletedAt: formatTime(m.DeletedAt),
 		Redacted: m.Redacted, Reactions: m.Reactions,
 	})
@@ -84,7 +86,7 @@ func (m *Message) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	var err error
-	*m = Message{ID: j.ID, Room: j.Room, Author: j.Author, Text: j.Text, ClientID: j.ClientID, Mentions: j.Mentions, Redacted: j.Redacted, Reactions: j.Reactions}
+	*m = Message{ID: j.ID, Room: j.Room, Author: j.Author, Text: j.Text, ClientID: j.ClientID, Files: j.Files, Mentions: j.Mentions, Redacted: j.Redacted, Reactions: j.Reactions}
 	if m.Time, err = parseTime(j.Time); err != nil {
 		return err
 	}
@@ -102,7 +104,7 @@ func (m *Message) UnmarshalJSON(b []byte) error {
 func NewMessage(e Event) Message {
 	return Message{
 		ID: e.ID, Room: e.Room, Author: e.Author, Text: e.Text, Time: e.Time,
-		ClientID: e.ClientID, ReplyTo: e.ReplyTo, Mentions: e.Mentions, Redacted: e.Redacted,
+		ClientID: e.ClientID, ReplyTo: e.ReplyTo, Files: e.Files, Mentions: e.Mentions, Redacted: e.Redacted,
 	}
 }
 
@@ -145,6 +147,7 @@ func (m *Message) Apply(e Event) bool {
 			return false
 		}
 		m.Text, m.Mentions, m.Redacted, m.DeletedAt, m.EditedAt, m.Reactions = "", nil, true, e.Time, time.Time{}, nil
+		m.Files = nil
 	case TypeReaction:
 		if m.Redacted {
 			return false
@@ -186,6 +189,7 @@ func (m *Message) Apply(e Event) bool {
 // Clone returns a copy of m that shares nothing mutable with it.
 func (m Message) Clone() Message {
 	m.Mentions = slices.Clone(m.Mentions)
+	m.Files = slices.Clone(m.Files)
 	m.Reactions = slices.Clone(m.Reactions)
 	for i := range m.Reactions {
 		m.Reactions[i].Authors = slices.Clone(m.Reactions[i].Authors)

@@ -41,6 +41,10 @@ import (
 //     below its Gap's Pruned, however pruning interleaves with a stream's
 //     reads.
 //
+// A message may carry files (Event.Files): the uploads, their records and
+// the promises about their bytes are the Files interface's (file.go); a Log
+// that stores messages with files also implements Files.
+//
 // All methods are safe for concurrent use.
 type Log interface {
 	// Append validates e, derives its mentions (Event.Derive), assigns its
@@ -208,6 +212,12 @@ var (
 	// says which, as a *ConflictError.
 	ErrConflict = errors.New("conflict")
 
+	// ErrUnavailable is returned when a change cannot be confirmed now: a
+	// cluster node that cannot reach a quorum, or has not yet applied what
+	// it stored. Errors that say which are an *UnavailableError; a retry
+	// with the same client id is safe.
+	ErrUnavailable = errors.New("temporarily unavailable")
+
 	// ErrCorrupt is returned when stored data is damaged: a truncated file,
 	// bad metadata, or a failed consistency check. Parley never repairs
 	// damaged storage by itself.
@@ -255,3 +265,17 @@ func (e *ConflictError) Unwrap() error { return ErrConflict }
 
 // Conflict returns a *ConflictError: a change cannot apply, for reason.
 func Conflict(reason string) error { return &ConflictError{Reason: reason} }
+
+// UnavailableError says why a change could not be confirmed now. It wraps
+// ErrUnavailable.
+type UnavailableError struct {
+	Reason string // like "the cluster did not confirm the message in time"
+}
+
+func (e *UnavailableError) Error() string { return e.Reason }
+
+// Unwrap makes errors.Is(err, ErrUnavailable) true.
+func (e *UnavailableError) Unwrap() error { return ErrUnavailable }
+
+// Unavailable returns an *UnavailableError: a change is not confirmed, for reason.
+func Unavailable(reason string) error { return &UnavailableError{Reason: reason} }

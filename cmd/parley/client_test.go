@@ -27,6 +27,7 @@ func inProcessServer(tb testing.TB, path, addr string) (url string, stop func())
 	}
 	srv := api.NewServer(db)
 	srv.Addr, srv.Logger, srv.Retry = addr, db.Logger, 100*time.Millisecond
+	srv.Files = db
 	if err := srv.Open(); err != nil {
 		db.Close()
 		tb.Fatal(err)

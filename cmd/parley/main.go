@@ -52,6 +52,7 @@ Usage:
   parley token  create|list|revoke ...                        manage access tokens (-auth on)
   parley invite -room R [-expires 168h] [-max-uses N]         print a guest link to one room
   parley room   show|private|public|add|rm|invites|uninvite ... who may use a room (-auth on)
+  parley cluster status -cluster nats://HOST:4222,...        the cluster's stream and nodes (cluster mode)
 
 Commands that talk to a server take -server URL and, when it runs with
 -auth on, -token TOKEN. Get a first token with
@@ -86,6 +87,7 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		"token":       m.token,
 		"invite":      m.invite,
 		"room":        m.room,
+		"cluster":     m.cluster,
 	}
 	switch cmd, ok := cmds[args[0]]; {
 	case ok:

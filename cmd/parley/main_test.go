@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
+	if conf := os.Getenv("PARLEY_TEST_NATS"); conf != "" {
+		runNATS(conf) // a NATS server process, for crash tests of cluster mode
+	}
 	os.Exit(m.Run())
 }
 

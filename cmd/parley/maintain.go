@@ -61,11 +61,14 @@ func (m *Main) backup(ctx context.Context, args []string) error {
 		fs.Usage()
 		return errors.New("backup needs -o FILE")
 	}
-	resp, err := c.do(ctx, http.MethodGet, "/api/admin/backup", nil)
+	resp, err := c.do(ctx, http.MethodGet, "/api/admin/backup?format=tar", nil)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
+	if resp.Header.Get("Content-Type") == "application/x-tar" {
+		return m.unpackBackup(resp.Body, *out) // the db and its files
+	}
 	// Write next to the target and rename, so a cut download never looks
 	// like a backup.
 	f, err := os.OpenFile(*out+".partial", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -100,20 +103,32 @@ func (m *Main) backup(ctx context.Context, args []string) error {
 func (m *Main) verify(_ context.Context, args []string) error {
 	fs := m.newFlagSet("verify", "")
 	db := fs.String("db", "parley.db", "database file to check (stop the server first, or check a backup)")
+	quick := fs.Bool("quick", false, "check the files' sizes, not their SHA-256 (faster: reads no file)")
 	if err := m.parse(fs, args); err != nil {
 		return err
 	}
-	rep, err := bolt.Verify(*db)
+	verify := bolt.Verify
+	if *quick {
+		verify = bolt.VerifyQuick
+	}
+	rep, err := verify(*db)
 	if err != nil {
 		return fmt.Errorf("verify %s: %w", *db, err)
 	}
 	for _, p := range rep.Problems {
 		fmt.Fprintln(m.Stdout, "problem:", p)
 	}
+	for _, n := range rep.Notes {
+		fmt.Fprintln(m.Stdout, "note:", n)
+	}
 	if !rep.OK() {
 		return fmt.Errorf("verify %s: %d problems in %d rooms, %d events", *db, len(rep.Problems), rep.Rooms, rep.Events)
 	}
-	fmt.Fprintf(m.Stdout, "%s: ok, %d rooms, %d events\n", *db, rep.Rooms, rep.Events)
+	fmt.Fprintf(m.Stdout, "%s: ok, %d rooms, %d events", *db, rep.Rooms, rep.Events)
+	if rep.Files > 0 {
+		fmt.Fprintf(m.Stdout, ", %d files", rep.Files)
+	}
+	fmt.Fprintln(m.Stdout)
 	return nil
 }
 
@@ -135,6 +150,11 @@ func (m *Main) compact(_ context.Context, args []string) error {
 	}
 	if err := bolt.Compact(*db, *out); err != nil {
 		return err
+	}
+	if n, err := linkFiles(*db+".files", *out+".files"); err != nil {
+		return fmt.Errorf("compact: the files: %w", err)
+	} else if n > 0 {
+		fmt.Fprintf(m.Stdout, "linked %d files into %s\n", n, *out+".files")
 	}
 	after, err := os.Stat(*out)
 	if err != nil {

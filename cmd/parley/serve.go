@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/parleychat/parley/api"
@@ -52,6 +54,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	iceServers := fs.String("ice-servers", "", "STUN and TURN servers for calls, comma-separated: stun:HOST:PORT, turn:USER:CREDENTIAL@HOST:PORT (default none: calls work on a LAN)")
 	presenceGrace := fs.Duration("presence-grace", 5*time.Second, "how long a dropped stream still counts in presence, so a quick reconnect does not flap")
 	maxInviteTTL := fs.Duration("max-invite-ttl", 30*24*time.Hour, "longest a guest invite may work; a longer expires_in is refused")
+	cf := m.addClusterFlags(fs, true)
 	limitsOn := fs.Bool("limits", true, "apply the rate and stream limits below (false: none, for benchmarks)")
 	l := api.DefaultLimits
 	fs.Float64Var(&l.PostPerSecond, "rate-post", l.PostPerSecond, "messages and changes per second per identity, bursts of 3x (0: no limit)")
@@ -64,6 +67,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	fs.IntVar(&l.MaxStreamsIP, "max-streams-ip", l.MaxStreamsIP, "open streams per client IP (0: no limit)")
 	fs.Float64Var(&l.TypingPerSecond, "rate-typing", l.TypingPerSecond, "typing notices per second per identity, bursts of 5x (0: no limit)")
 	fs.Float64Var(&l.SignalsPerSecond, "rate-signal", l.SignalsPerSecond, "call signals per second per identity, bursts of 5x (0: no limit)")
+	files := addFileFlags(fs)
 	if err := m.parse(fs, args); err != nil {
 		return err
 	}
@@ -72,6 +76,9 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}
 	if !*limitsOn {
 		l = api.Limits{}
+	}
+	if err := files.check(); err != nil {
+		return err
 	}
 	if *bodyTimeout < 0 || *importBodyTimeout < 0 {
 		return fmt.Errorf("-body-timeout and -import-body-timeout must be 0 (no limit) or more")
@@ -108,12 +115,43 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	db := bolt.NewDB(*dbPath)
 	db.MaxTextBytes, db.Logger = *maxMsg, logger
 	db.Retention = store.Retention{Events: *retainEvents, For: store.Duration(*retainFor)}
-	if err := db.Open(); err != nil {
-		return err
+	db.UploadTTL = files.uploadTTL
+	var (
+		log      store.Store                = db
+		accounts store.Accounts             = db
+		opened   atomic.Pointer[api.Server] // for the cluster's account changes
+	)
+	if cf.on() {
+		cl, err := cf.open(ctx, m, db, logger, func() {
+			if srv := opened.Load(); srv != nil {
+				srv.AccessChanged()
+			}
+		})
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		log, accounts = cl, cl
+	} else {
+		if err := db.Open(); err != nil {
+			return err
+		}
+		defer db.Close()
 	}
-	defer db.Close()
 
-	srv := api.NewServer(db)
+	srv := api.NewServer(log)
+	if cf.on() {
+		relay, err := cf.relay(m, logger)
+		if err != nil {
+			return err
+		}
+		defer relay.Close()
+		srv.Node, srv.Relay = *cf.node, relay
+	} else {
+		// Cluster mode has no shared file store yet (docs/cluster.md): a
+		// node's uploads would be missing on the others, so it stores none.
+		files.apply(db, srv, *limitsOn)
+	}
 	srv.Addr, srv.MaxMessageBytes, srv.Heartbeat, srv.Logger = *addr, *maxMsg, *heartbeat, logger
 	srv.DefaultRetention, srv.MaxImportBytes = db.Retention, *maxImport
 	srv.BodyTimeout, srv.ImportBodyTimeout = *bodyTimeout, *importBodyTimeout
@@ -128,7 +166,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}
 	setupToken := ""
 	if authOn {
-		srv.Accounts = db
+		srv.Accounts = accounts
 		if setupToken, err = m.prepareAdmin(ctx, srv, logger); err != nil {
 			return err
 		}
@@ -144,11 +182,12 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if err := srv.Open(); err != nil {
 		return err
 	}
+	opened.Store(srv)
 	mode := "none"
 	if authOn {
 		mode = "on"
 	}
-	logger.Info("parley listening", "url", srv.URL(), "db", *dbPath, "auth", mode)
+	logger.Info("parley listening", "url", srv.URL(), "db", *dbPath, "auth", mode, "cluster", *cf.urls != "")
 	if setupToken != "" {
 		fmt.Fprintf(m.Stderr, `
 No admin exists yet. This one-time setup token creates the first one (it
@@ -171,7 +210,7 @@ Open %s and enter it, or run:
 	}
 	logger.Info("shutting down")
 	err = srv.Close()
-	if cerr := db.Close(); cerr != nil && err == nil {
+	if cerr := log.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("close db: %w", cerr)
 	}
 	if err != nil {
@@ -216,6 +255,9 @@ func loopback(addr string) bool {
 func (m *Main) prepareAdmin(ctx context.Context, srv *api.Server, logger *slog.Logger) (string, error) {
 	if pw := m.Getenv("PARLEY_ADMIN_PASSWORD"); pw != "" {
 		created, err := srv.EnsureAdmin(ctx, "admin", pw)
+		if errors.Is(err, store.ErrConflict) {
+			return "", nil // another cluster node created it first
+		}
 		if err != nil {
 			return "", fmt.Errorf("PARLEY_ADMIN_PASSWORD: %w", err)
 		}

@@ -133,7 +133,7 @@ func (d *DB) AddUser(ctx context.Context, u store.User) error {
 	if u.PasswordHash == "" {
 		return store.Invalid("password", "is required")
 	}
-	return d.update(func(tx *bbolt.Tx) error {
+	return d.updateCtx(ctx, func(tx *bbolt.Tx) error {
 		b, err := accounts(tx, bucketUsers)
 		if err != nil {
 			return err
@@ -147,7 +147,7 @@ func (d *DB) AddUser(ctx context.Context, u store.User) error {
 
 // SetPassword implements Accounts.
 func (d *DB) SetPassword(ctx context.Context, name, hash string) error {
-	return d.update(func(tx *bbolt.Tx) error {
+	return d.updateCtx(ctx, func(tx *bbolt.Tx) error {
 		u, err := getUser(tx, name)
 		if err != nil {
 			return err
@@ -166,7 +166,7 @@ func (d *DB) SetRole(ctx context.Context, name string, role store.Role) error {
 	if role != store.RoleAdmin && role != store.RoleMember {
 		return store.Invalid("role", "must be admin or member")
 	}
-	return d.update(func(tx *bbolt.Tx) error {
+	return d.updateCtx(ctx, func(tx *bbolt.Tx) error {
 		u, err := getUser(tx, name)
 		if err != nil || u.Role == role {
 			return err
@@ -206,7 +206,7 @@ func keepAnAdmin(users *bbolt.Bucket, u store.User) error {
 
 // RemoveUser implements Accounts.
 func (d *DB) RemoveUser(ctx context.Context, name string) error {
-	return d.update(func(tx *bbolt.Tx) error {
+	return d.updateCtx(ctx, func(tx *bbolt.Tx) error {
 		u, err := getUser(tx, name)
 		if err != nil {
 			return err
@@ -240,7 +240,7 @@ func (d *DB) RemoveUser(ctx context.Context, name string) error {
 
 // AddCredential implements Accounts.
 func (d *DB) AddCredential(ctx context.Context, hash []byte, c store.Credential) error {
-	return d.update(func(tx *bbolt.Tx) error {
+	return d.updateCtx(ctx, func(tx *bbolt.Tx) error {
 		if !c.Guest {
 			if _, err := getUser(tx, c.User); err != nil {
 				return err
@@ -297,7 +297,7 @@ func (d *DB) Credentials(ctx context.Context, user string) ([]store.Credential, 
 // RevokeCredentials implements Accounts.
 func (d *DB) RevokeCredentials(ctx context.Context, match func(store.Credential) bool) (int, error) {
 	var n int
-	err := d.update(func(tx *bbolt.Tx) error {
+	err := d.updateCtx(ctx, func(tx *bbolt.Tx) error {
 		var err error
 		n, err = revoke(tx, match)
 		return err
@@ -333,7 +333,7 @@ func (d *DB) AddInvite(ctx context.Context, hash []byte, inv store.Invite) error
 	if err := store.ValidateRoom(inv.Room); err != nil {
 		return err
 	}
-	return d.update(func(tx *bbolt.Tx) error {
+	return d.updateCtx(ctx, func(tx *bbolt.Tx) error {
 		b, err := accounts(tx, bucketInvites)
 		if err != nil {
 			return err
@@ -361,7 +361,7 @@ func (d *DB) Invites(ctx context.Context, room string) ([]store.Invite, error) {
 
 // RevokeInvite implements Accounts.
 func (d *DB) RevokeInvite(ctx context.Context, room, id string) error {
-	return d.update(func(tx *bbolt.Tx) error {
+	return d.updateCtx(ctx, func(tx *bbolt.Tx) error {
 		b, err := accounts(tx, bucketInvites)
 		if err != nil {
 			return err
@@ -393,7 +393,7 @@ func (d *DB) RedeemInvite(ctx context.Context, codeHash []byte, now time.Time, s
 	if err != nil {
 		return inv, sess, err
 	}
-	err = d.update(func(tx *bbolt.Tx) error {
+	err = d.updateCtx(ctx, func(tx *bbolt.Tx) error {
 		b, err := accounts(tx, bucketInvites)
 		if err != nil {
 			return err
@@ -550,7 +550,7 @@ func (d *DB) SetRoomAccess(ctx context.Context, ra store.RoomAccess) error {
 	if err := store.ValidateRoom(ra.Room); err != nil {
 		return err
 	}
-	return d.update(func(tx *bbolt.Tx) error { return putAccess(tx, ra) })
+	return d.updateCtx(ctx, func(tx *bbolt.Tx) error { return putAccess(tx, ra) })
 }
 
 // SetRoomMember implements Accounts.
@@ -559,7 +559,7 @@ func (d *DB) SetRoomMember(ctx context.Context, room, user string, member bool) 
 		return store.RoomAccess{}, err
 	}
 	var ra store.RoomAccess
-	err := d.update(func(tx *bbolt.Tx) error {
+	err := d.updateCtx(ctx, func(tx *bbolt.Tx) error {
 		var err error
 		if ra, err = getAccess(tx, room); err != nil {
 			return err

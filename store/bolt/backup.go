@@ -25,6 +25,24 @@ func (d *DB) Backup(w io.Writer, size func(int64)) (int64, error) {
 	return n, err
 }
 
+// BackupFiles implements store.Files: one read transaction writes the
+// copy and lists the objects it references; the eraser waits for it (as
+// the scrubber waits for readers), so each is still there to read.
+func (d *DB) BackupFiles(w io.Writer, size func(int64), object func(sum string) error) (int64, error) {
+	var n int64
+	err := d.view(func(tx *bbolt.Tx) error {
+		if size != nil {
+			size(tx.Size())
+		}
+		var err error
+		if n, err = tx.WriteTo(w); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketFileObjs).ForEach(func(k, _ []byte) error { return object(string(k)) })
+	})
+	return n, err
+}
+
 // Compact copies the db at src into a new, minimal file at dst, leaving src
 // untouched. bbolt never shrinks a file: after deleting or pruning much of a
 // log, compacting a stopped server's file gives the space back. It fails if

@@ -18,6 +18,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/store/blobdir"
 )
 
 // Layout of the bbolt file (schema version 2; migrate.go upgrades older
@@ -88,6 +89,20 @@ type DB struct {
 	Now func() time.Time
 	// Logger receives background errors.
 	Logger *slog.Logger
+	// BlobStore keeps the bytes of uploaded files (nil: a directory beside
+	// the file, Path+".files", opened by Open).
+	BlobStore store.Blobs
+	// UploadTTL is how long an upload may wait for a message before the
+	// pruner collects it (0: never).
+	UploadTTL time.Duration
+	// OrphanAge is how old an object no record references must be before
+	// the pruner erases it: longer than any upload takes between writing
+	// its bytes and registering them (0: never).
+	OrphanAge time.Duration
+	// Replica makes the file a cluster node's replica (see replica.go):
+	// Append and Import are refused (ErrReplica), only Apply writes events,
+	// and no pruner runs (the cluster's ticks prune).
+	Replica bool
 
 	db    *bbolt.DB
 	queue chan *appendReq
@@ -107,6 +122,14 @@ type DB struct {
 	ids     idGen                                    // writer goroutine only, after Open
 	commits atomic.Int64                             // committed transactions, for tests
 	observe atomic.Pointer[func(int, time.Duration)] // see ObserveCommits
+
+	files       fileState   // uploads: see files.go
+	eraseQueued atomic.Bool // a commit queued objects to erase: wake the eraser
+	// releasedFiles counts file records released (queued for the
+	// scrubber) and not yet told to it; the writer and the pruner take it
+	// after their commits. A failed commit leaves it high: the scrubber
+	// then makes a pass for nothing, never misses one.
+	releasedFiles atomic.Int64
 
 	// followers keep what is derived from messages' states (see follow.go);
 	// set before the writer starts, read-only afterwards.
@@ -139,6 +162,8 @@ func NewDB(path string) *DB {
 		DedupWindow:  72 * time.Hour,
 		MaxClockSkew: defaultMaxClockSkew,
 		PruneEvery:   time.Minute,
+		UploadTTL:    24 * time.Hour,
+		OrphanAge:    time.Hour,
 		Now:          time.Now,
 		Logger:       slog.Default(),
 	}
@@ -175,12 +200,19 @@ func (d *DB) Open() error {
 	if err == nil {
 		err = d.openSearch(db)
 	}
+	if err == nil && d.BlobStore == nil {
+		d.BlobStore, err = blobdir.Open(d.Path + ".files")
+	}
 	if err != nil {
 		db.Close()
 		return fmt.Errorf("open db %s: %w", d.Path, err)
 	}
 	d.db = db
-	d.followers = append(d.followers, mentionIndex{})
+	if err := d.initFiles(); err != nil {
+		db.Close()
+		return fmt.Errorf("open db %s: %w", d.Path, err)
+	}
+	d.followers = append(d.followers, mentionIndex{}, fileRefs{d})
 	if !d.noSearchIndex {
 		d.search = &searchIndex{tail: d.searchTail()}
 		d.followers = append(d.followers, d.search)
@@ -197,6 +229,7 @@ func (d *DB) Open() error {
 	go d.writeLoop()
 	go d.pruneLoop()
 	go d.scrubLoop()
+	go d.eraseLoop()
 	return nil
 }
 
@@ -263,6 +296,7 @@ func (d *DB) Close() error {
 	<-d.writerDone
 	<-d.prunerDone
 	<-d.scrubs.done
+	<-d.files.done
 	return d.db.Close()
 }
 
@@ -367,6 +401,7 @@ type appendReq struct {
 	ev   store.Event
 	enc  store.EncodedEvent // ev's JSON but for id and time, encoded by the caller
 	imp  []store.Event      // instead of ev: checked events to import, ids set
+	id   ulid.ULID          // a replica's id for ev, derived from the stream (zero: draw one)
 	done chan appendResult
 
 	// terms are the search terms of ev's text (store.TextTerms), computed
@@ -384,6 +419,9 @@ type appendResult struct {
 // Append implements Log. Appends from many goroutines are committed together,
 // many per fsync, by a single writer goroutine.
 func (d *DB) Append(ctx context.Context, e store.Event) (store.Record, bool, error) {
+	if d.Replica {
+		return store.Record{}, false, ErrReplica
+	}
 	if err := e.Validate(d.MaxTextBytes); err != nil {
 		return store.Record{}, false, err
 	}

@@ -121,6 +121,21 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestFilesConformance runs the contract of store.Files.
+func TestFilesConformance(t *testing.T) {
+	storetest.RunFiles(t, func(tb testing.TB, opt storetest.Options) storetest.FileStore {
+		return mustOpenDB(tb, "", func(d *DB) {
+			if opt.Now != nil {
+				d.Now = opt.Now
+			}
+			d.Retention = opt.Retention
+			if opt.PruneEvery > 0 {
+				d.PruneEvery = opt.PruneEvery
+			}
+		})
+	})
+}
+
 func TestClientIDsExpireAfterWindow(t *testing.T) {
 	clock := storetest.NewClock(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
 	d := mustOpenDB(t, "", func(d *DB) { d.Now = clock.Now; d.DedupWindow = 24 * time.Hour })

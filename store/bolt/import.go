@@ -30,9 +30,15 @@ const importChunk = 5000
 // the room's newest event. Later appends get ids above every imported id.
 // Imported events are not published on streams: they are history.
 func (d *DB) Import(ctx context.Context, room string, src io.ReadSeeker) (store.ImportReport, error) {
+	if d.Replica {
+		return store.ImportReport{}, ErrReplica
+	}
 	if err := store.ValidateRoom(room); err != nil {
 		return store.ImportReport{}, err
 	}
+	// The objects of imported files must stay until their records commit.
+	d.files.mu.RLock()
+	defer d.files.mu.RUnlock()
 	rep, err := d.checkImport(ctx, room, src)
 	if err != nil {
 		return rep, err
@@ -66,6 +72,15 @@ func (d *DB) Import(ctx context.Context, room string, src io.ReadSeeker) (store.
 		return rep, fmt.Errorf("import stopped after %d events (importing the same file again completes it): %w", rep.Imported+rep.Skipped, err)
 	}
 	return rep, nil
+}
+
+// CheckImport checks an import of room as Import does, storing nothing: a
+// cluster node checks a file against its replica before publishing it.
+func (d *DB) CheckImport(ctx context.Context, room string, src io.ReadSeeker) (store.ImportReport, error) {
+	if err := store.ValidateRoom(room); err != nil {
+		return store.ImportReport{}, err
+	}
+	return d.checkImport(ctx, room, src)
 }
 
 // checkImport validates every line, the references between them, and the
@@ -168,6 +183,9 @@ func (d *DB) checkAgainstRoom(room string, src io.Reader) error {
 			if err := rules.check(e); err != nil {
 				return &store.ImportError{Line: n, Err: err}
 			}
+			if err := d.checkImportedFiles(tx, e); err != nil {
+				return &store.ImportError{Line: n, Err: err}
+			}
 			return nil
 		})
 	})
@@ -261,7 +279,7 @@ func (w *batchWriter) importEvents(events []store.Event) (appendResult, error) {
 	var res appendResult
 	// Checked before, but this is where the id sequence moves: refuse the
 	// chunk whole rather than let any id take it into the future.
-	now := w.d.Now()
+	now := w.now()
 	for _, e := range events {
 		if err := store.CheckIDTime(e.ID, now, w.d.MaxClockSkew); err != nil {
 			res.err = err
@@ -307,4 +325,32 @@ func (w *batchWriter) importEvents(events []store.Event) (appendResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// checkImportedFiles checks the files a new message of an import carries:
+// each one's object must be in Blobs with its size, and an id the log
+// knows must be the same content in the same room, not carried by another
+// message.
+func (d *DB) checkImportedFiles(tx *bbolt.Tx, e store.Event) error {
+	for _, ref := range e.Files {
+		if err := store.ValidateSHA256(ref.SHA256); err != nil {
+			return fmt.Errorf("file %s: %w", ref.ID, err)
+		}
+		if f, err := getFile(tx, ref.ID); err == nil {
+			if f.SHA256 != ref.SHA256 || f.Room != e.Room || !f.Pending() && f.Message != e.ID {
+				return fmt.Errorf("file %s exists with other content", ref.ID)
+			}
+		}
+		size, err := d.BlobStore.Stat(ref.SHA256)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("file %s: its bytes (%s) are not in the import: import the zip export", ref.ID, ref.SHA256)
+		}
+		if err != nil {
+			return err
+		}
+		if size != ref.Size {
+			return fmt.Errorf("file %s: %d bytes, not %d", ref.ID, size, ref.Size)
+		}
+	}
+	return nil
 }

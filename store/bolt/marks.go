@@ -37,7 +37,7 @@ func (d *DB) Mark(ctx context.Context, person, room string) (ulid.ULID, error) {
 // once: bbolt's Batch commits concurrent ones together, one fsync for all.
 func (d *DB) SetMark(ctx context.Context, person, room string, id ulid.ULID) (ulid.ULID, error) {
 	var stored ulid.ULID
-	err := d.batch(func(tx *bbolt.Tx) error {
+	err := d.batchCtx(ctx, func(tx *bbolt.Tx) error {
 		rb := tx.Bucket(bucketRooms).Bucket([]byte(room))
 		if rb == nil {
 			return store.ErrNotFound

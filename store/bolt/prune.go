@@ -18,6 +18,9 @@ const pruneChunk = 1000
 // DedupWindow, every PruneEvery.
 func (d *DB) pruneLoop() {
 	defer close(d.prunerDone)
+	if d.Replica {
+		return // a replica prunes when it applies the cluster's ticks
+	}
 	t := time.NewTicker(d.PruneEvery)
 	defer t.Stop()
 	for {
@@ -32,6 +35,13 @@ func (d *DB) pruneLoop() {
 		} else if n > 0 {
 			d.Logger.Info("retention pruned events", "events", n)
 		}
+		if d.eraseQueued.Swap(false) {
+			d.wakeEraser()
+		}
+		if n := d.releasedFiles.Swap(0); n > 0 {
+			d.scrubs.queued(int(n))
+		}
+		d.collectFiles(now)
 		select {
 		case <-d.stop:
 			return
@@ -77,5 +87,9 @@ func (d *DB) update(fn func(*bbolt.Tx) error) error {
 	if d.closed || d.db == nil {
 		return store.ErrClosed
 	}
-	return d.db.Update(fn)
+	if err := d.db.Update(fn); err != nil {
+		return err
+	}
+	d.commits.Add(1) // readers that began before may see what it changed
+	return nil
 }

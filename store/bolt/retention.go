@@ -45,7 +45,7 @@ func (d *DB) SetRoomRetention(ctx context.Context, room string, r *store.Retenti
 			return err
 		}
 	}
-	return d.update(func(tx *bbolt.Tx) error {
+	return d.updateCtx(ctx, func(tx *bbolt.Tx) error {
 		settings := tx.Bucket(bucketSettings)
 		if r == nil {
 			return settings.Delete([]byte(room))
@@ -78,6 +78,12 @@ func (d *DB) Horizon(ctx context.Context, room string) (pruned, oldest ulid.ULID
 // transactions of at most pruneChunk events, and returns how many events
 // it deleted.
 func (d *DB) pruneRooms(now time.Time) (int, error) {
+	return d.pruneRoomsBy(now, d.Retention)
+}
+
+// pruneRoomsBy is pruneRooms with def as the retention of rooms without
+// their own: a replica prunes by the cluster's setting, not its flags.
+func (d *DB) pruneRoomsBy(now time.Time, def store.Retention) (int, error) {
 	var rooms []string
 	err := d.view(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketRooms).ForEachBucket(func(k []byte) error {
@@ -89,7 +95,7 @@ func (d *DB) pruneRooms(now time.Time) (int, error) {
 	for _, room := range rooms {
 		for err == nil {
 			var n int
-			n, err = d.pruneChunk(room, now)
+			n, err = d.pruneChunk(room, now, def)
 			total += n
 			if n < pruneChunk {
 				break
@@ -101,14 +107,14 @@ func (d *DB) pruneRooms(now time.Time) (int, error) {
 
 // pruneChunk deletes up to pruneChunk of room's oldest events that its
 // retention no longer keeps, with their index entries and client ids.
-func (d *DB) pruneChunk(room string, now time.Time) (int, error) {
+func (d *DB) pruneChunk(room string, now time.Time, def store.Retention) (int, error) {
 	n := 0
 	err := d.update(func(tx *bbolt.Tx) error {
 		rb := tx.Bucket(bucketRooms).Bucket([]byte(room))
 		if rb == nil {
 			return nil
 		}
-		ret := d.Retention
+		ret := def
 		if v := tx.Bucket(bucketSettings).Get([]byte(room)); v != nil {
 			if err := json.Unmarshal(v, &ret); err != nil {
 				return fmt.Errorf("room %s settings: %w", room, err)

@@ -126,11 +126,16 @@ func (d *DB) scrubPass() error {
 		ids   [][]byte
 		index indexAnchors
 	)
+	files := map[string]bool{} // keys of released files' records (files.go)
 	err := d.view(func(tx *bbolt.Tx) error {
 		queued := map[ulid.ULID]string{}
 		c := tx.Bucket(bucketScrub).Cursor()
 		for k, v := c.First(); k != nil && len(ids) < maxScrubBatch; k, v = c.Next() {
 			ids = append(ids, bytes.Clone(k))
+			if string(v) == scrubFileMark {
+				files[string(k)] = true
+				continue
+			}
 			queued[ulid.ULID(k)] = string(v)
 		}
 		index = searchAnchors(tx, queued)
@@ -150,6 +155,10 @@ func (d *DB) scrubPass() error {
 	for _, k := range ids {
 		var id ulid.ULID
 		copy(id[:], k)
+		if files[string(k)] {
+			anchors[fileIDText(k)] = true
+			continue
+		}
 		anchors[id.String()] = true
 	}
 	if err := d.scrubFile(anchors, index); err != nil {

@@ -215,8 +215,12 @@ func objectEnd(b []byte) int {
 	return -1
 }
 
-// anchorKey is the scrub bucket's key of an anchor's id.
+// anchorKey is the scrub bucket's key of an anchor's id: an event's ULID,
+// or a released file's id (files.go), told apart by their alphabets.
 func anchorKey(id string) []byte {
+	if isFileIDText(id) {
+		return fileIDKey(id)
+	}
 	k := ulid.MustParse(id)
 	return k[:]
 }

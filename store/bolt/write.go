@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -80,6 +81,12 @@ func (d *DB) commit(batch []*appendReq) {
 		if redacted > 0 {
 			d.scrubs.queued(redacted)
 		}
+		if d.eraseQueued.Swap(false) {
+			d.wakeEraser()
+		}
+		if n := d.releasedFiles.Swap(0); n > 0 {
+			d.scrubs.queued(int(n))
+		}
 	}
 	// Publish before answering: once an append is acknowledged, every
 	// subscriber already has it queued, and a stream opened afterwards
@@ -102,6 +109,17 @@ type batchWriter struct {
 	touched  map[string]*roomBuckets
 	redacted []ulid.ULID
 	lastID   ulid.ULID // the highest id stored
+	// at, when set, is the time a replica applies at (the cluster's D),
+	// standing in for the clock.
+	at time.Time
+}
+
+// now is the time the batch applies at: the clock, or a replica's D.
+func (w *batchWriter) now() time.Time {
+	if !w.at.IsZero() {
+		return w.at
+	}
+	return w.d.Now()
 }
 
 // roomBuckets are one room's buckets and what the batch added to it.
@@ -166,6 +184,13 @@ func (w *batchWriter) store(req *appendReq) (appendResult, error) {
 		if e.ReplyTo != (ulid.ULID{}) && rb.msgs.Get(e.ReplyTo[:]) == nil {
 			return appendResult{err: store.Invalid("reply_to", "no such message in this room")}, nil
 		}
+		if len(e.Files) > 0 {
+			e.Files = slices.Clone(e.Files) // the caller's
+			if err := fillFiles(w.tx, &e); err != nil {
+				return appendResult{err: err}, nil
+			}
+			req.enc = e.EncodeParts()
+		}
 	} else {
 		if rb == nil {
 			return appendResult{err: noMessage(e.Target, e.Room)}, nil
@@ -183,7 +208,7 @@ func (w *batchWriter) store(req *appendReq) (appendResult, error) {
 			e.Moderate = used
 			req.enc = e.EncodeParts()
 		}
-		e.Time = w.d.Now() // for the dry run; the id's time is set below
+		e.Time = w.now() // for the dry run; the id's time is set below
 		if next := m.Clone(); !next.Apply(e) {
 			// Nothing would change: answer with the current state.
 			js, err := m.MarshalJSON()
@@ -198,7 +223,9 @@ func (w *batchWriter) store(req *appendReq) (appendResult, error) {
 		e.Moderate = false
 		req.enc = e.EncodeParts()
 	}
-	if e.ID, err = w.d.ids.next(w.d.Now()); err != nil {
+	if req.id != (ulid.ULID{}) {
+		e.ID = req.id // a replica's: derived from the cluster stream
+	} else if e.ID, err = w.d.ids.next(w.d.Now()); err != nil {
 		return appendResult{err: err}, nil
 	}
 	e.Time = time.UnixMilli(int64(e.ID.Time())).UTC()

@@ -53,6 +53,8 @@ type Fake struct {
 	cids     map[string]ulid.ULID // room NUL author NUL client id → the event that used it
 	cidOf    map[ulid.ULID]string // the reverse, so retention forgets them too
 	marks    map[string]ulid.ULID // person NUL room → read marker
+	files    fakeFiles            // see fakefiles.go
+	blobs    *MemBlobs            // the files' bytes; safe on its own
 	last     ulid.ULID            // the highest id stored
 	stop     chan struct{}        // closed by Close: stops the pruner
 	pruner   sync.WaitGroup
@@ -131,6 +133,10 @@ func (f *Fake) Open() error {
 	f.settings = map[string]store.Retention{}
 	f.cids, f.cidOf = map[string]ulid.ULID{}, map[ulid.ULID]string{}
 	f.marks = map[string]ulid.ULID{}
+	f.files.init()
+	if f.blobs == nil {
+		f.blobs = NewMemBlobs()
+	}
 	f.stop = make(chan struct{})
 	if f.PruneEvery > 0 {
 		f.pruner.Add(1)
@@ -211,6 +217,9 @@ func (f *Fake) store(e store.Event) (store.Record, bool, error) {
 		if e.ReplyTo != (ulid.ULID{}) && (r == nil || !r.hasMessage(e.ReplyTo)) {
 			return store.Record{}, false, store.Invalid("reply_to", "no such message in this room")
 		}
+		if err := f.fillFiles(&e); err != nil {
+			return store.Record{}, false, err
+		}
 		e.Moderate = false
 	} else {
 		if r == nil || !r.hasMessage(e.Target) {
@@ -233,11 +242,32 @@ func (f *Fake) store(e store.Event) (store.Record, bool, error) {
 	e.ID = f.nextID()
 	e.Time = time.UnixMilli(int64(e.ID.Time())).UTC()
 	rec := store.Record{ID: e.ID, Room: e.Room, Type: e.Type, JSON: e.EncodeParts().AppendJSON(nil, e.ID)}
-	if err := r.add(rec, e); err != nil {
+	if err := f.add(r, rec, e); err != nil {
 		return store.Record{}, false, err
 	}
 	f.rememberClientID(e)
 	return rec, true, nil
+}
+
+// add adds rec, the record of e, to r and keeps the file records in step
+// with the message it adds or changes. f.mu must be held for writing.
+func (f *Fake) add(r *fakeRoom, rec store.Record, e store.Event) error {
+	old, had := r.msgs[e.Target]
+	if e.Type == store.TypeMessage || !had {
+		if err := r.add(rec, e); err != nil || e.Type != store.TypeMessage {
+			return err
+		}
+		m := r.msgs[e.ID]
+		f.followFiles(rec.Room, nil, &m)
+		return nil
+	}
+	old = old.Clone()
+	if err := r.add(rec, e); err != nil {
+		return err
+	}
+	m := r.msgs[e.Target]
+	f.followFiles(rec.Room, &old, &m)
+	return nil
 }
 
 // room returns the named room, creating it. f.mu must be held for writing.

@@ -21,3 +21,15 @@ func TestFakeConformance(t *testing.T) {
 		})
 	})
 }
+
+// TestFakeFiles: the fake keeps the contract of store.Files.
+func TestFakeFiles(t *testing.T) {
+	RunFiles(t, func(tb testing.TB, opt Options) FileStore {
+		return OpenFake(tb, func(f *Fake) {
+			if opt.Now != nil {
+				f.Now = opt.Now
+			}
+			f.Retention, f.PruneEvery = opt.Retention, opt.PruneEvery
+		})
+	})
+}

@@ -38,6 +38,9 @@ func (f *Fake) Import(ctx context.Context, room string, src io.ReadSeeker) (stor
 	if err := f.checkImport(room, events); err != nil {
 		return rep, err
 	}
+	if err := f.checkImportedFiles(events); err != nil {
+		return rep, err
+	}
 	r := f.room(room)
 	for _, e := range events {
 		if r.findIn(e.ID) >= 0 {
@@ -48,7 +51,7 @@ func (f *Fake) Import(ctx context.Context, room string, src io.ReadSeeker) (stor
 		if err != nil {
 			return rep, err
 		}
-		if err := r.add(store.Record{ID: e.ID, Room: room, Type: e.Type, JSON: js}, e); err != nil {
+		if err := f.add(r, store.Record{ID: e.ID, Room: room, Type: e.Type, JSON: js}, e); err != nil {
 			return rep, err
 		}
 		f.rememberClientID(e)
@@ -255,7 +258,16 @@ func (f *Fake) Prune() (int, error) {
 		if !ok {
 			ret = f.Retention
 		}
+		withFiles := map[ulid.ULID]store.Message{}
+		for id, m := range r.msgs {
+			if len(m.Files) > 0 {
+				withFiles[id] = m
+			}
+		}
 		for _, id := range r.prune(ret, now) {
+			if m, ok := withFiles[id]; ok {
+				f.followFiles(name, &m, nil)
+			}
 			if k, ok := f.cidOf[id]; ok {
 				delete(f.cids, k)
 				delete(f.cidOf, id)

@@ -106,13 +106,14 @@ func testImportAppliesAppendRules(t *testing.T, open Opener) {
 // the log's clock (later appends are drawn above the newest id), nor past
 // what an event's time can say.
 func testImportRefusesFutureIDs(t *testing.T, open Opener) {
-	now := time.Date(2026, 11, 21, 20, 0, 0, 0, time.UTC)
+	// The wall clock, and exports written by hand: a cluster log's clock is
+	// its servers', which a test cannot set.
+	now := time.Now()
 	exportAt := func(at time.Time) string {
-		src := open(t, Options{Now: func() time.Time { return at }})
-		MustAppend(t, src, "r", "x", "from the past")
-		return string(exportRaw(t, src, "r"))
+		id := ulid.MustNew(ulid.Timestamp(at), strings.NewReader(strings.Repeat("\x01", 16)))
+		return fmt.Sprintf(`{"id":"%s","room":"r","type":"message","author":"x","text":"from the past","time":"%s"}`+"\n", id, time.UnixMilli(int64(id.Time())).UTC().Format("2006-01-02T15:04:05.000Z"))
 	}
-	dst := open(t, Options{Now: func() time.Time { return now }})
+	dst := open(t, Options{})
 	if _, err := dst.Import(context.Background(), "r", strings.NewReader(exportAt(now.Add(-time.Hour)))); err != nil {
 		t.Fatalf("an export from an hour ago: %v", err)
 	}
@@ -129,7 +130,7 @@ func testImportRefusesFutureIDs(t *testing.T, open Opener) {
 		})
 	}
 	rec := MustAppend(t, dst, "r", "x", "now")
-	if got := time.UnixMilli(int64(rec.ID.Time())); got.Sub(now).Abs() > time.Second {
-		t.Fatalf("an append after the refused imports is dated %s, want %s", got, now)
+	if got := time.UnixMilli(int64(rec.ID.Time())); got.Sub(time.Now()).Abs() > time.Minute {
+		t.Fatalf("an append after the refused imports is dated %s, want about %s", got, time.Now())
 	}
 }

@@ -6,9 +6,10 @@ import (
 	"errors"
 	"time"
 
-	"github.com/oklog/ulid/v2"
 	"strings"
 	"testing"
+
+	"github.com/oklog/ulid/v2"
 
 	"github.com/parleychat/parley/store"
 )

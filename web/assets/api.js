@@ -187,10 +187,20 @@ export function searchMessages(q, { before, limit } = {}) {
  * client_id again returns the original event, so a retry never duplicates.
  * replyTo, if set, is the id of the message in room it answers.
  */
-export function postMessage(room, { author, text, clientId, replyTo }, { timeout } = {}) {
+export function postMessage(room, {
+  author, text, clientId, replyTo, files,
+}, { timeout } = {}) {
   const body = { author: authorField(author), text, client_id: clientId };
   if (replyTo) body.reply_to = replyTo;
+  if (files?.length) body.files = files;
   return request(`${roomPath(room)}/messages`, { method: 'POST', body, timeout });
+}
+
+/** uploadURL is where a file named name is uploaded to room (upload.js). */
+export function uploadURL(room, name, author) {
+  const q = new URLSearchParams({ name });
+  if (!serverAuthor && author) q.set('author', author);
+  return `${roomPath(room)}/files?${q}`;
 }
 
 function messagePath(room, id) {

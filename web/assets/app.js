@@ -27,6 +27,7 @@ import { roster } from './roster.js';
 import { SharedStream } from './tabs.js';
 import { Timeline } from './timeline.js';
 import { Updates } from './updates.js';
+import { Uploads } from './upload.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -250,6 +251,18 @@ const sender = new Sender({
   needName: (then) => namePrompt.open(then),
   scheduleSave,
 });
+
+const uploads = new Uploads({
+  form: $('composer'),
+  textarea: $('composer-text'),
+  dropZone: $('room'),
+  active: () => rooms.active,
+  me: () => me,
+  announce: (text) => announcer.say(text),
+  changed: () => composer.update(),
+});
+composer.takeSend = (text, replyTo) => uploads.takeSend(text, replyTo);
+composer.hasFiles = () => uploads.hasFiles();
 
 const jumper = new Jumper({
   store, rooms, timeline, notify: (text) => shell.notify(text),

@@ -85,6 +85,14 @@ export class Composer {
 
   send() {
     const text = this.textarea.value;
+    if (byteLength(text) <= this.maxBytes && this.takeSend?.(text, this.replyTo)) {
+      // A message with files: upload.js sends it once they are stored.
+      this.setReply(null);
+      this.textarea.value = '';
+      this.update();
+      this.textarea.focus();
+      return;
+    }
     if (!text.trim()) return;
     if (byteLength(text) > this.maxBytes) {
       this.update();
@@ -103,7 +111,7 @@ export class Composer {
     const text = this.textarea.value;
     const bytes = byteLength(text);
     const over = bytes > this.maxBytes;
-    this.button.disabled = over || !text.trim();
+    this.button.disabled = over || (!text.trim() && !this.hasFiles?.());
     this.textarea.setAttribute('aria-invalid', over ? 'true' : 'false');
     this.hint.classList.toggle('error', over);
     if (over) {

@@ -6,6 +6,7 @@ import { dayKey, dayLabel, fullTime, linkify, shortTime } from './format.js';
 import { messageHref } from './jump.js';
 import { renderMarkdown } from './markdown.js';
 import { highlightMentions, mentions, mentionsOf } from './mentions.js';
+import { filesElement } from './viewer.js';
 
 // Messages from one author closer together than this share one header.
 const groupGap = 5 * 60 * 1000;
@@ -140,6 +141,7 @@ export function messageElement(message, {
     body.append(quoteElement(parent, message));
   }
   body.append(lineElement(message, me));
+  if (message.files?.length && !message.redacted) body.append(filesElement(message));
   if (message.reactions?.length) body.append(reactionsElement(message.reactions, me));
   li.append(gutter, body);
   if (actions && message.id && !message.redacted) li.append(actionsElement(mine));
