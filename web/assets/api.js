@@ -267,3 +267,18 @@ export function sendTyping(room, author, stop = false) {
 export function putRead(room, author, id) {
   return request(`${roomPath(room)}/read`, { method: 'PUT', body: { author: authorField(author), id } });
 }
+
+/**
+ * sendSignal delivers a call signal ({from, to, kind, payload}) to one
+ * connection of room (docs/live.md). A recipient that is gone is a 404.
+ * keepalive lets a hang-up leave with a closing page.
+ */
+export function sendSignal(room, { author, from, to, kind, payload }, { keepalive = false } = {}) {
+  const body = { author: authorField(author), from, to, kind, payload };
+  if (keepalive) {
+    return fetch(`${roomPath(room)}/signal`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), keepalive: true,
+    }).catch(() => {});
+  }
+  return request(`${roomPath(room)}/signal`, { method: 'POST', body });
+}

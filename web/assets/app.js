@@ -9,6 +9,8 @@ import { Actions } from './actions.js';
 import { Announcer } from './announcer.js';
 import { AuthView } from './auth.js';
 import { clearSession, prefs, saveSession, scopeName, setScope } from './cache.js';
+import { Calls } from './calls.js';
+import { CallView } from './callui.js';
 import { Composer } from './composer.js';
 import { InviteDialog } from './invite.js';
 import { Jumper, routeMessage } from './jump.js';
@@ -144,7 +146,10 @@ const stream = new SharedStream({
     live.onEvent(event);
     updates.add(event);
   },
-  onLive: (type, data, streamRooms) => live.onLive(type, data, streamRooms),
+  onLive: (type, data, streamRooms) => {
+    live.onLive(type, data, streamRooms);
+    calls.live(type, data, streamRooms);
+  },
   // The name as saved: another tab may have changed it.
   who: () => ({ author: prefs.name || me }),
   onReset: (name) => {
@@ -163,14 +168,19 @@ const stream = new SharedStream({
   onRefused: streamRefused,
 }, { scope: scopeName, snapshot: () => roster.snapshot() });
 
+// Signals name the same author as the stream.
+const calls = new Calls({ stream, me: () => prefs.name || me, onChange: () => callView.render() });
+const callView = new CallView({ calls, room: () => rooms.active });
+
 const access = new Access({
   panel: $('denied'),
   note: $('denied-note'),
-  hideWhenDenied: [$('timeline'), $('composer'), $('export-link')],
+  hideWhenDenied: [$('timeline'), $('composer'), $('export-link'), $('call-button')],
   invite: $('invite-button'),
   signOut: $('sign-out'),
   onDeny: (name) => rooms.deny(name),
   onEnd: ({ signedOut, note }) => {
+    calls.hangUp();
     if (signedOut) clearSession();
     else save();
     stream.stop();
@@ -330,6 +340,7 @@ function save() {
 function useConfig(config) {
   composer.setLimit(config?.max_message_bytes);
   rooms.setCapacity(config?.max_stream_rooms);
+  calls.setConfig(config);
 }
 
 /**

@@ -129,11 +129,26 @@ export class Stream {
       }
       return new Connection(this, group, this.startFor(group), initial);
     });
+    this.handOnIds([...old.values()]);
     for (const c of old.values()) c.close();
     // Every streamed room's cursor is now its stream's.
     this.cursors.clear();
     for (const c of this.connections) if (!c.started) c.connect();
     this.updateStatus();
+  }
+
+  /**
+   * handOnIds gives each new stream the connection id of a replaced one
+   * that carried some of its rooms: the server lets it keep the id, so
+   * presence does not flap and a call in one of the rooms keeps its
+   * address when another room is followed or left.
+   */
+  handOnIds(replaced) {
+    for (const c of this.connections) {
+      if (c.started) continue;
+      const i = replaced.findIndex((o) => o.connection && o.rooms.some((r) => c.rooms.includes(r)));
+      if (i >= 0) c.connection = replaced.splice(i, 1)[0].connection;
+    }
   }
 
   /**
@@ -177,6 +192,11 @@ export class Stream {
     const slept = now - this.lastTick > sleptAfter;
     this.lastTick = now;
     if (slept) this.reconnectNow(true);
+  }
+
+  /** carries is true if one of the streams is for room. */
+  carries(room) {
+    return this.connections.some((c) => c.rooms.includes(room));
   }
 
   /** stop closes every stream for good, e.g. when the reader signs out. */
@@ -231,6 +251,7 @@ class Connection {
     this.started = false;
     this.closed = false;
     this.controller = null; // aborts the request in flight
+    this.connection = ''; // the id of the last hello: kept across reconnects
     this.attempt = 0;
     this.downSince = 0;
     this.retryTimer = 0;

@@ -80,6 +80,11 @@ export class SharedStream {
     else if (force) this.post({ type: 'reconnect' });
   }
 
+  /** carries is true if room is streamed for this tab (calls.js). */
+  carries(room) {
+    return this.stream ? this.stream.carries(room) : this.wanted.includes(room);
+  }
+
   follow(rooms, cursor, cursors) {
     this.wanted = [...new Set(rooms)];
     if (cursor && cursor > this.newest) this.newest = cursor;
