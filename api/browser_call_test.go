@@ -30,24 +30,10 @@ func browserStartMedia(tb testing.TB) context.Context {
 	tb.Helper()
 	browserStart(tb) // skips, or fails under CI, without Chromium
 	dir := tb.TempDir()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(browserChromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("disable-backgrounding-occluded-windows", true),
+	opts := append(browserFlags(dir),
 		chromedp.Flag("use-fake-device-for-media-stream", true),
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("mute-audio", true),
-		chromedp.UserDataDir(dir),
-		chromedp.WindowSize(1280, 800),
-	}
+	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	tb.Cleanup(func() {

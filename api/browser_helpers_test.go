@@ -279,26 +279,10 @@ func browserStart(tb testing.TB) context.Context {
 		if b.err != nil {
 			return
 		}
-		opts := []chromedp.ExecAllocatorOption{
-			chromedp.ExecPath(browserChromiumPath),
-			chromedp.Flag("headless", true),
-			chromedp.Flag("no-sandbox", true),
-			chromedp.Flag("disable-gpu", true),
-			chromedp.Flag("no-first-run", true),
-			chromedp.Flag("disable-background-networking", true),
-			chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-sync", true),
+		opts := append(browserFlags(b.dir),
 			chromedp.Flag("disable-quic", true),
-			// Every page of a test is visible; none may be throttled as a
-			// background tab.
-			chromedp.Flag("disable-background-timer-throttling", true),
-			chromedp.Flag("disable-renderer-backgrounding", true),
-			chromedp.Flag("disable-backgrounding-occluded-windows", true),
 			chromedp.Flag("hide-scrollbars", true),
-			chromedp.Flag("mute-audio", true),
-			chromedp.UserDataDir(b.dir),
-			chromedp.WindowSize(1280, 800),
-		}
+		)
 		allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 		ctx, cancel := chromedp.NewContext(allocCtx)
 		b.ctx = ctx
@@ -502,4 +486,27 @@ type emulateByRuleParams struct {
 
 var emulateByRule = cdp.Command[emulateByRuleParams, network.EmulateNetworkConditionsByRuleResult]{
 	Method: network.CommandEmulateNetworkConditionsByRule,
+}
+
+// browserFlags are the options every Chromium of the tests starts with,
+// its profile in dir.
+func browserFlags(dir string) []chromedp.ExecAllocatorOption {
+	return []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(browserChromiumPath),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		// Every page of a test is visible; none may be throttled as a
+		// background tab.
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
+		chromedp.Flag("mute-audio", true),
+		chromedp.UserDataDir(dir),
+		chromedp.WindowSize(1280, 800),
+	}
 }
