@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -370,12 +369,9 @@ type appendReq struct {
 	imp  []store.Event      // instead of ev: checked events to import, ids set
 	done chan appendResult
 
-	// terms are the search terms of ev (searchTerms), for a message or an
-	// edit when the index is on (wantTerms): computed once, by the caller
-	// after queuing or by the writer if it needs them first (termsOnce).
-	terms     []string
-	termsOnce sync.Once
-	wantTerms bool
+	// terms are the search terms of ev's text and author (searchTerms),
+	// computed by the caller, for a message or an edit; nil otherwise.
+	terms []string
 }
 
 type appendResult struct {
@@ -395,7 +391,9 @@ func (d *DB) Append(ctx context.Context, e store.Event) (store.Record, bool, err
 	// Encode on the caller's goroutine: the writer only splices in the id.
 	req := newAppendReq(ctx)
 	req.ev, req.enc = e, e.EncodeParts()
-	req.wantTerms = (e.Type == store.TypeMessage || e.Type == store.TypeEdit) && !d.noSearchIndex
+	if (e.Type == store.TypeMessage || e.Type == store.TypeEdit) && !d.noSearchIndex {
+		req.terms = searchTerms(e)
+	}
 	d.mu.RLock()
 	if d.closed || d.db == nil {
 		d.mu.RUnlock()
@@ -409,14 +407,6 @@ func (d *DB) Append(ctx context.Context, e store.Event) (store.Record, bool, err
 		d.mu.RUnlock()
 		req.release()
 		return store.Record{}, false, ctx.Err()
-	}
-	if req.wantTerms {
-		// Tokenize after queuing, and after the appends ready to queue
-		// have: the batch is cut when the writer's linger ends, so work
-		// before queuing can leave an append to wait a whole commit. The
-		// writer tokenizes itself whatever it reaches first.
-		runtime.Gosched()
-		req.searchTerms()
 	}
 	// Once queued, wait for the outcome even if ctx ends: the writer checks
 	// ctx before storing, and an answer after commit must not be lost.

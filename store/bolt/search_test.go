@@ -125,9 +125,9 @@ func TestSearchIndexEqualsRebuild(t *testing.T) {
 }
 
 // TestSearchIndexEqualsRebuildUnderConcurrentAppends: appends and edits
-// from many goroutines, whose terms are tokenized either by their callers
-// or by the writer (whichever comes first), leave the index equal to one
-// built from scratch, and every message findable by a word of its text.
+// from many goroutines, each tokenized on its own goroutine and committed
+// in shared batches, leave the index equal to one built from scratch, and
+// searches find what reading every message state finds.
 func TestSearchIndexEqualsRebuildUnderConcurrentAppends(t *testing.T) {
 	d := mustOpenDB(t, "", func(d *DB) { d.searchTailSize = 64 })
 	ctx := context.Background()

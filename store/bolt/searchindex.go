@@ -63,8 +63,8 @@ const defaultSearchTail = 16 << 10
 // searchIndex is the follower that keeps the full-text index.
 type searchIndex struct {
 	tail int // messages of the tail that make it flush
-	// hint is the terms of the append being stored, computed off the
-	// writer (appendReq.searchTerms). Only the writer sets it, around one
+	// hint is the terms of the append being stored, computed by its
+	// caller (appendReq.terms). Only the writer sets it, around one
 	// event's follow calls, in the write transaction.
 	hint termHint
 }
@@ -76,14 +76,11 @@ type termHint struct {
 	ok           bool
 }
 
-// searchTerms returns the terms a message with req's text and author has
-// in the index (store.SearchTerms), computing them once: on the caller's
-// goroutine after queuing, or on the writer's if it gets there first.
-func (req *appendReq) searchTerms() []string {
-	req.termsOnce.Do(func() {
-		req.terms = store.WithAuthorTerm(store.TextTerms(req.ev.Text), req.ev.Author)
-	})
-	return req.terms
+// searchTerms returns the terms a message with e's text and author has in
+// the index (store.SearchTerms): Append computes them on its caller's
+// goroutine, so the writer only compares and stores them.
+func searchTerms(e store.Event) []string {
+	return store.WithAuthorTerm(store.TextTerms(e.Text), e.Author)
 }
 
 // terms returns store.SearchTerms(m), from the hint when it is m's text and

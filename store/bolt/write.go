@@ -209,10 +209,11 @@ func (w *batchWriter) store(req *appendReq) (appendResult, error) {
 	}
 	rb.added++
 	w.lastID = e.ID
-	if w.d.search != nil && req.wantTerms {
-		// The terms, tokenized by the caller unless the writer got here
-		// first: searchIndex.follow takes them for this text and author.
-		w.d.search.hint = termHint{text: e.Text, author: e.Author, terms: req.searchTerms(), ok: true}
+	if w.d.search != nil {
+		// The terms of the text and author, tokenized by the caller: the
+		// writer only stores them (searchIndex.follow takes them for this
+		// text and author).
+		w.d.search.hint = termHint{text: e.Text, author: e.Author, terms: req.terms, ok: req.terms != nil}
 	}
 	err = w.index(rb, e, key)
 	if w.d.search != nil {
