@@ -404,8 +404,8 @@ type appendReq struct {
 	id   ulid.ULID          // a replica's id for ev, derived from the stream (zero: draw one)
 	done chan appendResult
 
-	// terms are the search terms of ev's text (store.TextTerms), computed
-	// by the caller, for a message or an edit; nil otherwise.
+	// terms are the search terms of ev's text and author (searchTerms),
+	// computed by the caller, for a message or an edit; nil otherwise.
 	terms []string
 }
 
@@ -430,7 +430,7 @@ func (d *DB) Append(ctx context.Context, e store.Event) (store.Record, bool, err
 	req := newAppendReq(ctx)
 	req.ev, req.enc = e, e.EncodeParts()
 	if (e.Type == store.TypeMessage || e.Type == store.TypeEdit) && !d.noSearchIndex {
-		req.terms = store.TextTerms(e.Text)
+		req.terms = searchTerms(e)
 	}
 	d.mu.RLock()
 	if d.closed || d.db == nil {

@@ -63,23 +63,31 @@ const defaultSearchTail = 16 << 10
 // searchIndex is the follower that keeps the full-text index.
 type searchIndex struct {
 	tail int // messages of the tail that make it flush
-	// hint is the terms of the text of the append being stored, computed
-	// on the caller's goroutine (appendReq.terms). Only the writer sets it,
-	// around one event's follow calls, in the write transaction.
+	// hint is the terms of the append being stored, computed by its
+	// caller (appendReq.terms). Only the writer sets it, around one
+	// event's follow calls, in the write transaction.
 	hint termHint
 }
 
-// termHint is store.TextTerms of text, if ok.
+// termHint is store.SearchTerms of a message with text by author, if ok.
 type termHint struct {
-	text  string
-	terms []string
-	ok    bool
+	text, author string
+	terms        []string
+	ok           bool
 }
 
-// terms returns store.SearchTerms(m), from the hint when it is m's text.
+// searchTerms returns the terms a message with e's text and author has in
+// the index (store.SearchTerms): Append computes them on its caller's
+// goroutine, so the writer only compares and stores them.
+func searchTerms(e store.Event) []string {
+	return store.WithAuthorTerm(store.TextTerms(e.Text), e.Author)
+}
+
+// terms returns store.SearchTerms(m), from the hint when it is m's text and
+// author. The result is only read.
 func (s *searchIndex) terms(m *store.Message) []string {
-	if s.hint.ok && !m.Redacted && s.hint.text == m.Text {
-		return store.WithAuthorTerm(s.hint.terms, m.Author)
+	if s.hint.ok && !m.Redacted && s.hint.text == m.Text && s.hint.author == m.Author {
+		return s.hint.terms
 	}
 	return store.SearchTerms(m)
 }
@@ -89,25 +97,19 @@ func (s *searchIndex) follow(tx *bbolt.Tx, room string, old, new *store.Message)
 	if old != nil && new != nil && old.Text == new.Text && old.Author == new.Author && old.Redacted == new.Redacted {
 		return nil // a reaction: nothing the index keeps changed
 	}
-	var was, now []string
-	id := ulid.ULID{}
-	if old != nil {
-		was, id = store.SearchTerms(old), old.ID
-	}
-	if new != nil {
-		now, id = s.terms(new), new.ID
-	}
-	if old != nil && new != nil && slices.Equal(was, now) {
-		return nil // an edit to text with the same terms
-	}
 	sb := tx.Bucket(bucketSearch)
 	if old == nil {
+		now := s.terms(new)
 		if len(now) == 0 {
 			return nil // imported already deleted: nothing to find
 		}
-		return s.add(sb, room, id, now)
+		return s.add(sb, room, new.ID, now)
 	}
-	return change(sb, room, id, was, now, new == nil)
+	var now []string
+	if new != nil {
+		now = s.terms(new)
+	}
+	return change(sb, room, old, now, new == nil)
 }
 
 // searchRoom returns room's index buckets, creating them if needed.
@@ -306,17 +308,29 @@ func postKey(block []byte, term string) []byte {
 	return append(append(k, block...), term...)
 }
 
-// change replaces the terms of message id of room (was) by now; gone is
+// change replaces the terms of message old of room by now; gone is
 // retention removing the message.
-func change(sb *bbolt.Bucket, room string, id ulid.ULID, was, now []string, gone bool) error {
-	if tail := sb.Bucket(bucketSearchTail); tail != nil && tail.Get(id[:]) != nil {
-		if len(now) > 0 {
-			return tail.Put(id.Bytes(), tailEntry(id, room, now))
+func change(sb *bbolt.Bucket, room string, old *store.Message, now []string, gone bool) error {
+	id := old.ID
+	if tail := sb.Bucket(bucketSearchTail); tail != nil {
+		if v := tail.Get(id[:]); v != nil {
+			// The entry is rewritten whole: old's terms are not needed.
+			if len(now) > 0 {
+				entry := tailEntry(id, room, now)
+				if bytes.Equal(v, entry) {
+					return nil // an edit to text with the same terms
+				}
+				return tail.Put(id.Bytes(), entry)
+			}
+			if err := tail.Delete(id[:]); err != nil {
+				return err
+			}
+			return putTailCount(sb, max(tailCount(sb)-1, 0))
 		}
-		if err := tail.Delete(id[:]); err != nil {
-			return err
-		}
-		return putTailCount(sb, max(tailCount(sb)-1, 0))
+	}
+	was := store.SearchTerms(old)
+	if !gone && slices.Equal(was, now) {
+		return nil // an edit to text with the same terms
 	}
 	rb := sb.Bucket([]byte(room))
 	var (

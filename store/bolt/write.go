@@ -237,9 +237,10 @@ func (w *batchWriter) store(req *appendReq) (appendResult, error) {
 	rb.added++
 	w.lastID = e.ID
 	if w.d.search != nil {
-		// The terms of the text, tokenized by the caller: the writer only
-		// stores them (searchIndex.follow takes them for this text).
-		w.d.search.hint = termHint{text: e.Text, terms: req.terms, ok: req.terms != nil}
+		// The terms of the text and author, tokenized by the caller: the
+		// writer only stores them (searchIndex.follow takes them for this
+		// text and author).
+		w.d.search.hint = termHint{text: e.Text, author: e.Author, terms: req.terms, ok: req.terms != nil}
 	}
 	err = w.index(rb, e, key)
 	if w.d.search != nil {
