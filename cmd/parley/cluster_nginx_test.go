@@ -55,6 +55,7 @@ func TestClusterBehindNginx(t *testing.T) {
 		acked = map[string]string{} // client id → event id
 		wg    sync.WaitGroup
 	)
+	t.Cleanup(wg.Wait) // before the nodes stop, should the test fail early
 	for w := range writers {
 		wg.Add(1)
 		go func() {
@@ -87,7 +88,9 @@ func TestClusterBehindNginx(t *testing.T) {
 	got = append(got, first.rest(t)...)
 
 	// While it is away, one more post: the resumed stream must bring it.
-	away, err := px.post(px.client(), tok, "r", "while the stream was away", "away")
+	client := px.client()
+	defer client.CloseIdleConnections()
+	away, err := px.post(client, tok, "r", "while the stream was away", "away")
 	if err != nil {
 		t.Fatal(err)
 	}
