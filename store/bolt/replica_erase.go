@@ -17,7 +17,8 @@ import (
 // even if the node dies right after the commit (docs/cluster.md, gaps):
 //
 //	erase/<seq>   8-byte big-endian stream sequence → the event's 16-byte
-//	              id, then its JSON as the gap record carries it: without text
+//	              id, then its JSON as the gap record carries it: as applied,
+//	              text dropped, not marked redacted
 //
 // Every node applies the same stream to the same state, so every node
 // queues the same sequences with the same bytes, and any of them may
@@ -30,8 +31,8 @@ type EraseItem struct {
 	Seq uint64
 	// ID is the event's id; its time is the sequence's D.
 	ID ulid.ULID
-	// Event is the event's JSON as stored when it was queued, without its
-	// text: redacted by a delete, or with the text dropped by retention.
+	// Event is the event's JSON as it was applied, without its text (and,
+	// after a delete, without the mentions and files the delete removed).
 	Event []byte
 }
 
@@ -46,10 +47,12 @@ func queueErase(tx *bbolt.Tx, id ulid.ULID, js []byte) error {
 	if err := e.UnmarshalJSON(js); err != nil {
 		return fmt.Errorf("queue erase of %s: %w", id, err)
 	}
-	if e.Text != "" {
-		// Retention removes the event whole; its gap record keeps what later
-		// changes to it are checked against, never the text.
-		e.Text = ""
+	if e.Text != "" || e.Redacted {
+		// The gap record is the event as it was applied, with its text
+		// dropped: a node rebuilding checks the changes between it and its
+		// delete or prune against it, and a reaction to a message that was
+		// not yet deleted was accepted. A delete redacts it again.
+		e.Text, e.Redacted = "", false
 		var err error
 		if js, err = e.MarshalJSON(); err != nil {
 			return err
@@ -136,8 +139,7 @@ func (d *DB) Erased(seq uint64) error {
 	})
 }
 
-// queueRedacted queues the events a delete applied in this batch redacted:
-// their gap records carry them as redacted, as every node stores them now.
+// queueRedacted queues the events a delete applied in this batch redacted.
 func (w *batchWriter) queueRedacted(room string, ids []ulid.ULID) error {
 	if len(ids) == 0 {
 		return nil

@@ -211,3 +211,42 @@ func TestRetentionErasesFromTheStream(t *testing.T) {
 		t.Fatalf("horizons: %s and %s (%v, %v), want one", pa, pc, err, err2)
 	}
 }
+
+// TestRebuildKeepsReactionsBeforeADelete: a reaction to a message before
+// its delete was accepted; a node rebuilding from the stream meets the
+// message as a gap and must accept that reaction too, so its gap record
+// holds the message as it was applied (text dropped), not redacted.
+func TestRebuildKeepsReactionsBeforeADelete(t *testing.T) {
+	c := natstest.Start(t, 3)
+	prefix := newPrefix()
+	a := openNode(t, c, prefix, "a", nil)
+	ctx := context.Background()
+	rec, _, err := a.Append(ctx, store.Event{Room: "r", Type: store.TypeMessage, Author: "x", Text: "hello @y", ClientID: "m1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.Append(ctx, store.Event{Room: "r", Type: store.TypeReaction, Author: "y", Target: rec.ID, Emoji: "👍"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.Append(ctx, store.Event{Room: "r", Type: store.TypeEdit, Author: "x", Target: rec.ID, Text: "hello again"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.Append(ctx, store.Event{Room: "r", Type: store.TypeDelete, Author: "x", Target: rec.ID}); err != nil {
+		t.Fatal(err)
+	}
+	want := history(t, a, "r")
+	if len(want) != 4 {
+		t.Fatalf("got %d records, want 4", len(want))
+	}
+	fresh := openNode(t, c, prefix, "c", nil)
+	sameHistory(t, want, history(t, fresh, "r"))
+	ma, err := a.Messages(ctx, "r", store.Page{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc, err := fresh.Messages(ctx, "r", store.Page{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameHistory(t, ma, mc)
+}
