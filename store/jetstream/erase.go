@@ -1,9 +1,11 @@
 package jetstream
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -56,23 +58,36 @@ func (l *Log) eraseLoop() {
 	}
 }
 
-// erasePass erases every queued sequence, in sequence order, stopping at
-// the first failure.
+// erasePass erases every queued sequence, in sequence order. A sequence
+// that fails stays queued for the next pass and does not hold up the
+// ones after it; a few failures end the pass (the cluster is likely
+// unreachable, and each failure waited a WriteTimeout).
 func (l *Log) erasePass() error {
-	var after uint64
+	var (
+		after    uint64
+		failures int
+		first    error
+	)
 	for {
 		items, err := l.DB.EraseQueue(l.stopCtx, after, eraseBatch)
 		if err != nil || len(items) == 0 {
-			return err
+			return cmp.Or(err, first)
 		}
 		for _, it := range items {
-			if err := l.eraseItem(l.stopCtx, it); err != nil {
-				return err
-			}
 			after = it.Seq
+			if err := l.eraseItem(l.stopCtx, it); err != nil {
+				failures++
+				first = cmp.Or(first, fmt.Errorf("erase sequence %d: %w", it.Seq, err))
+				if failures >= maxEraseFailures || l.closed() {
+					return first
+				}
+			}
 		}
 	}
 }
+
+// maxEraseFailures ends an erase pass.
+const maxEraseFailures = 3
 
 // eraseNow erases the stream sequences of ids (a delete's redacted events)
 // in the request that deleted them, so the DELETE is answered once they
