@@ -297,6 +297,9 @@ func (w *batchWriter) applyEntry(en Entry, at time.Time) (Outcome, *store.Record
 		}
 		o.Record, o.Created, o.Err = res.rec, res.created, res.err
 		o.Redacted = append([]ulid.ULID(nil), w.redacted[before:]...)
+		if err := w.queueRedacted(e.Room, o.Redacted); err != nil {
+			return o, nil, err
+		}
 		if res.created {
 			return o, &o.Record, nil
 		}

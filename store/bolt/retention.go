@@ -138,7 +138,17 @@ func (d *DB) pruneChunk(room string, now time.Time, def store.Retention) (int, e
 			if !tooMany && !tooOld {
 				break
 			}
-			if typ, _, _ := decodeValue(v); typ == store.TypeMessage {
+			typ, js, err := decodeValue(v)
+			if err != nil {
+				return fmt.Errorf("room %s: %w", room, err)
+			}
+			if d.Replica {
+				// The cluster stream must lose it too (replica_erase.go).
+				if err := queueErase(tx, ulid.ULID(k), js); err != nil {
+					return err
+				}
+			}
+			if typ == store.TypeMessage {
 				if err := d.forget(tx, room, logB, msgs, k); err != nil {
 					return err
 				}

@@ -179,6 +179,9 @@ func (l *Log) applyMsgs(ctx context.Context, batch []jetstream.Msg) error {
 	}
 	outs, err := l.DB.Apply(ctx, entries)
 	l.delivered(outs)
+	if queuesErase(entries, outs) {
+		l.wakeEraser()
+	}
 	if accounts && len(outs) > 0 {
 		l.accountsChanged()
 	}
@@ -311,4 +314,20 @@ func (l *Log) waitOutcome(ctx context.Context, seq uint64) (bolt.Outcome, error)
 		return o, errOutcomeGone
 	}
 	return o, nil
+}
+
+// queuesErase reports whether applying entries may have queued sequences
+// for the eraser: a delete redacted events, or a tick pruned.
+func queuesErase(entries []bolt.Entry, outs []bolt.Outcome) bool {
+	for _, o := range outs {
+		if len(o.Redacted) > 0 {
+			return true
+		}
+	}
+	for _, en := range entries {
+		if en.Kind == bolt.EntryTick {
+			return true
+		}
+	}
+	return false
 }

@@ -74,6 +74,10 @@ type Log struct {
 	applyErr error // why the applier is stopped, until it runs again
 
 	acctChanged chan struct{} // a pending OnAccountsChanged call
+	eraseWake   chan struct{} // the erase queue may have grown
+	// afterGap, if set (tests), runs after a gap record is stored and
+	// before the sequence is removed; an error stops that erase.
+	afterGap func(ctx context.Context, seq uint64) error
 
 	startSeq atomic.Uint64 // the stream's last sequence when Open ran
 	ready    atomic.Bool   // caught up with startSeq once, the consumer running
@@ -145,7 +149,9 @@ func (l *Log) Open() error {
 	l.stop = make(chan struct{})
 	l.stopCtx, l.cancel = context.WithCancel(context.Background())
 	l.acctChanged = make(chan struct{}, 1)
-	l.wg.Add(4)
+	l.eraseWake = make(chan struct{}, 1)
+	l.wg.Add(5)
+	go l.eraseLoop()
 	go l.watchAccounts()
 	go l.applyLoop()
 	go l.tickLoop()

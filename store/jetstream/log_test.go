@@ -23,7 +23,13 @@ var streams atomic.Int64
 // streams named by prefix, and waits until it has caught up.
 func openNode(tb testing.TB, c *natstest.Cluster, prefix, node string, set func(*jetstream.Log)) *jetstream.Log {
 	tb.Helper()
-	db := bolt.NewDB(filepath.Join(tb.TempDir(), node+".db"))
+	return openNodeAt(tb, c, prefix, node, filepath.Join(tb.TempDir(), node+".db"), set)
+}
+
+// openNodeAt is openNode on the replica file at path.
+func openNodeAt(tb testing.TB, c *natstest.Cluster, prefix, node, path string, set func(*jetstream.Log)) *jetstream.Log {
+	tb.Helper()
+	db := bolt.NewDB(path)
 	l := jetstream.New(db, c.URLs())
 	l.Stream, l.GapStream, l.NodeBucket, l.Prefix = prefix, prefix+"_GAPS", prefix+"_nodes", prefix
 	l.Node = node

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -69,7 +68,7 @@ func (l *Log) change(ctx context.Context, subject string, m *wireMsg, msgID stri
 
 // Append implements store.Log: the event is checked, published, and
 // answered with what this node's apply of it did. A delete returns once
-// the text is also erased from the stream (see erase).
+// the text is also erased from the stream (see eraseNow).
 func (l *Log) Append(ctx context.Context, e store.Event) (store.Record, bool, error) {
 	if err := e.Validate(l.DB.MaxTextBytes); err != nil {
 		return store.Record{}, false, err
@@ -90,8 +89,8 @@ func (l *Log) Append(ctx context.Context, e store.Event) (store.Record, bool, er
 		created = false // a retry of a client id: the original answers
 	}
 	if len(o.Redacted) > 0 {
-		if err := l.erase(ctx, o.Record.Room, o.Redacted); err != nil {
-			l.Logger.Error("erasing deleted text from the stream failed; it stays there until erased by hand (docs/cluster.md)", "room", o.Record.Room, "err", err)
+		if err := l.eraseNow(ctx, o.Redacted); err != nil {
+			l.Logger.Warn("erasing deleted text from the stream did not finish in the request; the erasers of every node retry it", "room", o.Record.Room, "err", err)
 		}
 	}
 	return o.Record, created, nil
@@ -237,54 +236,4 @@ func (l *Log) barrier(ctx context.Context) bool {
 	}
 	l.want(info.State.LastSeq)
 	return l.waitApplied(ctx, info.State.LastSeq) == nil
-}
-
-// erase removes the text of redacted events from the stream: for each,
-// first a gap record (what applying it did, without text), then a secure
-// delete that overwrites the message in JetStream's store. Ids not derived
-// from the stream (imported, or made by a single node before migration)
-// name no sequence and are left.
-func (l *Log) erase(ctx context.Context, room string, ids []ulid.ULID) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.WriteTimeout)
-	defer cancel()
-	for _, id := range ids {
-		seq, ok := bolt.SeqOf(id)
-		if !ok {
-			continue
-		}
-		rec, err := l.DB.Record(ctx, room, id)
-		if err != nil {
-			return err
-		}
-		g, err := json.Marshal(gapRecord{Seq: seq, ChainMS: int64(id.Time()), Event: rec.JSON})
-		if err != nil {
-			return err
-		}
-		msg := nats.NewMsg(l.gapSubject(seq))
-		msg.Data = g
-		msg.Header.Set(jetstream.MsgIDHeader, "gap-"+strconv.FormatUint(seq, 10))
-		if err := retry(ctx, func(actx context.Context) error {
-			_, err := l.js.PublishMsg(actx, msg)
-			return err
-		}); err != nil {
-			return err
-		}
-		err = retry(ctx, func(actx context.Context) error {
-			err := l.stream.SecureDeleteMsg(actx, seq)
-			if errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(err, jetstream.ErrMsgDeleteUnsuccessful) && l.gone(actx, seq) {
-				return nil // erased already, by this node or another
-			}
-			return err
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// gone reports whether the stream no longer has seq.
-func (l *Log) gone(ctx context.Context, seq uint64) bool {
-	_, err := l.stream.GetMsg(ctx, seq)
-	return errors.Is(err, jetstream.ErrMsgNotFound)
 }

@@ -1,0 +1,161 @@
+package bolt
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/oklog/ulid/v2"
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/parleychat/parley/store"
+)
+
+// A replica queues, in the transaction that applies a delete or a
+// retention prune, every stream sequence whose event left the replica (or
+// lost its text), so the node's eraser removes it from the cluster stream
+// even if the node dies right after the commit (docs/cluster.md, gaps):
+//
+//	erase/<seq>   8-byte big-endian stream sequence → the event's 16-byte
+//	              id, then its JSON as the gap record carries it: as applied,
+//	              text dropped, not marked redacted
+//
+// Every node applies the same stream to the same state, so every node
+// queues the same sequences with the same bytes, and any of them may
+// erase: recording the gap and removing the message are both idempotent.
+var bucketErase = []byte("erase")
+
+// EraseItem is a stream sequence a replica queued for removal from the
+// cluster stream, with what its gap record says.
+type EraseItem struct {
+	Seq uint64
+	// ID is the event's id; its time is the sequence's D.
+	ID ulid.ULID
+	// Event is the event's JSON as it was applied, without its text (and,
+	// after a delete, without the mentions and files the delete removed).
+	Event []byte
+}
+
+// queueErase queues the stream sequence of event id, stored as js, for
+// erasure. Ids not derived from the stream (imported) name no sequence.
+func queueErase(tx *bbolt.Tx, id ulid.ULID, js []byte) error {
+	seq, ok := SeqOf(id)
+	if !ok {
+		return nil
+	}
+	var e store.Event
+	if err := e.UnmarshalJSON(js); err != nil {
+		return fmt.Errorf("queue erase of %s: %w", id, err)
+	}
+	if e.Text != "" || e.Redacted {
+		// The gap record is the event as it was applied, with its text
+		// dropped: a node rebuilding checks the changes between it and its
+		// delete or prune against it, and a reaction to a message that was
+		// not yet deleted was accepted. A delete redacts it again.
+		e.Text, e.Redacted = "", false
+		var err error
+		if js, err = e.MarshalJSON(); err != nil {
+			return err
+		}
+	}
+	b, err := tx.CreateBucketIfNotExists(bucketErase)
+	if err != nil {
+		return err
+	}
+	v := make([]byte, 0, 16+len(js))
+	v = append(append(v, id[:]...), js...)
+	return b.Put(seqKey(seq), v)
+}
+
+func seqKey(seq uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	return k[:]
+}
+
+func decodeEraseItem(k, v []byte) (EraseItem, error) {
+	if len(k) != 8 || len(v) < 16 {
+		return EraseItem{}, fmt.Errorf("erase queue: corrupt entry of %d and %d bytes", len(k), len(v))
+	}
+	it := EraseItem{Seq: binary.BigEndian.Uint64(k), Event: append([]byte(nil), v[16:]...)}
+	copy(it.ID[:], v[:16])
+	return it, nil
+}
+
+// EraseQueue returns up to n queued items with sequences above after, in
+// sequence order.
+func (d *DB) EraseQueue(ctx context.Context, after uint64, n int) ([]EraseItem, error) {
+	var items []EraseItem
+	err := d.view(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketErase)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(items) < n; k, v = c.Next() {
+			it, err := decodeEraseItem(k, v)
+			if err != nil {
+				return err
+			}
+			items = append(items, it)
+		}
+		return ctx.Err()
+	})
+	return items, err
+}
+
+// Queued returns the queued item of seq, and false if none is queued
+// (never, or erased already).
+func (d *DB) Queued(seq uint64) (EraseItem, bool, error) {
+	var (
+		it EraseItem
+		ok bool
+	)
+	err := d.view(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketErase)
+		if b == nil {
+			return nil
+		}
+		v := b.Get(seqKey(seq))
+		if v == nil {
+			return nil
+		}
+		var err error
+		it, err = decodeEraseItem(seqKey(seq), v)
+		ok = err == nil
+		return err
+	})
+	return it, ok, err
+}
+
+// Erased removes seq from the erase queue: the stream no longer has it.
+func (d *DB) Erased(seq uint64) error {
+	return d.update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketErase)
+		if b == nil {
+			return nil
+		}
+		return b.Delete(seqKey(seq))
+	})
+}
+
+// queueRedacted queues the events a delete applied in this batch redacted.
+func (w *batchWriter) queueRedacted(room string, ids []ulid.ULID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	rb, err := w.room(room, false)
+	if err != nil || rb == nil {
+		return err
+	}
+	for _, id := range ids {
+		_, js, err := decodeValue(rb.log.Get(id[:]))
+		if err != nil {
+			return fmt.Errorf("queue erase of %s: %w", id, err)
+		}
+		if err := queueErase(w.tx, id, js); err != nil {
+			return err
+		}
+	}
+	return nil
+}
