@@ -64,7 +64,8 @@ func BenchmarkUpload(b *testing.B) {
 // clients, as BenchmarkAppendHTTP) with and without uploads of 1 MiB files
 // into another room of the same server, in interleaved rounds (quiet,
 // loaded, quiet, ...) so that the machine's other load falls on both
-// sides alike. Each round posts b.N/rounds appends. It reports the median
+// sides alike. Each round posts b.N/rounds appends (give -benchtime so
+// that a round lasts seconds). It reports the median
 // appends/s of each side, their ratio, and the spread (slowest and fastest
 // round as a percentage of the median).
 //
@@ -187,11 +188,13 @@ func startUploads(b *testing.B, base string, every time.Duration, conns int, upl
 			defer wg.Done()
 			tick := time.NewTicker(every)
 			defer tick.Stop()
-			for {
-				select {
-				case <-done:
-					return
-				case <-tick.C:
+			for first := true; ; first = false {
+				if !first {
+					select {
+					case <-done:
+						return
+					case <-tick.C:
+					}
 				}
 				select {
 				case data := <-slots:
