@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
+	"image"
+	"image/jpeg"
 	"io"
 	"net/http"
 	"runtime/debug"
@@ -71,33 +73,53 @@ func BenchmarkUpload(b *testing.B) {
 //
 //   - uploads=4/s: a busy server's load, 4 uploads a second (4 MiB/s, as
 //     eight people at the default -rate-upload of 30 a minute), each
-//     started on its tick whatever the others are doing.
-//   - uploads=saturated: two clients uploading back to back as fast as the
-//     server takes them, the worst case.
+//     started on its tick whatever the others are doing; random bytes, so
+//     no image work.
+//   - uploads=4/s-photos: the same with 1 MiB JPEG photos (1.2 MP): their
+//     metadata is stripped and a thumbnail made for each.
+//   - uploads=saturated: two clients uploading random bytes back to back
+//     as fast as the server takes them, the worst case.
+//
+// The uploading clients run on the same machine, and their CPU counts
+// against the appends too.
 func BenchmarkAppendWhileUploading(b *testing.B) {
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	const rounds = 7
+	random := func(i int64, buf []byte) []byte {
+		buf[1], buf[2], buf[3] = byte(i), byte(i>>8), byte(i>>16) // new content each time
+		return buf
+	}
 	for _, load := range []struct {
-		name  string
-		every time.Duration // 0: back to back
-		conns int
-	}{{"uploads=4/s", 250 * time.Millisecond, 8}, {"uploads=saturated", 0, 2}} {
+		name    string
+		every   time.Duration // 0: back to back
+		conns   int
+		content func(b *testing.B) func(i int64, buf []byte) []byte
+		thumbs  bool // wait for thumbnails after each loaded round
+	}{
+		{"uploads=4/s", 250 * time.Millisecond, 8, func(*testing.B) func(int64, []byte) []byte { return random }, false},
+		{"uploads=4/s-photos", 250 * time.Millisecond, 8, photos, true},
+		{"uploads=saturated", 0, 2, func(*testing.B) func(int64, []byte) []byte { return random }, false},
+	} {
 		b.Run(load.name, func(b *testing.B) {
+			content := load.content(b)
 			s := benchFileServer(b)
 			n := max(b.N/rounds, 1)
 			var quiet, loaded []float64
-			var uploaded atomic.Int64
+			var uploaded uploadCount
 			var busy time.Duration
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}}
 			appendRound(b, client, s.URL(), n) // warm up: connections, the room's buckets
 			b.ResetTimer()
 			for r := 0; r < rounds; r++ {
 				quiet = append(quiet, appendRound(b, client, s.URL(), n))
-				stop := startUploads(b, s.URL(), load.every, load.conns, &uploaded)
+				stop := startUploads(b, s.URL(), load.every, load.conns, content, &uploaded)
 				t0 := time.Now()
 				loaded = append(loaded, appendRound(b, client, s.URL(), n))
 				busy += time.Since(t0)
 				stop()
+				if load.thumbs {
+					waitThumbs(b, s, uploaded.files.Load()) // the next quiet round is quiet
+				}
 			}
 			b.StopTimer()
 			mq, ml := median(quiet), median(loaded)
@@ -108,7 +130,7 @@ func BenchmarkAppendWhileUploading(b *testing.B) {
 			b.ReportMetric(100*slices.Max(quiet)/mq, "quiet-max-%")
 			b.ReportMetric(100*slices.Min(loaded)/ml, "loaded-min-%")
 			b.ReportMetric(100*slices.Max(loaded)/ml, "loaded-max-%")
-			b.ReportMetric(float64(uploaded.Load())/(1<<20)/busy.Seconds(), "upload-MiB/s")
+			b.ReportMetric(float64(uploaded.bytes.Load())/(1<<20)/busy.Seconds(), "upload-MiB/s")
 		})
 	}
 }
@@ -144,11 +166,12 @@ func appendRound(b *testing.B, client *http.Client, base string, n int) float64 
 	return float64(n) / time.Since(start).Seconds()
 }
 
-// startUploads uploads 1 MiB files of new content into room "files": one
-// every `every` from up to conns clients at once, or, with every 0, back
-// to back from conns clients. It counts the bytes stored in uploaded; the
+// startUploads uploads files into room "files": one every `every` from up
+// to conns clients at once, or, with every 0, back to back from conns
+// clients. The i-th upload is content(i, a 1 MiB buffer of random bytes
+// for the client to use). It counts the bytes sent in uploaded; the
 // function it returns stops and waits for the uploads under way.
-func startUploads(b *testing.B, base string, every time.Duration, conns int, uploaded *atomic.Int64) func() {
+func startUploads(b *testing.B, base string, every time.Duration, conns int, content func(int64, []byte) []byte, uploaded *uploadCount) func() {
 	url := base + "/api/rooms/files/files?name=f.bin&author=bench"
 	done := make(chan struct{})
 	slots := make(chan []byte, conns) // one buffer per client
@@ -160,10 +183,10 @@ func startUploads(b *testing.B, base string, every time.Duration, conns int, upl
 	}
 	var seq atomic.Int64
 	upload := func(data []byte) {
-		i := seq.Add(1)
-		data[1], data[2], data[3] = byte(i), byte(i>>8), byte(i>>16) // new content each time
-		uploadOnce(b, http.DefaultClient, url, data)
-		uploaded.Add(int64(len(data)))
+		body := content(seq.Add(1), data)
+		uploadOnce(b, http.DefaultClient, url, body)
+		uploaded.bytes.Add(int64(len(body)))
+		uploaded.files.Add(1)
 	}
 	var wg sync.WaitGroup
 	if every == 0 {
@@ -218,4 +241,38 @@ func startUploads(b *testing.B, base string, every time.Duration, conns int, upl
 func median(v []float64) float64 {
 	s := slices.Sorted(slices.Values(v))
 	return s[len(s)/2]
+}
+
+// photos returns content for startUploads: JPEG photos of about 1 MiB
+// (1280 × 960 noise at quality 90), 48 different ones made beforehand, so
+// that the server strips and thumbnails real images and rarely finds the
+// content stored already.
+func photos(b *testing.B) func(int64, []byte) []byte {
+	imgs := make([][]byte, 48)
+	m := image.NewRGBA(image.Rect(0, 0, 1280, 960))
+	rand.Read(m.Pix)
+	for i := range imgs {
+		m.Pix[i] ^= 0xff // a different picture each time
+		var buf bytes.Buffer
+		if err := jpeg.Encode(&buf, m, &jpeg.Options{Quality: 90}); err != nil {
+			b.Fatal(err)
+		}
+		imgs[i] = buf.Bytes()
+	}
+	return func(i int64, _ []byte) []byte { return imgs[i%int64(len(imgs))] }
+}
+
+// uploadCount is what startUploads sent.
+type uploadCount struct{ bytes, files atomic.Int64 }
+
+// waitThumbs waits (a minute at most: a full queue drops work) until the
+// server has made or refused a thumbnail for each of n photos.
+func waitThumbs(b *testing.B, s *testServer, n int64) {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		m := s.scrape(b)
+		if int64(m["parley_thumbnails_made_total"]+m["parley_thumbnails_refused_total"]) >= n {
+			return
+		}
+	}
+	b.Logf("thumbnails still not made for all %d photos after a minute", n)
 }
