@@ -12,8 +12,8 @@ import (
 )
 
 // thumbnailer makes thumbnails after uploads are answered, one per two
-// cores, at least one, on threads of the lowest priority (decoding is
-// memory- and CPU-hungry: docs/files.md; text comes first), from a bounded
+// cores, at least one (decoding is memory- and CPU-hungry: docs/files.md;
+// the other cores stay for text), from a bounded
 // queue; when the queue is full the work is dropped, and the file shows
 // without a preview.
 type thumbnailer struct {
@@ -62,9 +62,6 @@ func (t *thumbnailer) stop() {
 
 func (t *thumbnailer) work() {
 	defer t.wg.Done()
-	if err := lowerThreadPriority(); err != nil {
-		t.logger.Warn("thumbnails at normal priority", "err", err)
-	}
 	for f := range t.queue {
 		err := t.thumb(f)
 		if errors.Is(err, media.ErrTooManyPixels) || errors.Is(err, media.ErrMalformed) || errors.Is(err, media.ErrNoThumbnail) {
