@@ -104,7 +104,7 @@ func TestAddFileSharesTheAppendsCommit(t *testing.T) {
 	go func() { errs <- add(fitsID, fitsSum, len(fits), store.Quota{}) }()
 	overErr := make(chan error, 1)
 	go func() { overErr <- add(storetest.NewFileID(), overSum, len(over), store.Quota{User: 1}) }()
-	waitFor(t, "two appends and two registrations queued", func() bool { return len(d.queue) == 3 })
+	waitFor(t, "an append and two registrations queued", func() bool { return len(d.queue) == 3 })
 	close(gate)
 	for range 3 {
 		if err := <-errs; err != nil {
