@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -85,6 +86,9 @@ func TestAddFileSharesTheAppendsCommit(t *testing.T) {
 			return nil
 		}
 	})
+	var release sync.Once
+	open := func() { release.Do(func() { close(gate) }) }
+	t.Cleanup(open) // before Close, which waits for the writer
 	ctx := context.Background()
 	msg := func(text string) store.Event {
 		return store.Event{Room: "a", Type: store.TypeMessage, Author: "alice", Text: text}
@@ -105,7 +109,7 @@ func TestAddFileSharesTheAppendsCommit(t *testing.T) {
 	overErr := make(chan error, 1)
 	go func() { overErr <- add(storetest.NewFileID(), overSum, len(over), store.Quota{User: 1}) }()
 	waitFor(t, "an append and two registrations queued", func() bool { return len(d.queue) == 3 })
-	close(gate)
+	open()
 	for range 3 {
 		if err := <-errs; err != nil {
 			t.Fatalf("got %v, want the append or registration stored", err)
