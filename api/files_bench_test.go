@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
+	"image"
+	"image/jpeg"
 	"io"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -59,44 +62,217 @@ func BenchmarkUpload(b *testing.B) {
 	}
 }
 
-// BenchmarkAppendWhileUploading measures text appends (64 clients, as
-// BenchmarkAppendHTTP) alone and while two clients upload 1 MiB files
-// back to back: files are written beside the bbolt file, so a text commit
-// never waits for file bytes (docs/files.md, "Why not inside").
+// BenchmarkAppendWhileUploading measures text appends (64 keep-alive
+// clients, as BenchmarkAppendHTTP) with and without uploads of 1 MiB files
+// into another room of the same server, in interleaved rounds (quiet,
+// loaded, quiet, ...) so that the machine's other load falls on both
+// sides alike. Each round posts b.N/rounds appends (give -benchtime so
+// that a round lasts seconds). It reports the median
+// appends/s of each side, their ratio, and the spread (slowest and fastest
+// round as a percentage of the median).
+//
+//   - uploads=4/s: a busy server's load, 4 uploads a second (4 MiB/s, as
+//     eight people at the default -rate-upload of 30 a minute), each
+//     started on its tick whatever the others are doing; random bytes, so
+//     no image work.
+//   - uploads=4/s-photos: the same with 1 MiB JPEG photos (1.2 MP): their
+//     metadata is stripped and a thumbnail made for each.
+//   - uploads=saturated: two clients uploading random bytes back to back
+//     as fast as the server takes them, the worst case.
+//
+// The uploading clients run on the same machine, and their CPU counts
+// against the appends too.
 func BenchmarkAppendWhileUploading(b *testing.B) {
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
-	for _, uploaders := range []int{0, 2} {
-		b.Run(fmt.Sprintf("uploaders=%d", uploaders), func(b *testing.B) {
+	const rounds = 7
+	random := func(i int64, buf []byte) []byte {
+		buf[1], buf[2], buf[3] = byte(i), byte(i>>8), byte(i>>16) // new content each time
+		return buf
+	}
+	for _, load := range []struct {
+		name    string
+		every   time.Duration // 0: back to back
+		conns   int
+		content func(b *testing.B) func(i int64, buf []byte) []byte
+		thumbs  bool // wait for thumbnails after each loaded round
+	}{
+		{"uploads=4/s", 250 * time.Millisecond, 8, func(*testing.B) func(int64, []byte) []byte { return random }, false},
+		{"uploads=4/s-photos", 250 * time.Millisecond, 8, photos, true},
+		{"uploads=saturated", 0, 2, func(*testing.B) func(int64, []byte) []byte { return random }, false},
+	} {
+		b.Run(load.name, func(b *testing.B) {
+			content := load.content(b)
 			s := benchFileServer(b)
-			stop := make(chan struct{})
-			var wg sync.WaitGroup
-			var uploaded atomic.Int64
-			start := time.Now()
-			for u := 0; u < uploaders; u++ {
-				wg.Add(1)
-				go func(u int) {
-					defer wg.Done()
-					data := make([]byte, 1<<20)
-					rand.Read(data)
-					url := s.URL() + "/api/rooms/files/files?name=f.bin&author=bench"
-					for i := 0; ; i++ {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						data[0], data[1], data[2] = byte(u), byte(i), byte(i>>8)
-						uploadOnce(b, http.DefaultClient, url, data)
-						uploaded.Add(int64(len(data)))
-					}
-				}(u)
+			n := max(b.N/rounds, 1)
+			var quiet, loaded []float64
+			var uploaded uploadCount
+			var busy time.Duration
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}}
+			appendRound(b, client, s.URL(), n) // warm up: connections, the room's buckets
+			b.ResetTimer()
+			for r := 0; r < rounds; r++ {
+				quiet = append(quiet, appendRound(b, client, s.URL(), n))
+				stop := startUploads(b, s.URL(), load.every, load.conns, content, &uploaded)
+				t0 := time.Now()
+				loaded = append(loaded, appendRound(b, client, s.URL(), n))
+				busy += time.Since(t0)
+				stop()
+				if load.thumbs {
+					waitThumbs(b, s, uploaded.files.Load()) // the next quiet round is quiet
+				}
 			}
-			benchAppend(b, s)
-			close(stop)
-			wg.Wait()
-			if uploaders > 0 {
-				b.ReportMetric(float64(uploaded.Load())/(1<<20)/time.Since(start).Seconds(), "upload-MiB/s")
-			}
+			b.StopTimer()
+			mq, ml := median(quiet), median(loaded)
+			b.ReportMetric(mq, "quiet-appends/s")
+			b.ReportMetric(ml, "loaded-appends/s")
+			b.ReportMetric(100*(ml-mq)/mq, "change-%")
+			b.ReportMetric(100*slices.Min(quiet)/mq, "quiet-min-%")
+			b.ReportMetric(100*slices.Max(quiet)/mq, "quiet-max-%")
+			b.ReportMetric(100*slices.Min(loaded)/ml, "loaded-min-%")
+			b.ReportMetric(100*slices.Max(loaded)/ml, "loaded-max-%")
+			b.ReportMetric(float64(uploaded.bytes.Load())/(1<<20)/busy.Seconds(), "upload-MiB/s")
 		})
 	}
+}
+
+// appendRound posts n text messages from 64 clients and returns appends/s.
+func appendRound(b *testing.B, client *http.Client, base string, n int) float64 {
+	const writers = 64
+	url := base + "/api/rooms/bench/messages"
+	body := []byte(`{"author":"bench","text":"the quick brown fox jumps over the lazy dog"}`)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) {
+				resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusCreated {
+					b.Errorf("status %d", resp.StatusCode)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n) / time.Since(start).Seconds()
+}
+
+// startUploads uploads files into room "files": one every `every` from up
+// to conns clients at once, or, with every 0, back to back from conns
+// clients. The i-th upload is content(i, a 1 MiB buffer of random bytes
+// for the client to use). It counts the bytes sent in uploaded; the
+// function it returns stops and waits for the uploads under way.
+func startUploads(b *testing.B, base string, every time.Duration, conns int, content func(int64, []byte) []byte, uploaded *uploadCount) func() {
+	url := base + "/api/rooms/files/files?name=f.bin&author=bench"
+	done := make(chan struct{})
+	slots := make(chan []byte, conns) // one buffer per client
+	for c := range conns {
+		data := make([]byte, 1<<20)
+		rand.Read(data)
+		data[0] = byte(c)
+		slots <- data
+	}
+	var seq atomic.Int64
+	upload := func(data []byte) {
+		body := content(seq.Add(1), data)
+		uploadOnce(b, http.DefaultClient, url, body)
+		uploaded.bytes.Add(int64(len(body)))
+		uploaded.files.Add(1)
+	}
+	var wg sync.WaitGroup
+	if every == 0 {
+		for range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				data := <-slots
+				for {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					upload(data)
+				}
+			}()
+		}
+	} else {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(every)
+			defer tick.Stop()
+			for first := true; ; first = false {
+				if !first {
+					select {
+					case <-done:
+						return
+					case <-tick.C:
+					}
+				}
+				select {
+				case data := <-slots:
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						upload(data)
+						slots <- data
+					}()
+				default: // conns uploads still running: this tick is skipped
+				}
+			}
+		}()
+	}
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+func median(v []float64) float64 {
+	s := slices.Sorted(slices.Values(v))
+	return s[len(s)/2]
+}
+
+// photos returns content for startUploads: JPEG photos of about 1 MiB
+// (1280 × 960 noise at quality 90), 48 different ones made beforehand, so
+// that the server strips and thumbnails real images and rarely finds the
+// content stored already.
+func photos(b *testing.B) func(int64, []byte) []byte {
+	imgs := make([][]byte, 48)
+	m := image.NewRGBA(image.Rect(0, 0, 1280, 960))
+	rand.Read(m.Pix)
+	for i := range imgs {
+		m.Pix[i] ^= 0xff // a different picture each time
+		var buf bytes.Buffer
+		if err := jpeg.Encode(&buf, m, &jpeg.Options{Quality: 90}); err != nil {
+			b.Fatal(err)
+		}
+		imgs[i] = buf.Bytes()
+	}
+	return func(i int64, _ []byte) []byte { return imgs[i%int64(len(imgs))] }
+}
+
+// uploadCount is what startUploads sent.
+type uploadCount struct{ bytes, files atomic.Int64 }
+
+// waitThumbs waits (a minute at most: a full queue drops work) until the
+// server has made or refused a thumbnail for each of n photos.
+func waitThumbs(b *testing.B, s *testServer, n int64) {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		m := s.scrape(b)
+		if int64(m["parley_thumbnails_made_total"]+m["parley_thumbnails_refused_total"]) >= n {
+			return
+		}
+	}
+	b.Logf("thumbnails still not made for all %d photos after a minute", n)
 }

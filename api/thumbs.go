@@ -11,8 +11,9 @@ import (
 	"github.com/parleychat/parley/store"
 )
 
-// thumbnailer makes thumbnails after uploads are answered, one per core
-// at most (decoding is memory-hungry: docs/files.md), from a bounded
+// thumbnailer makes thumbnails after uploads are answered, one per two
+// cores, at least one (decoding is memory- and CPU-hungry: docs/files.md;
+// the other cores stay for text), from a bounded
 // queue; when the queue is full the work is dropped, and the file shows
 // without a preview.
 type thumbnailer struct {
@@ -30,7 +31,7 @@ type thumbnailer struct {
 
 func newThumbnailer(files store.Files, logger *slog.Logger) *thumbnailer {
 	t := &thumbnailer{files: files, make: media.NewThumbnailer(), logger: logger, queue: make(chan store.File, 64)}
-	for range runtime.NumCPU() {
+	for range max(1, runtime.NumCPU()/2) {
 		t.wg.Add(1)
 		go t.work()
 	}

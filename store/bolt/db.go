@@ -401,6 +401,7 @@ type appendReq struct {
 	ev   store.Event
 	enc  store.EncodedEvent // ev's JSON but for id and time, encoded by the caller
 	imp  []store.Event      // instead of ev: checked events to import, ids set
+	op   writeOp            // instead of ev: a change of its own (writeop.go)
 	id   ulid.ULID          // a replica's id for ev, derived from the stream (zero: draw one)
 	done chan appendResult
 

@@ -237,27 +237,30 @@ func (d *DB) AddFile(ctx context.Context, f store.File, q store.Quota) (store.Fi
 	if size != f.Size {
 		return store.File{}, store.Invalid("size", fmt.Sprintf("is %d, the object has %d bytes", f.Size, size))
 	}
-	err = d.update(func(tx *bbolt.Tx) error {
+	// In the writer's transaction: the record shares the appends' commit
+	// rather than taking bbolt's lock (and two fsyncs) from them.
+	err = d.inWriter(ctx, func(tx *bbolt.Tx) (appendResult, error) {
 		if tx.Bucket(bucketFiles).Get([]byte(f.ID)) != nil {
-			return store.Invalid("id", "file id in use")
+			return appendResult{err: store.Invalid("id", "file id in use")}, nil
 		}
 		u := tx.Bucket(bucketFileUsage)
 		if q.User > 0 && readCount(u, []byte("u:"+f.Uploader))+f.Size > q.User {
-			return &store.QuotaError{Limit: q.User}
+			return appendResult{err: &store.QuotaError{Limit: q.User}}, nil
 		}
 		if q.Room > 0 && readCount(u, []byte("r:"+f.Room))+f.Size > q.Room {
-			return &store.QuotaError{Room: true, Limit: q.Room}
+			return appendResult{err: &store.QuotaError{Room: true, Limit: q.Room}}, nil
 		}
+		// Nothing is refused past this point: an error aborts the commit.
 		if err := putFile(tx, f); err != nil {
-			return err
+			return appendResult{}, err
 		}
 		if err := tx.Bucket(bucketFilePending).Put(pendingKey(f), []byte{}); err != nil {
-			return err
+			return appendResult{}, err
 		}
 		if err := charge(tx, f, 1); err != nil {
-			return err
+			return appendResult{}, err
 		}
-		return reference(tx, f.SHA256)
+		return appendResult{}, reference(tx, f.SHA256)
 	})
 	if err != nil {
 		return store.File{}, err
@@ -310,16 +313,16 @@ func (d *DB) SetThumb(ctx context.Context, id string, t store.Thumb) error {
 			return err
 		}
 	}
-	return d.update(func(tx *bbolt.Tx) error {
+	return d.inWriter(ctx, func(tx *bbolt.Tx) (appendResult, error) {
 		f, err := getFile(tx, id)
 		if err != nil || f.Thumb != (store.Thumb{}) {
-			return err
+			return appendResult{err: err}, nil
 		}
 		f.Thumb = t
 		if err := putFile(tx, f); err != nil || t.None {
-			return err
+			return appendResult{}, err
 		}
-		return reference(tx, t.SHA256)
+		return appendResult{}, reference(tx, t.SHA256)
 	})
 }
 

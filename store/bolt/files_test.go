@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,5 +67,67 @@ func TestOrphansCollected(t *testing.T) {
 	})
 	if _, err := d.Blobs().Stat(kept.SHA256); err != nil {
 		t.Fatalf("a registered object was collected: %v", err)
+	}
+}
+
+// TestAddFileSharesTheAppendsCommit: an upload's registration is committed
+// in the writer's transaction, with the appends queued beside it, and a
+// registration refused there (over quota) fails alone.
+func TestAddFileSharesTheAppendsCommit(t *testing.T) {
+	var hold atomic.Bool
+	hold.Store(true)
+	entered, gate := make(chan struct{}), make(chan struct{})
+	d := mustOpenDB(t, "", func(d *DB) {
+		d.beforeCommit = func(*bbolt.Tx) error {
+			if hold.CompareAndSwap(true, false) {
+				close(entered)
+				<-gate // the writer is busy: what follows queues up
+			}
+			return nil
+		}
+	})
+	var release sync.Once
+	open := func() { release.Do(func() { close(gate) }) }
+	t.Cleanup(open) // before Close, which waits for the writer
+	ctx := context.Background()
+	msg := func(text string) store.Event {
+		return store.Event{Room: "a", Type: store.TypeMessage, Author: "alice", Text: text}
+	}
+	errs := make(chan error, 4)
+	go func() { _, _, err := d.Append(ctx, msg("held")); errs <- err }()
+	<-entered
+	// The writer's commits only: the pruner commits on its own too.
+	var commits atomic.Int64
+	d.ObserveCommits(func(int, time.Duration) { commits.Add(1) })
+	fits, over := []byte("a file within the quota"), []byte("a file over the quota of one byte")
+	fitsSum, overSum := storetest.MustPutBlob(t, d.Blobs(), fits), storetest.MustPutBlob(t, d.Blobs(), over)
+	fitsID := storetest.NewFileID()
+	add := func(id, sum string, size int, q store.Quota) error {
+		_, err := d.AddFile(ctx, store.File{ID: id, Room: "a", Name: "f", Size: int64(size), Type: "text/plain", SHA256: sum, Uploader: "alice"}, q)
+		return err
+	}
+	go func() { _, _, err := d.Append(ctx, msg("beside")); errs <- err }()
+	go func() { errs <- add(fitsID, fitsSum, len(fits), store.Quota{}) }()
+	overErr := make(chan error, 1)
+	go func() { overErr <- add(storetest.NewFileID(), overSum, len(over), store.Quota{User: 1}) }()
+	waitFor(t, "an append and two registrations queued", func() bool { return len(d.queue) == 3 })
+	open()
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatalf("got %v, want the append or registration stored", err)
+		}
+	}
+	var qe *store.QuotaError
+	if err := <-overErr; !errors.As(err, &qe) {
+		t.Fatalf("over quota: got %v, want a *store.QuotaError", err)
+	}
+	if got := commits.Load(); got != 2 {
+		t.Errorf("got %d commits, want 2: the held one, then the appends and registrations together", got)
+	}
+	if _, err := d.File(ctx, fitsID); err != nil {
+		t.Errorf("the registration within the quota: got %v, want it stored", err)
+	}
+	if u, _ := d.FileUsage(ctx, "alice", "a"); u.User != int64(len(fits)) {
+		t.Errorf("got %d bytes charged, want %d: only the file within the quota", u.User, len(fits))
 	}
 }

@@ -38,9 +38,12 @@ func (d *DB) commit(batch []*appendReq) {
 			}
 			var res appendResult
 			var err error
-			if req.imp != nil {
+			switch {
+			case req.op != nil:
+				res, err = req.op(tx)
+			case req.imp != nil:
 				res, err = w.importEvents(req.imp)
-			} else {
+			default:
 				res, err = w.store(req)
 			}
 			if err != nil {
