@@ -185,17 +185,12 @@ func (d *DB) scrubFile(anchors map[string]bool, index indexAnchors) error {
 	if err != nil {
 		return err
 	}
-	hits, err := findStale(f, free, anchors, d.stop)
-	if err != nil {
-		return err
-	}
-	ihits, err := findIndexStale(f, free, index, d.stop)
+	hits, err := findStale(f, free, anchors, index, d.stop)
 	if err != nil {
 		return err
 	}
 	// Last first: zeroing a copy never wipes the anchor of a later one
 	// before that one is checked and zeroed.
-	hits = append(hits, ihits...)
 	slices.SortFunc(hits, func(a, b staleHit) int { return cmp.Compare(b.off, a.off) })
 	for {
 		n := min(len(hits), scrubHitsPerTx)

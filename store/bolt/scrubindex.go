@@ -59,53 +59,35 @@ func searchAnchors(tx *bbolt.Tx, queued map[ulid.ULID]string) indexAnchors {
 	return a
 }
 
-// findIndexStale returns where, in the free extents, stale copies of the
-// anchors' tail entries and posting keys start.
-func findIndexStale(f *os.File, free []extent, a indexAnchors, stop <-chan struct{}) ([]staleHit, error) {
-	const chunk = 4 << 20
-	overlap := int64(len(tailMagic) + 16)
-	buf := make([]byte, chunk+overlap)
-	var hits []staleHit
-	for _, ext := range free {
-		for off := ext.start; off < ext.end; off += chunk {
-			select {
-			case <-stop:
-				return nil, errStopped
-			default:
+// staleIndexIn appends to hits where, in data read at off, stale copies of
+// a's tail entries and posting keys start before own.
+func staleIndexIn(hits []staleHit, off int64, data []byte, own int, a indexAnchors) []staleHit {
+	end := len(tailMagic) + 16
+	for i := 0; ; {
+		j := bytes.Index(data[i:], tailMagic)
+		if j < 0 {
+			break
+		}
+		at := i + j
+		i = at + 1
+		if at < own && at+end <= len(data) && a.tails[string(data[at+len(tailMagic):at+end])] {
+			hits = append(hits, staleHit{off + int64(at), staleTail})
+		}
+	}
+	for _, b := range a.blocks {
+		for i := 0; ; {
+			j := bytes.Index(data[i:], b)
+			if j < 0 {
+				break
 			}
-			n, err := f.ReadAt(buf[:min(chunk+overlap, ext.end-off+overlap)], off)
-			if err != nil && err != io.EOF {
-				return nil, err
-			}
-			data := buf[:n]
-			in := func(at int) bool { return int64(at) < min(chunk, ext.end-off) }
-			for i := 0; ; {
-				j := bytes.Index(data[i:], tailMagic)
-				if j < 0 {
-					break
-				}
-				at := i + j
-				i = at + 1
-				if in(at) && at+int(overlap) <= len(data) && a.tails[string(data[at+len(tailMagic):at+int(overlap)])] {
-					hits = append(hits, staleHit{off + int64(at), staleTail})
-				}
-			}
-			for _, b := range a.blocks {
-				for i := 0; ; {
-					j := bytes.Index(data[i:], b)
-					if j < 0 {
-						break
-					}
-					at := i + j
-					i = at + 1
-					if in(at) {
-						hits = append(hits, staleHit{off + int64(at), staleBlock})
-					}
-				}
+			at := i + j
+			i = at + 1
+			if at < own {
+				hits = append(hits, staleHit{off + int64(at), staleBlock})
 			}
 		}
 	}
-	return hits, nil
+	return hits
 }
 
 // staleIndexAt returns how many bytes from off to zero for an index hit

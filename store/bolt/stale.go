@@ -85,12 +85,15 @@ var idPrefix = []byte(`{"id":"`)
 // idLen is the length of an id's text.
 const idLen = 26
 
-// findStale returns the offsets in free extents where an object with the
-// id of one of anchors starts: one read of the free pages, however many
+// findStale returns the offsets in the free extents where an object with
+// the id of one of anchors starts, or a stale copy of one of index's tail
+// entries or posting keys: one read of the free pages, however many
 // anchors. Whether each is still a stale copy is checked when it is zeroed.
-func findStale(f *os.File, free []extent, anchors map[string]bool, stop <-chan struct{}) ([]staleHit, error) {
+func findStale(f *os.File, free []extent, anchors map[string]bool, index indexAnchors, stop <-chan struct{}) ([]staleHit, error) {
 	const chunk = 4 << 20
-	overlap := int64(len(idPrefix) + idLen)
+	// Read past each chunk by the length of the longest anchor only, so
+	// one that starts in it is seen whole.
+	overlap := int64(max(len(idPrefix)+idLen, len(tailMagic)+16))
 	buf := make([]byte, chunk+overlap)
 	var hits []staleHit
 	for _, ext := range free {
@@ -100,30 +103,34 @@ func findStale(f *os.File, free []extent, anchors map[string]bool, stop <-chan s
 				return nil, errStopped
 			default:
 			}
-			// Read past the extent by the length of an anchor only, so one
-			// that starts in it is seen whole.
 			n, err := f.ReadAt(buf[:min(chunk+overlap, ext.end-off+overlap)], off)
 			if err != nil && err != io.EOF {
 				return nil, err
 			}
-			data := buf[:n]
-			for i := 0; ; {
-				j := bytes.Index(data[i:], idPrefix)
-				if j < 0 {
-					break
-				}
-				at := i + j
-				i = at + 1
-				if int64(at) >= min(chunk, ext.end-off) || at+int(overlap) > len(data) {
-					continue // the next chunk's, or not in the extent
-				}
-				if anchors[string(data[at+len(idPrefix):at+int(overlap)])] {
-					hits = append(hits, staleHit{off + int64(at), staleJSON})
-				}
-			}
+			// Matches from own on are the next chunk's, or outside the extent.
+			data, own := buf[:n], int(min(chunk, ext.end-off))
+			hits = staleObjectsIn(hits, off, data, own, anchors)
+			hits = staleIndexIn(hits, off, data, own, index)
 		}
 	}
 	return hits, nil
+}
+
+// staleObjectsIn appends to hits where, in data read at off, an object
+// with the id of one of anchors starts before own.
+func staleObjectsIn(hits []staleHit, off int64, data []byte, own int, anchors map[string]bool) []staleHit {
+	end := len(idPrefix) + idLen
+	for i := 0; ; {
+		j := bytes.Index(data[i:], idPrefix)
+		if j < 0 {
+			return hits
+		}
+		at := i + j
+		i = at + 1
+		if at < own && at+end <= len(data) && anchors[string(data[at+len(idPrefix):at+end])] {
+			hits = append(hits, staleHit{off + int64(at), staleJSON})
+		}
+	}
 }
 
 // zeroStale overwrites, in tx (which holds bbolt's write lock), the objects
