@@ -3,28 +3,18 @@ package api_test
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/parleychat/parley/api"
+	"github.com/parleychat/parley/api/nginxtest"
 	"github.com/parleychat/parley/store"
 )
 
@@ -120,173 +110,21 @@ type proxy struct {
 	client *http.Client
 }
 
-// nginxPath finds nginx, which Debian keeps in /usr/sbin, off a user's PATH.
-func nginxPath() (string, error) {
-	if p, err := exec.LookPath("nginx"); err == nil {
-		return p, nil
-	}
-	return exec.LookPath("/usr/sbin/nginx")
-}
-
-// mustStartNginx runs nginx, as one foreground process in a temporary
-// prefix, with the documented site proxying to upstream. It skips the test
-// if nginx is not installed, except on CI, where that is a failure.
+// mustStartNginx runs nginx (api/nginxtest) with the documented site
+// proxying to upstream, its read timeout readTimeout. It skips the test if
+// nginx is not installed, except on CI, where that is a failure.
 func mustStartNginx(tb testing.TB, upstream string, readTimeout time.Duration) *proxy {
 	tb.Helper()
-	bin, err := nginxPath()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("nginx is not installed (CI must install it): %v", err)
-		}
-		tb.Skipf("nginx is not installed, so the proxy test cannot run (apt-get install nginx): %v", err)
-	}
-	dir := tb.TempDir()
-	certFile, keyFile, pool := mustWriteCert(tb, dir)
 	site, err := os.ReadFile(siteConf)
 	if err != nil {
 		tb.Fatal(err)
 	}
-
-	for attempt := 0; ; attempt++ {
-		port := freePort(tb)
-		conf := string(site)
-		for _, r := range []struct{ old, new string }{
-			{"    server 127.0.0.1:8080;\n", "    server " + upstream + ";\n"},
-			{"    listen 443 ssl http2;\n", "    listen 127.0.0.1:" + port + " ssl http2;\n"},
-			{"    listen [::]:443 ssl http2;\n", ""},
-			{"/etc/letsencrypt/live/chat.example.org/fullchain.pem", certFile},
-			{"/etc/letsencrypt/live/chat.example.org/privkey.pem", keyFile},
-			{"        proxy_read_timeout 1m;\n", fmt.Sprintf("        proxy_read_timeout %dms;\n", readTimeout.Milliseconds())},
-		} {
-			if strings.Count(conf, r.old) != 1 {
-				tb.Fatalf("%s no longer has exactly one %q: update this test", siteConf, r.old)
-			}
-			conf = strings.Replace(conf, r.old, r.new, 1)
-		}
-		main := "events {\n    worker_connections 256;\n}\nhttp {\n    access_log off;\n" + conf + "}\n"
-		confFile := filepath.Join(dir, "nginx.conf")
-		if err := os.WriteFile(confFile, []byte(main), 0o600); err != nil {
-			tb.Fatal(err)
-		}
-		// One process, no daemon, no worker to switch to another user, and
-		// every path inside dir.
-		global := fmt.Sprintf("daemon off; master_process off; pid %s; error_log stderr;", filepath.Join(dir, "nginx.pid"))
-		cmd := exec.Command(bin, "-e", "stderr", "-p", dir, "-c", confFile, "-g", global)
-		stderr := &lockedBuffer{}
-		cmd.Stdout, cmd.Stderr = stderr, stderr
-		if err := cmd.Start(); err != nil {
-			tb.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-
-		px := &proxy{url: "https://127.0.0.1:" + port, client: &http.Client{Transport: &http.Transport{
-			TLSClientConfig:   &tls.Config{RootCAs: pool},
-			ForceAttemptHTTP2: true,
-		}}}
-		ready, err := px.waitReady(exited)
-		if ready {
-			tb.Cleanup(func() {
-				px.client.CloseIdleConnections()
-				cmd.Process.Signal(syscall.SIGTERM)
-				select {
-				case <-exited:
-				case <-time.After(10 * time.Second):
-					cmd.Process.Kill()
-					<-exited
-				}
-			})
-			return px
-		}
-		cmd.Process.Kill()
-		<-exited
-		if strings.Contains(stderr.String(), "Address already in use") && attempt < 3 {
-			continue // someone took the port we picked
-		}
-		tb.Fatalf("nginx did not start: %v\n%s", err, stderr)
-	}
-}
-
-// waitReady polls /healthz through the proxy until it answers 200 over
-// HTTP/2, nginx exits, or a deadline passes.
-func (px *proxy) waitReady(exited chan error) (bool, error) {
-	deadline := time.Now().Add(time.Minute)
-	for {
-		select {
-		case err := <-exited:
-			exited <- err
-			return false, fmt.Errorf("nginx exited: %v", err)
-		default:
-		}
-		resp, err := px.client.Get(px.url + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && resp.ProtoMajor == 2 {
-				return true, nil
-			}
-			err = fmt.Errorf("GET /healthz: %d over %s", resp.StatusCode, resp.Proto)
-		}
-		if time.Now().After(deadline) {
-			return false, err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func freePort(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
-}
-
-// mustWriteCert writes a self-signed certificate for 127.0.0.1 and returns
-// its files and a pool that trusts it.
-func mustWriteCert(tb testing.TB, dir string) (certFile, keyFile string, pool *x509.CertPool) {
-	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "parley test"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	for file, block := range map[string]*pem.Block{
-		certFile: {Type: "CERTIFICATE", Bytes: der},
-		keyFile:  {Type: "EC PRIVATE KEY", Bytes: keyDER},
-	} {
-		if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
+	conf := nginxtest.ReplaceOnce(tb, string(site), "    server 127.0.0.1:8080;\n", "    server "+upstream+";\n")
+	conf = nginxtest.ReplaceOnce(tb, conf, "        proxy_read_timeout 1m;\n", fmt.Sprintf("        proxy_read_timeout %dms;\n", readTimeout.Milliseconds()))
+	n := nginxtest.Start(tb, conf, time.Minute)
+	px := &proxy{url: n.URL, client: n.Client()}
+	tb.Cleanup(px.client.CloseIdleConnections)
+	return px
 }
 
 // post sends a message through the proxy and returns the stored event.

@@ -9,13 +9,14 @@ import (
 	"testing"
 
 	"github.com/parleychat/parley/api"
+	"github.com/parleychat/parley/api/nginxtest"
 	"github.com/parleychat/parley/store/bolt"
 )
 
 // TestTLSServesHTTP2AndSecureCookies: with a certificate the server speaks
 // HTTPS and HTTP/2, and session cookies are Secure.
 func TestTLSServesHTTP2AndSecureCookies(t *testing.T) {
-	certFile, keyFile, pool := mustWriteCert(t, t.TempDir())
+	certFile, keyFile, pool := nginxtest.WriteCert(t, t.TempDir())
 	s := mustStartAuthServerWithoutAdmin(t, func(srv *api.Server) { srv.TLSCert, srv.TLSKey = certFile, keyFile })
 	if !strings.HasPrefix(s.URL(), "https://") {
 		t.Fatalf("URL: got %s, want https", s.URL())
@@ -40,7 +41,7 @@ func TestTLSServesHTTP2AndSecureCookies(t *testing.T) {
 
 // TestTLSNeedsBothFiles: half a TLS configuration fails at Open.
 func TestTLSNeedsBothFiles(t *testing.T) {
-	certFile, _, _ := mustWriteCert(t, t.TempDir())
+	certFile, _, _ := nginxtest.WriteCert(t, t.TempDir())
 	db := bolt.NewDB(filepath.Join(t.TempDir(), "parley.db"))
 	if err := db.Open(); err != nil {
 		t.Fatal(err)
