@@ -451,8 +451,7 @@ func TestClusterSurvivesKills(t *testing.T) {
 
 // TestClusterStatusAndReplicaWarning: cluster status shows the stream,
 // its servers and each node's applied sequence; a node whose stream has
-// fewer than three replicas warns at start, and status warns too; a node
-// stores no files.
+// fewer than three replicas warns at start, and status warns too.
 func TestClusterStatusAndReplicaWarning(t *testing.T) {
 	c := natstest.Start(t, 3)
 	n := startBinary(t, os.Args[0], []string{"PARLEY_TEST_CHILD=1", "PARLEY_ADMIN_PASSWORD=" + clusterPassword},
@@ -464,11 +463,6 @@ func TestClusterStatusAndReplicaWarning(t *testing.T) {
 	cc := clusterClient{t, n.url, newToken(t, n.url)}
 	if _, _, err := cc.post("r", "hello", "h1"); err != nil {
 		t.Fatal(err)
-	}
-	// Files are not shared between nodes yet: a node stores none rather
-	// than accept what the others would lack.
-	if status, body, err := cc.do(http.MethodPost, "/api/rooms/r/files?name=a.txt", "text"); err != nil || status != http.StatusNotFound || !strings.Contains(string(body), "stores no files") {
-		t.Fatalf("upload in cluster mode: got %d %s %v, want 404 stores no files", status, body, err)
 	}
 	var out string
 	if !waitFor(func() bool {

@@ -63,9 +63,11 @@ type Entry struct {
 	// Chain is an EntryGap's D, as the nodes that applied it computed it.
 	Chain time.Time
 	// Retention and DedupWindow are an EntryTick's: the cluster's default
-	// retention and how long client ids are remembered.
+	// retention and how long client ids are remembered. UploadTTL, if
+	// set, collects the uploads no message carried for that long.
 	Retention   store.Retention
 	DedupWindow time.Duration
+	UploadTTL   time.Duration
 }
 
 // Outcome is what applying one entry did.
@@ -170,6 +172,7 @@ func putApplied(tx *bbolt.Tx, seq uint64, chain time.Time) error {
 // Created records are handed to subscribers after their commit. Apply is
 // for one goroutine, the node's applier.
 func (d *DB) Apply(ctx context.Context, entries []Entry) ([]Outcome, error) {
+	defer d.afterApply()
 	seq, chain, err := d.Applied()
 	if err != nil {
 		return nil, err
@@ -213,6 +216,18 @@ func (d *DB) Apply(ctx context.Context, entries []Entry) ([]Outcome, error) {
 		i += n
 	}
 	return outs, nil
+}
+
+// afterApply does what a single node's writer does after its commits:
+// wake the eraser for the objects (the node's cached copies) that applying
+// released, and count the released file records for the scrubber.
+func (d *DB) afterApply() {
+	if d.eraseQueued.Swap(false) {
+		d.wakeEraser()
+	}
+	if n := d.releasedFiles.Swap(0); n > 0 {
+		d.scrubs.queued(int(n))
+	}
 }
 
 func storesEvent(k EntryKind) bool { return k == EntryEvent || k == EntryImport || k == EntryGap }
@@ -360,6 +375,11 @@ func (d *DB) applyTick(en Entry, at time.Time) (Outcome, error) {
 	if _, err := d.pruneRoomsBy(at, en.Retention); err != nil {
 		return o, fmt.Errorf("apply tick %d: %w", en.Seq, err)
 	}
+	if en.UploadTTL > 0 {
+		if _, err := d.CollectFiles(context.Background(), at.Add(-en.UploadTTL)); err != nil {
+			return o, fmt.Errorf("apply tick %d: %w", en.Seq, err)
+		}
+	}
 	if err := d.update(func(tx *bbolt.Tx) error { return putApplied(tx, en.Seq, at) }); err != nil {
 		return o, fmt.Errorf("apply tick %d: %w", en.Seq, err)
 	}
@@ -369,7 +389,7 @@ func (d *DB) applyTick(en Entry, at time.Time) (Outcome, error) {
 // ruleError reports whether err is a rule an input broke rather than a
 // failure of the file: the one kind an entry's outcome may be.
 func ruleError(err error) bool {
-	for _, rule := range []error{store.ErrInvalid, store.ErrNotFound, store.ErrConflict, store.ErrForbidden, store.ErrTooLarge} {
+	for _, rule := range []error{store.ErrInvalid, store.ErrNotFound, store.ErrConflict, store.ErrForbidden, store.ErrTooLarge, store.ErrQuota} {
 		if errors.Is(err, rule) {
 			return true
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/oklog/ulid/v2"
 	bbolt "go.etcd.io/bbolt"
@@ -31,8 +32,8 @@ type EraseItem struct {
 	Seq uint64
 	// ID is the event's id; its time is the sequence's D.
 	ID ulid.ULID
-	// Event is the event's JSON as it was applied, without its text (and,
-	// after a delete, without the mentions and files the delete removed).
+	// Event is the event's JSON as it was applied, without its text and
+	// its files' names.
 	Event []byte
 }
 
@@ -47,12 +48,18 @@ func queueErase(tx *bbolt.Tx, id ulid.ULID, js []byte) error {
 	if err := e.UnmarshalJSON(js); err != nil {
 		return fmt.Errorf("queue erase of %s: %w", id, err)
 	}
-	if e.Text != "" || e.Redacted {
+	if e.Text != "" || e.Redacted || len(e.Files) > 0 {
 		// The gap record is the event as it was applied, with its text
-		// dropped: a node rebuilding checks the changes between it and its
-		// delete or prune against it, and a reaction to a message that was
-		// not yet deleted was accepted. A delete redacts it again.
+		// and its files' names dropped: a node rebuilding checks the
+		// changes between it and its delete or prune against it (a
+		// reaction to a message that was not yet deleted was accepted), and
+		// attaches its files so that the delete or prune releases them as
+		// it did everywhere else. A delete redacts it again.
 		e.Text, e.Redacted = "", false
+		e.Files = slices.Clone(e.Files)
+		for i := range e.Files {
+			e.Files[i].Name = ""
+		}
 		var err error
 		if js, err = e.MarshalJSON(); err != nil {
 			return err
@@ -149,6 +156,9 @@ func (w *batchWriter) queueRedacted(room string, ids []ulid.ULID) error {
 		return err
 	}
 	for _, id := range ids {
+		if seq, ok := SeqOf(id); !ok || w.tx.Bucket(bucketErase) != nil && w.tx.Bucket(bucketErase).Get(seqKey(seq)) != nil {
+			continue // queued by redact, as it was before the delete
+		}
 		_, js, err := decodeValue(rb.log.Get(id[:]))
 		if err != nil {
 			return fmt.Errorf("queue erase of %s: %w", id, err)

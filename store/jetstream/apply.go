@@ -179,6 +179,7 @@ func (l *Log) applyMsgs(ctx context.Context, batch []jetstream.Msg) error {
 	}
 	outs, err := l.DB.Apply(ctx, entries)
 	l.delivered(outs)
+	l.wakeObjEraser()
 	if queuesErase(entries, outs) {
 		l.wakeEraser()
 	}
