@@ -131,7 +131,10 @@ func TestClusterFilesAcrossNodes(t *testing.T) {
 	}
 	for _, cc := range []clusterClient{ca, cb} {
 		for _, path := range []string{"/api/rooms/r/files/" + up.ID, "/api/rooms/r/files/" + up.ID + "/thumb"} {
-			if !waitFor(func() bool { status, _, _ := cc.raw(http.MethodGet, path, "", nil); return status == http.StatusNotFound }) {
+			if !waitFor(func() bool {
+				status, _, _ := cc.raw(http.MethodGet, path, "", nil)
+				return status == http.StatusNotFound
+			}) {
 				t.Fatalf("%s still serves %s after the delete", cc.url, path)
 			}
 		}
