@@ -36,6 +36,9 @@ import (
 //	fileowner/<sha256>       the name of the object store object holding
 //	                         the content, while anything references it
 //	objerase/<object name>   empty: an object store object to erase
+//	fileadds/<file id>       8-byte stream sequence and 8-byte D (unix ms)
+//	                         of the file's registration, then the object
+//	                         name it claimed: its erasure on release
 var (
 	bucketFiles       = []byte("files")
 	bucketFileObjs    = []byte("fileobjs")
@@ -44,7 +47,8 @@ var (
 	bucketFileUsage   = []byte("fileusage")
 	bucketFileOwner   = []byte("fileowner")
 	bucketObjErase    = []byte("objerase")
-	fileBuckets       = [][]byte{bucketFiles, bucketFileObjs, bucketFilePending, bucketFileErase, bucketFileUsage, bucketFileOwner, bucketObjErase}
+	bucketFileAdds    = []byte("fileadds")
+	fileBuckets       = [][]byte{bucketFiles, bucketFileObjs, bucketFilePending, bucketFileErase, bucketFileUsage, bucketFileOwner, bucketObjErase, bucketFileAdds}
 )
 
 // fileState is the DB's share of file work.
@@ -201,6 +205,9 @@ func releaseFile(tx *bbolt.Tx, id string) (bool, error) {
 		}
 	}
 	if err := charge(tx, f, -1); err != nil {
+		return false, err
+	}
+	if err := eraseRegistration(tx, f); err != nil {
 		return false, err
 	}
 	queued, err := unreference(tx, f.SHA256)

@@ -1,10 +1,13 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/oklog/ulid/v2"
 	bbolt "go.etcd.io/bbolt"
@@ -33,8 +36,31 @@ type EraseItem struct {
 	// ID is the event's id; its time is the sequence's D.
 	ID ulid.ULID
 	// Event is the event's JSON as it was applied, without its text and
-	// its files' names.
+	// its files' names; empty for a sequence that stored none.
 	Event []byte
+	// Register is, instead of an event, the file registration the
+	// sequence made.
+	Register *FileGap
+}
+
+// fileGapValue begins the queued JSON of a FileGap.
+const fileGapValue = `{"register":`
+
+// queueFileGap queues stream sequence seq, applied at D = chain, which
+// registered a file, with its gap record.
+func queueFileGap(tx *bbolt.Tx, seq uint64, chain time.Time, g FileGap) error {
+	js, err := json.Marshal(struct {
+		Register FileGap `json:"register"`
+	}{g})
+	if err != nil {
+		return err
+	}
+	b, err := tx.CreateBucketIfNotExists(bucketErase)
+	if err != nil {
+		return err
+	}
+	id := DerivedID(chain, seq)
+	return b.Put(seqKey(seq), append(id[:], js...))
 }
 
 // queueErase queues the stream sequence of event id, stored as js, for
@@ -86,6 +112,15 @@ func decodeEraseItem(k, v []byte) (EraseItem, error) {
 	}
 	it := EraseItem{Seq: binary.BigEndian.Uint64(k), Event: append([]byte(nil), v[16:]...)}
 	copy(it.ID[:], v[:16])
+	if bytes.HasPrefix(it.Event, []byte(fileGapValue)) {
+		var r struct {
+			Register FileGap `json:"register"`
+		}
+		if err := json.Unmarshal(it.Event, &r); err != nil {
+			return it, fmt.Errorf("erase queue %d: %w", it.Seq, err)
+		}
+		it.Event, it.Register = nil, &r.Register
+	}
 	return it, nil
 }
 

@@ -3,7 +3,9 @@ package bolt
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"strings"
+	"time"
 
 	"github.com/oklog/ulid/v2"
 	bbolt "go.etcd.io/bbolt"
@@ -149,6 +151,9 @@ func (d *DB) RegisterFile(ctx context.Context, f store.File, q store.Quota, name
 		if err := claimObject(tx, f.SHA256, name, f.ID); err != nil {
 			return err
 		}
+		if err := noteRegistration(ctx, tx, f.ID, name); err != nil {
+			return err
+		}
 		if err := putFile(tx, f); err != nil {
 			return err
 		}
@@ -198,4 +203,46 @@ func (d *DB) RegisterThumb(ctx context.Context, id string, t store.Thumb, name s
 		}
 		return reference(tx, t.SHA256)
 	})
+}
+
+// FileGap is what the gap record of an erased file registration says: the
+// registration without the file's name, and the object it claimed. A node
+// rebuilding applies it as the registration (RegisterFile), so what
+// follows (the thumbnail, the message that carried it, its release) is
+// applied as it was everywhere else.
+type FileGap struct {
+	File store.File `json:"file"`
+	Obj  string     `json:"obj"`
+}
+
+// noteRegistration records, with the file's record, the stream position of
+// the op registering file id (from ctx) and the object it claimed, for
+// eraseRegistration.
+func noteRegistration(ctx context.Context, tx *bbolt.Tx, id, name string) error {
+	pos, ok := ctx.Value(applyPosKey{}).(applyPos)
+	if !ok {
+		return nil
+	}
+	v := make([]byte, 16, 16+len(name))
+	binary.BigEndian.PutUint64(v, pos.seq)
+	binary.BigEndian.PutUint64(v[8:], uint64(pos.at.UnixMilli()))
+	return tx.Bucket(bucketFileAdds).Put([]byte(id), append(v, name...))
+}
+
+// eraseRegistration queues, as f is released, the stream message that
+// registered it (which holds its name) for erasure, with the gap record
+// that stands for it. Nothing for a file registered otherwise.
+func eraseRegistration(tx *bbolt.Tx, f store.File) error {
+	b := tx.Bucket(bucketFileAdds)
+	v := b.Get([]byte(f.ID))
+	if len(v) < 16 {
+		return nil
+	}
+	seq, ms := binary.BigEndian.Uint64(v), int64(binary.BigEndian.Uint64(v[8:]))
+	g := FileGap{File: f, Obj: string(v[16:])}
+	g.File.Name, g.File.Message, g.File.Thumb = "", ulid.ULID{}, store.Thumb{}
+	if err := queueFileGap(tx, seq, time.UnixMilli(ms).UTC(), g); err != nil {
+		return err
+	}
+	return b.Delete([]byte(f.ID))
 }

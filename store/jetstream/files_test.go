@@ -26,8 +26,8 @@ func newFileID() string {
 }
 
 // upload stores content in l's cache and registers it as a file of room r
-// by x, as the upload handler does.
-func upload(tb testing.TB, l *jetstream.Log, content []byte) store.File {
+// by x named name, as the upload handler does.
+func upload(tb testing.TB, l *jetstream.Log, name string, content []byte) store.File {
 	tb.Helper()
 	w, err := l.Blobs().Create()
 	if err != nil {
@@ -41,7 +41,7 @@ func upload(tb testing.TB, l *jetstream.Log, content []byte) store.File {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	f, err := l.AddFile(context.Background(), store.File{ID: newFileID(), Room: "r", Name: "notes.txt", Size: size,
+	f, err := l.AddFile(context.Background(), store.File{ID: newFileID(), Room: "r", Name: name, Size: size,
 		Type: "text/plain", SHA256: sum, Uploader: "x"}, store.Quota{})
 	if err != nil {
 		tb.Fatal(err)
@@ -89,7 +89,8 @@ func cacheHas(l *jetstream.Log, s string) bool {
 // store), thumbnail included; the same content uploaded again is stored
 // once; deleting one message keeps the content for the other; deleting
 // the last erases the bytes from every NATS server's files and from every
-// node's cache; a node started empty rebuilds the same records.
+// node's cache, and the names from the stream; a node started empty
+// rebuilds the same records.
 func TestFilesAcrossNodes(t *testing.T) {
 	c := natstest.Start(t, 3)
 	prefix := newPrefix()
@@ -99,10 +100,11 @@ func TestFilesAcrossNodes(t *testing.T) {
 	// Several chunks of the object store (128 KiB each), the marker in each.
 	content := bytes.Repeat([]byte(marker+" "), 300<<10/len(marker))
 
-	f1 := upload(t, a, content)
+	name1, name2 := "first-"+marker+".txt", "second-"+marker+".txt"
+	f1 := upload(t, a, name1, content)
 	m1 := carry(t, b, f1)
 	got, err := b.File(ctx, f1.ID)
-	if err != nil || got.Message != m1.ID || got.Name != "notes.txt" {
+	if err != nil || got.Message != m1.ID || got.Name != name1 {
 		t.Fatalf("B's record of the file: %+v %v, want carried by %s", got, err, m1.ID)
 	}
 	if cacheHas(b, marker) {
@@ -127,7 +129,7 @@ func TestFilesAcrossNodes(t *testing.T) {
 		t.Fatalf("B serves the thumbnail as %q (%v)", data, err)
 	}
 
-	f2 := upload(t, b, content)
+	f2 := upload(t, b, name2, content)
 	m2 := carry(t, a, f2)
 	owner1, _ := a.DB.ObjectOwner(f1.SHA256)
 	if owner2, _ := b.DB.ObjectOwner(f2.SHA256); owner1 == "" || owner2 != owner1 {
@@ -143,6 +145,10 @@ func TestFilesAcrossNodes(t *testing.T) {
 		t.Fatalf("a fresh node serves the second file as %d bytes (%v), want the %d uploaded", len(data), err, len(content))
 	}
 	waitErased(t, c, "OBJ_"+prefix+"_files", "a thumbnail "+marker)
+	waitErased(t, c, prefix, name1) // its registration
+	if !streamHas(c, 0, prefix, name2) {
+		t.Fatal("the name of the file still carried is not in the stream: the test does not test")
+	}
 	if !streamHas(c, 0, "OBJ_"+prefix+"_files", marker) {
 		t.Fatal("the bytes of the content still carried are gone from the object store")
 	}
@@ -151,6 +157,7 @@ func TestFilesAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitErased(t, c, "OBJ_"+prefix+"_files", marker)
+	waitErased(t, c, prefix, name2)
 	for _, n := range []*jetstream.Log{a, b, fresh} {
 		waitUntil(t, "the node's cache no longer holds the bytes", func() bool { return !cacheHas(n, marker) })
 		if _, err := read(n, f2.SHA256); !errors.Is(err, store.ErrNotFound) {
@@ -165,6 +172,33 @@ func TestFilesAcrossNodes(t *testing.T) {
 		}
 	}
 	waitUntil(t, "the rebuilt node holds no file and erases nothing more", func() bool {
+		s, err := rebuilt.FileStats(ctx)
+		return err == nil && s == store.FileStats{}
+	})
+}
+
+// TestCollectedUploadsAreErased: an upload no message carried, collected
+// through one node, is gone from every node, its bytes from the object
+// store and its name from the stream.
+func TestCollectedUploadsAreErased(t *testing.T) {
+	c := natstest.Start(t, 3)
+	prefix := newPrefix()
+	a, b := openNode(t, c, prefix, "a", nil), openNode(t, c, prefix, "b", nil)
+	ctx := context.Background()
+	marker := fmt.Sprintf("PENDING-%d", time.Now().UnixNano())
+	f := upload(t, a, "name-"+marker+".txt", []byte("bytes "+marker))
+	if !streamHas(c, 0, prefix, "name-"+marker) || !streamHas(c, 0, "OBJ_"+prefix+"_files", "bytes "+marker) {
+		t.Fatal("the upload is not in the stream and the object store: the test does not test")
+	}
+	n, err := b.CollectFiles(ctx, time.Now().Add(time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("collect through B: %d, %v; want 1", n, err)
+	}
+	waitUntil(t, "A released the upload", func() bool { _, err := a.File(ctx, f.ID); return errors.Is(err, store.ErrNotFound) })
+	waitErased(t, c, "OBJ_"+prefix+"_files", "bytes "+marker)
+	waitErased(t, c, prefix, "name-"+marker)
+	rebuilt := openNode(t, c, prefix, "c", nil)
+	waitUntil(t, "the rebuilt node holds no file", func() bool {
 		s, err := rebuilt.FileStats(ctx)
 		return err == nil && s == store.FileStats{}
 	})

@@ -101,7 +101,7 @@ func (l *Log) eraseObject(ctx context.Context, name string) error {
 		if err != nil {
 			return err
 		}
-		if err := l.objStream.SecureDeleteMsg(ctx, m.Sequence); err != nil && !gone(err) {
+		if err := l.objStream.SecureDeleteMsg(ctx, m.Sequence); err != nil && !deletedAlready(err) {
 			return err
 		}
 		erased++
@@ -162,10 +162,10 @@ func (l *Log) caughtUpNow(ctx context.Context) bool {
 	return l.waitApplied(ctx, info.State.LastSeq) == nil
 }
 
-// gone reports whether a deletion failed only because another node
+// deletedAlready reports whether a deletion failed only because another node
 // deleted the message first (the server's "sequence not found" or "no
 // message found", which nats.go passes on as text).
-func gone(err error) bool {
+func deletedAlready(err error) bool {
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return true
 	}

@@ -112,6 +112,9 @@ type gapRecord struct {
 	Seq     uint64          `json:"seq"`
 	ChainMS int64           `json:"chain_ms"`
 	Event   json.RawMessage `json:"applied,omitempty"` // the event as stored, text removed; none if it produced none
+	// Register is, instead of an event, the file registration the
+	// sequence made, without the file's name.
+	Register *bolt.FileGap `json:"register,omitempty"`
 }
 
 // clientMsgID is the JetStream dedup id of an event with a client id: the
@@ -191,6 +194,12 @@ func gapEntry(seq uint64, data []byte) (bolt.Entry, error) {
 		return bolt.Entry{}, fmt.Errorf("gap record %d: bad record (%v)", seq, err)
 	}
 	en := bolt.Entry{Seq: seq, Kind: bolt.EntryGap, Chain: time.UnixMilli(g.ChainMS).UTC()}
+	if r := g.Register; r != nil {
+		en.Op = func(ctx context.Context, db *bolt.DB) (any, error) {
+			return db.RegisterFile(ctx, r.File, store.Quota{}, r.Obj)
+		}
+		return en, nil
+	}
 	if len(g.Event) > 0 {
 		if err := en.Event.UnmarshalJSON(g.Event); err != nil {
 			return en, fmt.Errorf("gap record %d: %w", seq, err)
