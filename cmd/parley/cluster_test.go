@@ -219,7 +219,9 @@ func exportIDsOf(tb testing.TB, export []byte) []string {
 // JetStream cluster. Posts go through both at once while a subscriber on
 // node A drops and resumes on node B with Last-Event-ID: it gets every
 // event exactly once, in the one order both nodes store, with the same
-// ids and bytes. A token made through A works through B at once.
+// ids and bytes; so do four more subscribers, two starting on each node,
+// that move between the nodes every 7, 11, 19 and 29 events. A token made
+// through A works through B at once.
 func TestClusterOneOrderAndResumeAnywhere(t *testing.T) {
 	c := natstest.Start(t, 3)
 	a := startClusterNode(t, c, "a", "")
@@ -237,6 +239,12 @@ func TestClusterOneOrderAndResumeAnywhere(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Subscribers on every node, each moving to the other node again and
+	// again at its own pace.
+	fctx, fcancel := context.WithCancel(context.Background())
+	defer fcancel()
+	nodes := []clusterClient{ca, cb}
+	followers := []*follower{follow(fctx, nodes, 0, 7), follow(fctx, nodes, 1, 11), follow(fctx, nodes, 0, 19), follow(fctx, nodes, 1, 29)}
 	const each = 40
 	var wg sync.WaitGroup
 	for i, cc := range []clusterClient{ca, cb} {
@@ -280,6 +288,9 @@ func TestClusterOneOrderAndResumeAnywhere(t *testing.T) {
 	}
 	if !slices.Equal(streamed, ids) {
 		t.Fatalf("streamed across the resume:\n%v\nwant every event once, in order:\n%v", streamed, ids)
+	}
+	for i, f := range followers {
+		f.check(t, fmt.Sprint(i), ids)
 	}
 }
 
@@ -527,7 +538,8 @@ func drain(ch <-chan sseEvent) <-chan struct{} {
 // sync_interval: always; the stream leader is SIGKILLed while writers post
 // through two Parley nodes. Posts go on once a new leader is elected (they
 // are retried with their client ids), and every acknowledged post is in
-// both nodes' histories, once.
+// both nodes' histories, once; subscribers that move between the nodes
+// through the kill catch up with every event, once, in order.
 func TestClusterSurvivesNATSLeaderSIGKILL(t *testing.T) {
 	p := startNATSProcs(t)
 	start := func(name string) *child {
@@ -569,6 +581,10 @@ func TestClusterSurvivesNATSLeaderSIGKILL(t *testing.T) {
 			}
 		}()
 	}
+	// Subscribers on both nodes, moving between them, through the kill.
+	fctx, fcancel := context.WithCancel(context.Background())
+	defer fcancel()
+	followers := []*follower{follow(fctx, []clusterClient{ca, cb}, 0, 23), follow(fctx, []clusterClient{ca, cb}, 1, 31)}
 	if !waitFor(func() bool { return count.Load() >= 100 }) {
 		t.Fatal("writers did not get going")
 	}
@@ -604,6 +620,10 @@ func TestClusterSurvivesNATSLeaderSIGKILL(t *testing.T) {
 				t.Fatalf("acknowledged post %s lost on %s", id, cc.url)
 			}
 		}
+	}
+	ids := exportIDsOf(t, ca.waitExport("r", total))
+	for i, f := range followers {
+		f.check(t, fmt.Sprint(i), ids)
 	}
 }
 
