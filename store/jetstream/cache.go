@@ -51,7 +51,11 @@ func (c *cache) Stat(sum string) (int64, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.l.WriteTimeout)
 	defer cancel()
-	info, err := c.l.objs.GetInfo(ctx, owner)
+	objs, _, err := c.l.objects(ctx, false)
+	if err != nil {
+		return 0, err
+	}
+	info, err := objs.GetInfo(ctx, owner)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return 0, store.NotFound("object " + sum)
 	}
@@ -110,7 +114,14 @@ func (c *cache) fetch(sum string) error {
 // copyObject writes object name, which must hold content sum, into the
 // cache.
 func (c *cache) copyObject(ctx context.Context, name, sum string) error {
-	r, err := c.l.objs.Get(ctx, name)
+	objs, _, err := c.l.objects(ctx, false)
+	if errors.Is(err, errNoObjects) {
+		return jetstream.ErrObjectNotFound
+	}
+	if err != nil {
+		return err
+	}
+	r, err := objs.Get(ctx, name)
 	if err != nil {
 		return err
 	}

@@ -113,7 +113,11 @@ func (l *Log) putObject(ctx context.Context, sum, fileID string, size int64) (na
 	name = bolt.ObjectName(sum, fileID)
 	ctx, cancel := context.WithTimeout(ctx, l.WriteTimeout)
 	defer cancel()
-	if _, err := l.objs.Put(ctx, jetstream.ObjectMeta{Name: name}, b); err != nil {
+	objs, _, err := l.objects(ctx, true)
+	if err == nil {
+		_, err = objs.Put(ctx, jetstream.ObjectMeta{Name: name}, b)
+	}
+	if err != nil {
 		if l.closed() {
 			return "", false, store.ErrClosed
 		}

@@ -68,11 +68,14 @@ type Log struct {
 	stream jetstream.Stream
 	gaps   jetstream.Stream
 	nodes  jetstream.KeyValue
-	// objs is the object store of files, objStream its stream (for
-	// erasing chunks); cache is this node's Blobs in front of them.
+	// cache is this node's Blobs in front of the object store of files.
+	cache *cache
+	// objMu guards objs, the object store of files, and objStream, its
+	// stream (for erasing chunks): both nil until the first file needs
+	// them (objects.go).
+	objMu     sync.Mutex
 	objs      jetstream.ObjectStore
 	objStream jetstream.Stream
-	cache     *cache
 
 	mu       sync.Mutex // guards applied, progress, outcomes, applyErr
 	applied  uint64
@@ -228,18 +231,6 @@ func (l *Log) connect() error {
 				Bucket: l.NodeBucket, Replicas: l.Replicas, TTL: 24 * time.Hour, Storage: jetstream.FileStorage,
 			})
 		}
-		if err != nil {
-			return err
-		}
-		if l.objs, err = l.js.ObjectStore(ctx, l.FileBucket); errors.Is(err, jetstream.ErrBucketNotFound) {
-			l.objs, err = l.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
-				Bucket: l.FileBucket, Replicas: l.Replicas, Storage: jetstream.FileStorage,
-			})
-		}
-		if err != nil {
-			return err
-		}
-		l.objStream, err = l.js.Stream(ctx, "OBJ_"+l.FileBucket)
 		return err
 	})
 	if err != nil {

@@ -83,7 +83,14 @@ func (l *Log) eraseQueuedObjects() error {
 // eraseObject overwrites every chunk of object name on every server, then
 // deletes the object. An object that is not there is done.
 func (l *Log) eraseObject(ctx context.Context, name string) error {
-	info, err := l.objs.GetInfo(ctx, name)
+	objs, objStream, err := l.objects(ctx, false)
+	if errors.Is(err, errNoObjects) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	info, err := objs.GetInfo(ctx, name)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return nil
 	}
@@ -94,20 +101,20 @@ func (l *Log) eraseObject(ctx context.Context, name string) error {
 	subject := "$O." + l.FileBucket + ".C." + info.NUID
 	next, erased := uint64(1), uint32(0)
 	for erased < info.Chunks {
-		m, err := l.objStream.GetMsg(ctx, next, jetstream.WithGetMsgSubject(subject))
+		m, err := objStream.GetMsg(ctx, next, jetstream.WithGetMsgSubject(subject))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			break // erased by another node already, or never stored whole
 		}
 		if err != nil {
 			return err
 		}
-		if err := l.objStream.SecureDeleteMsg(ctx, m.Sequence); err != nil && !deletedAlready(err) {
+		if err := objStream.SecureDeleteMsg(ctx, m.Sequence); err != nil && !deletedAlready(err) {
 			return err
 		}
 		erased++
 		next = m.Sequence + 1
 	}
-	if err := l.objs.Delete(ctx, name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+	if err := objs.Delete(ctx, name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
 		return err
 	}
 	return nil
@@ -123,7 +130,14 @@ func (l *Log) collectOrphanObjects(age time.Duration) (int, error) {
 	if !l.caughtUpNow(ctx) {
 		return 0, errors.New("not caught up with the stream")
 	}
-	infos, err := l.objs.List(ctx)
+	objs, _, err := l.objects(ctx, false)
+	if errors.Is(err, errNoObjects) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	infos, err := objs.List(ctx)
 	if errors.Is(err, jetstream.ErrNoObjectsFound) {
 		return 0, nil
 	}
