@@ -141,6 +141,7 @@ func (c *clusterFlags) open(ctx context.Context, m *Main, db *bolt.DB, logger *s
 	l.Options, l.Node, l.Replicas, l.Logger = opts, *c.node, *c.replicas, logger
 	l.OnAccountsChanged = onAccounts
 	l.Stream, l.GapStream, l.NodeBucket, l.Prefix = c.names()
+	l.FileBucket = l.Prefix + "_files"
 	if err := l.Open(); err != nil {
 		return nil, err
 	}

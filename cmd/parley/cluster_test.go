@@ -219,7 +219,9 @@ func exportIDsOf(tb testing.TB, export []byte) []string {
 // JetStream cluster. Posts go through both at once while a subscriber on
 // node A drops and resumes on node B with Last-Event-ID: it gets every
 // event exactly once, in the one order both nodes store, with the same
-// ids and bytes. A token made through A works through B at once.
+// ids and bytes; so do four more subscribers, two starting on each node,
+// that move between the nodes every 7, 11, 19 and 29 events. A token made
+// through A works through B at once.
 func TestClusterOneOrderAndResumeAnywhere(t *testing.T) {
 	c := natstest.Start(t, 3)
 	a := startClusterNode(t, c, "a", "")
@@ -237,6 +239,12 @@ func TestClusterOneOrderAndResumeAnywhere(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Subscribers on every node, each moving to the other node again and
+	// again at its own pace.
+	fctx, fcancel := context.WithCancel(context.Background())
+	defer fcancel()
+	nodes := []clusterClient{ca, cb}
+	followers := []*follower{follow(fctx, nodes, 0, 7), follow(fctx, nodes, 1, 11), follow(fctx, nodes, 0, 19), follow(fctx, nodes, 1, 29)}
 	const each = 40
 	var wg sync.WaitGroup
 	for i, cc := range []clusterClient{ca, cb} {
@@ -280,6 +288,9 @@ func TestClusterOneOrderAndResumeAnywhere(t *testing.T) {
 	}
 	if !slices.Equal(streamed, ids) {
 		t.Fatalf("streamed across the resume:\n%v\nwant every event once, in order:\n%v", streamed, ids)
+	}
+	for i, f := range followers {
+		f.check(t, fmt.Sprint(i), ids)
 	}
 }
 
@@ -451,8 +462,7 @@ func TestClusterSurvivesKills(t *testing.T) {
 
 // TestClusterStatusAndReplicaWarning: cluster status shows the stream,
 // its servers and each node's applied sequence; a node whose stream has
-// fewer than three replicas warns at start, and status warns too; a node
-// stores no files.
+// fewer than three replicas warns at start, and status warns too.
 func TestClusterStatusAndReplicaWarning(t *testing.T) {
 	c := natstest.Start(t, 3)
 	n := startBinary(t, os.Args[0], []string{"PARLEY_TEST_CHILD=1", "PARLEY_ADMIN_PASSWORD=" + clusterPassword},
@@ -464,11 +474,6 @@ func TestClusterStatusAndReplicaWarning(t *testing.T) {
 	cc := clusterClient{t, n.url, newToken(t, n.url)}
 	if _, _, err := cc.post("r", "hello", "h1"); err != nil {
 		t.Fatal(err)
-	}
-	// Files are not shared between nodes yet: a node stores none rather
-	// than accept what the others would lack.
-	if status, body, err := cc.do(http.MethodPost, "/api/rooms/r/files?name=a.txt", "text"); err != nil || status != http.StatusNotFound || !strings.Contains(string(body), "stores no files") {
-		t.Fatalf("upload in cluster mode: got %d %s %v, want 404 stores no files", status, body, err)
 	}
 	var out string
 	if !waitFor(func() bool {
@@ -533,7 +538,8 @@ func drain(ch <-chan sseEvent) <-chan struct{} {
 // sync_interval: always; the stream leader is SIGKILLed while writers post
 // through two Parley nodes. Posts go on once a new leader is elected (they
 // are retried with their client ids), and every acknowledged post is in
-// both nodes' histories, once.
+// both nodes' histories, once; subscribers that move between the nodes
+// through the kill catch up with every event, once, in order.
 func TestClusterSurvivesNATSLeaderSIGKILL(t *testing.T) {
 	p := startNATSProcs(t)
 	start := func(name string) *child {
@@ -575,6 +581,10 @@ func TestClusterSurvivesNATSLeaderSIGKILL(t *testing.T) {
 			}
 		}()
 	}
+	// Subscribers on both nodes, moving between them, through the kill.
+	fctx, fcancel := context.WithCancel(context.Background())
+	defer fcancel()
+	followers := []*follower{follow(fctx, []clusterClient{ca, cb}, 0, 23), follow(fctx, []clusterClient{ca, cb}, 1, 31)}
 	if !waitFor(func() bool { return count.Load() >= 100 }) {
 		t.Fatal("writers did not get going")
 	}
@@ -610,6 +620,10 @@ func TestClusterSurvivesNATSLeaderSIGKILL(t *testing.T) {
 				t.Fatalf("acknowledged post %s lost on %s", id, cc.url)
 			}
 		}
+	}
+	ids := exportIDsOf(t, ca.waitExport("r", total))
+	for i, f := range followers {
+		f.check(t, fmt.Sprint(i), ids)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 
 	"github.com/parleychat/parley/api"
 	"github.com/parleychat/parley/store"
-	"github.com/parleychat/parley/store/bolt"
 )
 
 // fileFlags are serve's flags for uploads (docs/files.md, "Limits").
@@ -46,12 +45,12 @@ func (f *fileFlags) check() error {
 	return nil
 }
 
-// apply makes db srv's file store with the flags' limits; limitsOn false
-// lifts the rate limits, as -limits=false does for the others. (db's
-// UploadTTL is set before it opens.)
-func (f *fileFlags) apply(db *bolt.DB, srv *api.Server, limitsOn bool) {
+// apply makes files srv's file store with the flags' limits; limitsOn
+// false lifts the rate limits, as -limits=false does for the others. (The
+// db's UploadTTL is set before it opens.)
+func (f *fileFlags) apply(files store.Files, srv *api.Server, limitsOn bool) {
 	if !limitsOn {
 		f.limits.UploadsPerMinute, f.limits.MaxUploads = 0, 0
 	}
-	srv.Files, srv.FileLimits = db, f.limits
+	srv.Files, srv.FileLimits = files, f.limits
 }

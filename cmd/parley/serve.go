@@ -117,9 +117,10 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	db.Retention = store.Retention{Events: *retainEvents, For: store.Duration(*retainFor)}
 	db.UploadTTL = files.uploadTTL
 	var (
-		log      store.Store                = db
-		accounts store.Accounts             = db
-		opened   atomic.Pointer[api.Server] // for the cluster's account changes
+		log       store.Store                = db
+		accounts  store.Accounts             = db
+		fileStore store.Files                = db // a cluster's: the object store behind a cache
+		opened    atomic.Pointer[api.Server]      // for the cluster's account changes
 	)
 	if cf.on() {
 		cl, err := cf.open(ctx, m, db, logger, func() {
@@ -131,7 +132,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 			return err
 		}
 		defer cl.Close()
-		log, accounts = cl, cl
+		log, accounts, fileStore = cl, cl, cl
 	} else {
 		if err := db.Open(); err != nil {
 			return err
@@ -147,11 +148,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		}
 		defer relay.Close()
 		srv.Node, srv.Relay = *cf.node, relay
-	} else {
-		// Cluster mode has no shared file store yet (docs/cluster.md): a
-		// node's uploads would be missing on the others, so it stores none.
-		files.apply(db, srv, *limitsOn)
 	}
+	files.apply(fileStore, srv, *limitsOn)
 	srv.Addr, srv.MaxMessageBytes, srv.Heartbeat, srv.Logger = *addr, *maxMsg, *heartbeat, logger
 	srv.DefaultRetention, srv.MaxImportBytes = db.Retention, *maxImport
 	srv.BodyTimeout, srv.ImportBodyTimeout = *bodyTimeout, *importBodyTimeout

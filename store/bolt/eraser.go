@@ -114,6 +114,12 @@ func (d *DB) collectFiles(now time.Time) {
 			d.Logger.Info("collected pending uploads", "files", n)
 		}
 	}
+	d.collectOrphanObjects(now)
+}
+
+// collectOrphanObjects is the pruner's walk for objects without a
+// reference, at most every OrphanAge/2.
+func (d *DB) collectOrphanObjects(now time.Time) {
 	if d.OrphanAge > 0 && now.Sub(d.files.lastWalk) >= d.OrphanAge/2 {
 		d.files.lastWalk = now
 		if n, err := d.collectOrphans(now.Add(-d.OrphanAge)); err != nil && !errors.Is(err, store.ErrClosed) {

@@ -18,11 +18,18 @@ const pruneChunk = 1000
 // DedupWindow, every PruneEvery.
 func (d *DB) pruneLoop() {
 	defer close(d.prunerDone)
-	if d.Replica {
-		return // a replica prunes when it applies the cluster's ticks
-	}
 	t := time.NewTicker(d.PruneEvery)
 	defer t.Stop()
+	for d.Replica {
+		// A replica prunes when it applies the cluster's ticks; only its
+		// cache of the cluster's objects is its own to collect.
+		d.collectOrphanObjects(d.Now())
+		select {
+		case <-d.stop:
+			return
+		case <-t.C:
+		}
+	}
 	for {
 		now := d.Now()
 		if d.DedupWindow > 0 {

@@ -44,7 +44,8 @@ const (
 	// EntryTick applies retention and forgets old client ids at D.
 	EntryTick
 	// EntryGap stands for a sequence removed from the stream: its gap
-	// record says what applying it did, without text.
+	// record says what applying it did, without text: the event it
+	// stored, or (Op set) the file registration it made, without name.
 	EntryGap
 )
 
@@ -56,16 +57,18 @@ type Entry struct {
 	// Event is the event of an EntryEvent or EntryImport, and for an
 	// EntryGap the event it produced without its text (zero ID: none).
 	Event store.Event
-	// Op runs an EntryOp against the replica. Every write it makes must
+	// Op runs an EntryOp (or a gap's registration) against the replica. Every write it makes must
 	// pass its ctx to the DB's methods, so the replica's position is
 	// committed in the same transaction. Its result is the outcome's.
 	Op func(ctx context.Context, db *DB) (any, error)
 	// Chain is an EntryGap's D, as the nodes that applied it computed it.
 	Chain time.Time
 	// Retention and DedupWindow are an EntryTick's: the cluster's default
-	// retention and how long client ids are remembered.
+	// retention and how long client ids are remembered. UploadTTL, if
+	// set, collects the uploads no message carried for that long.
 	Retention   store.Retention
 	DedupWindow time.Duration
+	UploadTTL   time.Duration
 }
 
 // Outcome is what applying one entry did.
@@ -170,6 +173,7 @@ func putApplied(tx *bbolt.Tx, seq uint64, chain time.Time) error {
 // Created records are handed to subscribers after their commit. Apply is
 // for one goroutine, the node's applier.
 func (d *DB) Apply(ctx context.Context, entries []Entry) ([]Outcome, error) {
+	defer d.afterApply()
 	seq, chain, err := d.Applied()
 	if err != nil {
 		return nil, err
@@ -184,14 +188,14 @@ func (d *DB) Apply(ctx context.Context, entries []Entry) ([]Outcome, error) {
 			o Outcome
 			n = 1
 		)
-		switch en.Kind {
-		case EntryOp:
+		switch {
+		case en.Kind == EntryOp, en.Kind == EntryGap && en.Op != nil:
 			o, err = d.applyOp(ctx, en, chainAfter(chain, en))
-		case EntryTick:
+		case en.Kind == EntryTick:
 			o, err = d.applyTick(en, chainAfter(chain, en))
-		case EntryEvent, EntryImport, EntryGap:
+		case storesEvent(en):
 			j := i + 1
-			for j < len(entries) && entries[j].Seq == entries[j-1].Seq+1 && storesEvent(entries[j].Kind) {
+			for j < len(entries) && entries[j].Seq == entries[j-1].Seq+1 && storesEvent(entries[j]) {
 				j++
 			}
 			var run []Outcome
@@ -215,7 +219,23 @@ func (d *DB) Apply(ctx context.Context, entries []Entry) ([]Outcome, error) {
 	return outs, nil
 }
 
-func storesEvent(k EntryKind) bool { return k == EntryEvent || k == EntryImport || k == EntryGap }
+// afterApply does what a single node's writer does after its commits:
+// wake the eraser for the objects (the node's cached copies) that applying
+// released, and count the released file records for the scrubber.
+func (d *DB) afterApply() {
+	if d.eraseQueued.Swap(false) {
+		d.wakeEraser()
+	}
+	if n := d.releasedFiles.Swap(0); n > 0 {
+		d.scrubs.queued(int(n))
+	}
+}
+
+// storesEvent reports whether en is applied in a run of events: an event,
+// an import, a gap that stands for one (or for nothing).
+func storesEvent(en Entry) bool {
+	return en.Kind == EntryEvent || en.Kind == EntryImport || en.Kind == EntryGap && en.Op == nil
+}
 
 // applyRun stores a run of event entries in one transaction.
 func (d *DB) applyRun(run []Entry, chain time.Time) ([]Outcome, error) {
@@ -334,6 +354,7 @@ func (d *DB) applyOp(ctx context.Context, en Entry, at time.Time) (Outcome, erro
 	o := Outcome{Seq: en.Seq, Chain: at}
 	hooked := false
 	hook := func(tx *bbolt.Tx) error { hooked = true; return putApplied(tx, en.Seq, at) }
+	ctx = context.WithValue(ctx, applyPosKey{}, applyPos{seq: en.Seq, at: at})
 	res, err := en.Op(context.WithValue(ctx, applyHookKey{}, hook), d)
 	if err != nil && !ruleError(err) {
 		return o, fmt.Errorf("apply sequence %d: %w", en.Seq, err)
@@ -360,6 +381,11 @@ func (d *DB) applyTick(en Entry, at time.Time) (Outcome, error) {
 	if _, err := d.pruneRoomsBy(at, en.Retention); err != nil {
 		return o, fmt.Errorf("apply tick %d: %w", en.Seq, err)
 	}
+	if en.UploadTTL > 0 {
+		if _, err := d.CollectFiles(context.Background(), at.Add(-en.UploadTTL)); err != nil {
+			return o, fmt.Errorf("apply tick %d: %w", en.Seq, err)
+		}
+	}
 	if err := d.update(func(tx *bbolt.Tx) error { return putApplied(tx, en.Seq, at) }); err != nil {
 		return o, fmt.Errorf("apply tick %d: %w", en.Seq, err)
 	}
@@ -369,7 +395,7 @@ func (d *DB) applyTick(en Entry, at time.Time) (Outcome, error) {
 // ruleError reports whether err is a rule an input broke rather than a
 // failure of the file: the one kind an entry's outcome may be.
 func ruleError(err error) bool {
-	for _, rule := range []error{store.ErrInvalid, store.ErrNotFound, store.ErrConflict, store.ErrForbidden, store.ErrTooLarge} {
+	for _, rule := range []error{store.ErrInvalid, store.ErrNotFound, store.ErrConflict, store.ErrForbidden, store.ErrTooLarge, store.ErrQuota} {
 		if errors.Is(err, rule) {
 			return true
 		}
@@ -380,6 +406,15 @@ func ruleError(err error) bool {
 // applyHookKey carries, in the ctx of an EntryOp, the function that writes
 // the replica's position in the op's own transaction.
 type applyHookKey struct{}
+
+// applyPosKey carries, in the ctx of an EntryOp, the op's applyPos.
+type applyPosKey struct{}
+
+// applyPos is the stream sequence of the op being applied, and its D.
+type applyPos struct {
+	seq uint64
+	at  time.Time
+}
 
 // updateCtx runs fn in a write transaction; when ctx carries an apply hook
 // (a replica applying an op) the hook runs in the same transaction.

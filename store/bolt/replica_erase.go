@@ -1,9 +1,13 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/oklog/ulid/v2"
 	bbolt "go.etcd.io/bbolt"
@@ -31,9 +35,32 @@ type EraseItem struct {
 	Seq uint64
 	// ID is the event's id; its time is the sequence's D.
 	ID ulid.ULID
-	// Event is the event's JSON as it was applied, without its text (and,
-	// after a delete, without the mentions and files the delete removed).
+	// Event is the event's JSON as it was applied, without its text and
+	// its files' names; empty for a sequence that stored none.
 	Event []byte
+	// Register is, instead of an event, the file registration the
+	// sequence made.
+	Register *FileGap
+}
+
+// fileGapValue begins the queued JSON of a FileGap.
+const fileGapValue = `{"register":`
+
+// queueFileGap queues stream sequence seq, applied at D = chain, which
+// registered a file, with its gap record.
+func queueFileGap(tx *bbolt.Tx, seq uint64, chain time.Time, g FileGap) error {
+	js, err := json.Marshal(struct {
+		Register FileGap `json:"register"`
+	}{g})
+	if err != nil {
+		return err
+	}
+	b, err := tx.CreateBucketIfNotExists(bucketErase)
+	if err != nil {
+		return err
+	}
+	id := DerivedID(chain, seq)
+	return b.Put(seqKey(seq), append(id[:], js...))
 }
 
 // queueErase queues the stream sequence of event id, stored as js, for
@@ -47,12 +74,18 @@ func queueErase(tx *bbolt.Tx, id ulid.ULID, js []byte) error {
 	if err := e.UnmarshalJSON(js); err != nil {
 		return fmt.Errorf("queue erase of %s: %w", id, err)
 	}
-	if e.Text != "" || e.Redacted {
+	if e.Text != "" || e.Redacted || len(e.Files) > 0 {
 		// The gap record is the event as it was applied, with its text
-		// dropped: a node rebuilding checks the changes between it and its
-		// delete or prune against it, and a reaction to a message that was
-		// not yet deleted was accepted. A delete redacts it again.
+		// and its files' names dropped: a node rebuilding checks the
+		// changes between it and its delete or prune against it (a
+		// reaction to a message that was not yet deleted was accepted), and
+		// attaches its files so that the delete or prune releases them as
+		// it did everywhere else. A delete redacts it again.
 		e.Text, e.Redacted = "", false
+		e.Files = slices.Clone(e.Files)
+		for i := range e.Files {
+			e.Files[i].Name = ""
+		}
 		var err error
 		if js, err = e.MarshalJSON(); err != nil {
 			return err
@@ -79,6 +112,15 @@ func decodeEraseItem(k, v []byte) (EraseItem, error) {
 	}
 	it := EraseItem{Seq: binary.BigEndian.Uint64(k), Event: append([]byte(nil), v[16:]...)}
 	copy(it.ID[:], v[:16])
+	if bytes.HasPrefix(it.Event, []byte(fileGapValue)) {
+		var r struct {
+			Register FileGap `json:"register"`
+		}
+		if err := json.Unmarshal(it.Event, &r); err != nil {
+			return it, fmt.Errorf("erase queue %d: %w", it.Seq, err)
+		}
+		it.Event, it.Register = nil, &r.Register
+	}
 	return it, nil
 }
 
@@ -149,6 +191,9 @@ func (w *batchWriter) queueRedacted(room string, ids []ulid.ULID) error {
 		return err
 	}
 	for _, id := range ids {
+		if seq, ok := SeqOf(id); !ok || w.tx.Bucket(bucketErase) != nil && w.tx.Bucket(bucketErase).Get(seqKey(seq)) != nil {
+			continue // queued by redact, as it was before the delete
+		}
 		_, js, err := decodeValue(rb.log.Get(id[:]))
 		if err != nil {
 			return fmt.Errorf("queue erase of %s: %w", id, err)

@@ -358,6 +358,12 @@ func (w *batchWriter) redact(rb *roomBuckets, id ulid.ULID) error {
 		if err := e.UnmarshalJSON(js); err != nil {
 			return fmt.Errorf("redact %s: %w", rid, err)
 		}
+		if w.d.Replica {
+			// Its gap record, as it was applied (files included).
+			if err := queueErase(w.tx, rid, js); err != nil {
+				return err
+			}
+		}
 		e.Redact()
 		red, err := e.MarshalJSON()
 		if err != nil {

@@ -179,6 +179,7 @@ func (l *Log) applyMsgs(ctx context.Context, batch []jetstream.Msg) error {
 	}
 	outs, err := l.DB.Apply(ctx, entries)
 	l.delivered(outs)
+	l.wakeObjEraser()
 	if queuesErase(entries, outs) {
 		l.wakeEraser()
 	}
@@ -317,7 +318,8 @@ func (l *Log) waitOutcome(ctx context.Context, seq uint64) (bolt.Outcome, error)
 }
 
 // queuesErase reports whether applying entries may have queued sequences
-// for the eraser: a delete redacted events, or a tick pruned.
+// for the eraser: a delete redacted events, a tick pruned, an op collected
+// uploads (whose registrations are erased).
 func queuesErase(entries []bolt.Entry, outs []bolt.Outcome) bool {
 	for _, o := range outs {
 		if len(o.Redacted) > 0 {
@@ -325,8 +327,8 @@ func queuesErase(entries []bolt.Entry, outs []bolt.Outcome) bool {
 		}
 	}
 	for _, en := range entries {
-		if en.Kind == bolt.EntryTick {
-			return true
+		if en.Kind == bolt.EntryTick || en.Kind == bolt.EntryOp {
+			return true // a prune, or a collection of uploads
 		}
 	}
 	return false

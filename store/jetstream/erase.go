@@ -148,7 +148,7 @@ func (l *Log) eraseItem(ctx context.Context, it bolt.EraseItem) error {
 // would write the same bytes anyway).
 func (l *Log) recordGap(ctx context.Context, it bolt.EraseItem) error {
 	subject := l.gapSubject(it.Seq)
-	data, err := json.Marshal(gapRecord{Seq: it.Seq, ChainMS: int64(it.ID.Time()), Event: it.Event})
+	data, err := json.Marshal(gapRecord{Seq: it.Seq, ChainMS: int64(it.ID.Time()), Event: it.Event, Register: it.Register})
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,9 @@ func (l *Log) Import(ctx context.Context, room string, src io.ReadSeeker) (store
 		if err != nil {
 			return rep, err // checked above: the file changed under us
 		}
+		if err := l.registerImported(ctx, room, e); err != nil {
+			return rep, fmt.Errorf("import stopped after %d events (importing the same file again completes it): %w", len(seqs)+dups, err)
+		}
 		js, err := e.MarshalJSON()
 		if err != nil {
 			return rep, err
@@ -73,4 +76,23 @@ func (l *Log) Import(ctx context.Context, room string, src io.ReadSeeker) (store
 	}
 	rep.Skipped += dups
 	return rep, errors.Join(errs...)
+}
+
+// registerImported registers the files an imported message carries, whose
+// bytes the import put in this node's cache, before the message is
+// published: apply attaches registered files only (it never asks the
+// object store). A file registered already (the same file imported again,
+// which CheckImport found to be the same content) is left as it is.
+func (l *Log) registerImported(ctx context.Context, room string, e store.Event) error {
+	for _, ref := range e.Files {
+		if _, err := l.DB.File(ctx, ref.ID); err == nil {
+			continue
+		}
+		_, err := l.AddFile(ctx, store.File{ID: ref.ID, Room: room, Name: ref.Name, Size: ref.Size,
+			Type: ref.Type, SHA256: ref.SHA256, Uploader: e.Author}, store.Quota{})
+		if err != nil {
+			return fmt.Errorf("file %s: %w", ref.ID, err)
+		}
+	}
+	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/store/blobdir"
 	"github.com/parleychat/parley/store/bolt"
 )
 
@@ -36,9 +37,10 @@ type Log struct {
 	URLs []string
 	// Options are extra NATS connection options: credentials, TLS.
 	Options []nats.Option
-	// Stream names the stream; GapStream the stream of gap records and
-	// NodeBucket the key-value bucket of node heartbeats.
-	Stream, GapStream, NodeBucket string
+	// Stream names the stream; GapStream the stream of gap records,
+	// NodeBucket the key-value bucket of node heartbeats and FileBucket the
+	// object store of uploaded files.
+	Stream, GapStream, NodeBucket, FileBucket string
 	// Prefix begins every subject of the streams.
 	Prefix string
 	// Replicas is used when the streams are created; below 3 Open warns.
@@ -66,6 +68,14 @@ type Log struct {
 	stream jetstream.Stream
 	gaps   jetstream.Stream
 	nodes  jetstream.KeyValue
+	// cache is this node's Blobs in front of the object store of files.
+	cache *cache
+	// objMu guards objs, the object store of files, and objStream, its
+	// stream (for erasing chunks): both nil until the first file needs
+	// them (objects.go).
+	objMu     sync.Mutex
+	objs      jetstream.ObjectStore
+	objStream jetstream.Stream
 
 	mu       sync.Mutex // guards applied, progress, outcomes, applyErr
 	applied  uint64
@@ -75,6 +85,7 @@ type Log struct {
 
 	acctChanged chan struct{} // a pending OnAccountsChanged call
 	eraseWake   chan struct{} // the erase queue may have grown
+	objWake     chan struct{} // the object erase queue may have grown
 	// afterGap, if set (tests), runs after a gap record is stored and
 	// before the sequence is removed; an error stops that erase.
 	afterGap func(ctx context.Context, seq uint64) error
@@ -107,6 +118,7 @@ func New(db *bolt.DB, urls []string) *Log {
 		Stream:       "PARLEY",
 		GapStream:    "PARLEY_GAPS",
 		NodeBucket:   "parley_nodes",
+		FileBucket:   "parley_files",
 		Prefix:       "parley",
 		Replicas:     3,
 		Node:         "parley",
@@ -126,6 +138,12 @@ func (l *Log) Open() error {
 		return errors.New("jetstream: DB, URLs, WriteTimeout, TickEvery and Logger must be set")
 	}
 	l.DB.Replica = true
+	dir, err := blobdir.Open(l.DB.Path + ".files")
+	if err != nil {
+		return err
+	}
+	l.cache = &cache{l: l, dir: dir}
+	l.DB.BlobStore = l.cache
 	if err := l.DB.Open(); err != nil {
 		return err
 	}
@@ -150,8 +168,10 @@ func (l *Log) Open() error {
 	l.stopCtx, l.cancel = context.WithCancel(context.Background())
 	l.acctChanged = make(chan struct{}, 1)
 	l.eraseWake = make(chan struct{}, 1)
-	l.wg.Add(5)
+	l.objWake = make(chan struct{}, 1)
+	l.wg.Add(6)
 	go l.eraseLoop()
+	go l.objEraseLoop()
 	go l.watchAccounts()
 	go l.applyLoop()
 	go l.tickLoop()

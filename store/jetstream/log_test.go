@@ -32,6 +32,7 @@ func openNodeAt(tb testing.TB, c *natstest.Cluster, prefix, node, path string, s
 	db := bolt.NewDB(path)
 	l := jetstream.New(db, c.URLs())
 	l.Stream, l.GapStream, l.NodeBucket, l.Prefix = prefix, prefix+"_GAPS", prefix+"_nodes", prefix
+	l.FileBucket = prefix + "_files"
 	l.Node = node
 	if set != nil {
 		set(l)

@@ -22,7 +22,7 @@ func (l *Log) tickLoop() {
 		case <-time.After(wait):
 		}
 		ret := l.DB.Retention
-		m := &wireMsg{Kind: "tick", Retention: &ret, DedupWindow: l.DB.DedupWindow}
+		m := &wireMsg{Kind: "tick", Retention: &ret, DedupWindow: l.DB.DedupWindow, UploadTTL: l.DB.UploadTTL}
 		ctx, cancel := context.WithTimeout(context.Background(), l.WriteTimeout)
 		stop := context.AfterFunc(l.stopCtx, cancel) // Close does not wait for a tick
 		_, err := l.publish(ctx, l.clusterSubject(), m, "tick-"+strconv.FormatInt(int64(l.TickEvery), 10)+"-"+strconv.FormatInt(n+1, 10))

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -58,6 +59,16 @@ type wireMsg struct {
 	Setting *store.Retention  `json:"setting,omitempty"` // a room's retention; nil: the default
 	Person  string            `json:"person,omitempty"`
 	Mark    ulid.ULID         `json:"mark,omitzero"`
+
+	// A file registration: the file, the quota it was checked against
+	// where it was taken, its thumbnail, and the object store object
+	// holding the bytes.
+	File  *store.File  `json:"file,omitempty"`
+	Quota *store.Quota `json:"quota,omitempty"`
+	Thumb *store.Thumb `json:"thumb,omitempty"`
+	Obj   string       `json:"obj,omitempty"`
+	// A tick's upload collection age.
+	UploadTTL time.Duration `json:"upload_ttl,omitempty"`
 }
 
 // wireEvent is a posted event without id and time.
@@ -72,16 +83,27 @@ type wireEvent struct {
 	Emoji    string    `json:"emoji,omitempty"`
 	Remove   bool      `json:"remove,omitempty"`
 	Moderate bool      `json:"moderate,omitempty"`
+	// Files are the ids of the uploads a message carries; apply fills in
+	// the rest from the replica's records.
+	Files []string `json:"files,omitempty"`
 }
 
 func toWire(e store.Event) *wireEvent {
-	return &wireEvent{Room: e.Room, Type: e.Type, Author: e.Author, Text: e.Text, ClientID: e.ClientID,
+	w := &wireEvent{Room: e.Room, Type: e.Type, Author: e.Author, Text: e.Text, ClientID: e.ClientID,
 		ReplyTo: e.ReplyTo, Target: e.Target, Emoji: e.Emoji, Remove: e.Remove, Moderate: e.Moderate}
+	for _, f := range e.Files {
+		w.Files = append(w.Files, f.ID)
+	}
+	return w
 }
 
 func (w *wireEvent) event() store.Event {
-	return store.Event{Room: w.Room, Type: w.Type, Author: w.Author, Text: w.Text, ClientID: w.ClientID,
+	e := store.Event{Room: w.Room, Type: w.Type, Author: w.Author, Text: w.Text, ClientID: w.ClientID,
 		ReplyTo: w.ReplyTo, Target: w.Target, Emoji: w.Emoji, Remove: w.Remove, Moderate: w.Moderate}
+	for _, id := range w.Files {
+		e.Files = append(e.Files, store.FileRef{ID: id})
+	}
+	return e
 }
 
 // gapRecord says what applying a removed sequence did, without its text:
@@ -90,6 +112,9 @@ type gapRecord struct {
 	Seq     uint64          `json:"seq"`
 	ChainMS int64           `json:"chain_ms"`
 	Event   json.RawMessage `json:"applied,omitempty"` // the event as stored, text removed; none if it produced none
+	// Register is, instead of an event, the file registration the
+	// sequence made, without the file's name.
+	Register *bolt.FileGap `json:"register,omitempty"`
 }
 
 // clientMsgID is the JetStream dedup id of an event with a client id: the
@@ -119,7 +144,7 @@ func (l *Log) gapSubject(seq uint64) string         { return l.Prefix + "_gap." 
 // whether it changes accounts (who may use what).
 func entry(seq uint64, stamp time.Time, data []byte) (bolt.Entry, bool, error) {
 	en, m, err := decodeEntry(seq, stamp, data)
-	return en, err == nil && m.Kind == "op" && m.Op != "mark" && m.Op != "room.retention", err
+	return en, err == nil && m.Kind == "op" && m.Op != "mark" && m.Op != "room.retention" && !strings.HasPrefix(m.Op, "file."), err
 }
 
 func decodeEntry(seq uint64, stamp time.Time, data []byte) (bolt.Entry, *wireMsg, error) {
@@ -146,7 +171,7 @@ func (m *wireMsg) decodeInto(en *bolt.Entry, data []byte) error {
 		}
 		en.Event.Derive()
 	case "tick":
-		en.Kind, en.DedupWindow = bolt.EntryTick, m.DedupWindow
+		en.Kind, en.DedupWindow, en.UploadTTL = bolt.EntryTick, m.DedupWindow, m.UploadTTL
 		if m.Retention != nil {
 			en.Retention = *m.Retention
 		}
@@ -169,6 +194,12 @@ func gapEntry(seq uint64, data []byte) (bolt.Entry, error) {
 		return bolt.Entry{}, fmt.Errorf("gap record %d: bad record (%v)", seq, err)
 	}
 	en := bolt.Entry{Seq: seq, Kind: bolt.EntryGap, Chain: time.UnixMilli(g.ChainMS).UTC()}
+	if r := g.Register; r != nil {
+		en.Op = func(ctx context.Context, db *bolt.DB) (any, error) {
+			return db.RegisterFile(ctx, r.File, store.Quota{}, r.Obj)
+		}
+		return en, nil
+	}
 	if len(g.Event) > 0 {
 		if err := en.Event.UnmarshalJSON(g.Event); err != nil {
 			return en, fmt.Errorf("gap record %d: %w", seq, err)
@@ -238,6 +269,24 @@ func (m *wireMsg) op() (func(ctx context.Context, db *bolt.DB) (any, error), err
 	case "mark":
 		return func(ctx context.Context, db *bolt.DB) (any, error) {
 			return db.SetMark(ctx, m.Person, m.Room, m.Mark)
+		}, nil
+	case "file.add":
+		if m.File == nil || m.Quota == nil {
+			break
+		}
+		return func(ctx context.Context, db *bolt.DB) (any, error) {
+			return db.RegisterFile(ctx, *m.File, *m.Quota, m.Obj)
+		}, nil
+	case "file.thumb":
+		if m.Thumb == nil {
+			break
+		}
+		return func(ctx context.Context, db *bolt.DB) (any, error) {
+			return nil, db.RegisterThumb(ctx, m.ID, *m.Thumb, m.Obj)
+		}, nil
+	case "file.collect":
+		return func(ctx context.Context, db *bolt.DB) (any, error) {
+			return db.CollectFiles(ctx, m.Now)
 		}, nil
 	default:
 		return nil, fmt.Errorf("unknown op %q", m.Op)

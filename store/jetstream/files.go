@@ -1,0 +1,148 @@
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/store/bolt"
+)
+
+// Files in cluster mode (docs/cluster.md, "Files"): the bytes are put in
+// the object store first, then the file is registered through the stream,
+// and every node applies the registration (bolt's RegisterFile) alike. The
+// records and their reads are the replica's.
+
+// Blobs implements store.Files: this node's cache of the object store.
+func (l *Log) Blobs() store.Blobs { return l.cache }
+
+// AddFile implements store.Files. The object f.SHA256 must be in this
+// node's cache (an upload commits it there); unless the content is
+// registered already, it is put in the object store under a name of its
+// own before the registration is published.
+func (l *Log) AddFile(ctx context.Context, f store.File, q store.Quota) (store.File, error) {
+	if err := checkFile(f); err != nil {
+		return store.File{}, err
+	}
+	f.Time = l.DB.Now().UTC()
+	name, fresh, err := l.putObject(ctx, f.SHA256, f.ID, f.Size)
+	if err != nil {
+		return store.File{}, err
+	}
+	res, err := l.fileOp(ctx, &wireMsg{Op: "file.add", File: &f, Quota: &q, Obj: name}, fresh)
+	if err != nil {
+		return store.File{}, err
+	}
+	got, _ := res.(store.File)
+	return got, nil
+}
+
+// SetThumb implements store.Files: as AddFile, for the thumbnail's object.
+func (l *Log) SetThumb(ctx context.Context, id string, t store.Thumb) error {
+	m := &wireMsg{Op: "file.thumb", ID: id, Thumb: &t}
+	fresh := false
+	if !t.None {
+		if err := store.ValidateSHA256(t.SHA256); err != nil {
+			return err
+		}
+		size, err := l.cache.dir.Stat(t.SHA256)
+		if err != nil {
+			return err
+		}
+		if m.Obj, fresh, err = l.putObject(ctx, t.SHA256, id, size); err != nil {
+			return err
+		}
+	}
+	_, err := l.fileOp(ctx, m, fresh)
+	return err
+}
+
+// CollectFiles implements store.Files: every node releases, at the same
+// place in the stream, the pending uploads older than before.
+func (l *Log) CollectFiles(ctx context.Context, before time.Time) (int, error) {
+	res, err := l.op(ctx, &wireMsg{Op: "file.collect", Now: before})
+	n, _ := res.(int)
+	return n, err
+}
+
+// fileOp publishes a registration whose object m.Obj this node put (fresh)
+// or found. A fresh object the registration did not claim is erased at
+// once: its name was never published anywhere else. One whose fate is
+// unknown (not confirmed) is left to the orphan collector.
+func (l *Log) fileOp(ctx context.Context, m *wireMsg, fresh bool) (any, error) {
+	res, err := l.op(ctx, m)
+	if err != nil && fresh && ruleBroken(err) {
+		if eerr := l.eraseObject(ctx, m.Obj); eerr != nil {
+			l.Logger.Warn("erase an unclaimed upload from the object store; the orphan collector will", "object", m.Obj, "err", eerr)
+		}
+	}
+	return res, err
+}
+
+// ruleBroken reports whether err is a refusal decided at apply (the
+// change was applied and refused), not a failure to learn the outcome.
+func ruleBroken(err error) bool {
+	for _, rule := range []error{store.ErrInvalid, store.ErrNotFound, store.ErrConflict, store.ErrForbidden, store.ErrQuota} {
+		if errors.Is(err, rule) {
+			return true
+		}
+	}
+	return false
+}
+
+// putObject makes sure the object store holds content sum for an upload
+// of file id: the owner the replica knows, or else this node's cached copy
+// put under a name of its own (fresh).
+func (l *Log) putObject(ctx context.Context, sum, fileID string, size int64) (name string, fresh bool, err error) {
+	if owner, err := l.DB.ObjectOwner(sum); err == nil {
+		return owner, false, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return "", false, err
+	}
+	b, err := l.cache.dir.Open(sum)
+	if err != nil {
+		return "", false, err // erased meanwhile: ErrNotFound, upload again
+	}
+	defer b.Close()
+	if b.Size() != size {
+		return "", false, store.Invalid("size", "does not match the object")
+	}
+	name = bolt.ObjectName(sum, fileID)
+	ctx, cancel := context.WithTimeout(ctx, l.WriteTimeout)
+	defer cancel()
+	objs, _, err := l.objects(ctx, true)
+	if err == nil {
+		_, err = objs.Put(ctx, jetstream.ObjectMeta{Name: name}, b)
+	}
+	if err != nil {
+		if l.closed() {
+			return "", false, store.ErrClosed
+		}
+		l.Logger.Warn("put file in the object store", "object", name, "err", err)
+		return "", false, store.Unavailable("the cluster did not store the file in time: upload it again")
+	}
+	return name, true, nil
+}
+
+// checkFile checks what AddFile needs before anything is put.
+func checkFile(f store.File) error {
+	if err := store.ValidateFileID(f.ID); err != nil {
+		return err
+	}
+	if err := store.ValidateRoom(f.Room); err != nil {
+		return err
+	}
+	if err := store.ValidateAuthor(f.Uploader); err != nil {
+		return err
+	}
+	if err := store.ValidateSHA256(f.SHA256); err != nil {
+		return err
+	}
+	if f.Size < 0 {
+		return store.Invalid("size", "is negative")
+	}
+	return nil
+}

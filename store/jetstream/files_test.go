@@ -1,0 +1,205 @@
+package jetstream_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/store/jetstream"
+	"github.com/parleychat/parley/store/jetstream/natstest"
+)
+
+// newFileID draws a file id as uploads do.
+func newFileID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding).EncodeToString(b[:])
+}
+
+// upload stores content in l's cache and registers it as a file of room r
+// by x named name, as the upload handler does.
+func upload(tb testing.TB, l *jetstream.Log, name string, content []byte) store.File {
+	tb.Helper()
+	w, err := l.Blobs().Create()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer w.Abort()
+	if _, err := w.Write(content); err != nil {
+		tb.Fatal(err)
+	}
+	sum, size, err := w.Commit()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f, err := l.AddFile(context.Background(), store.File{ID: newFileID(), Room: "r", Name: name, Size: size,
+		Type: "text/plain", SHA256: sum, Uploader: "x"}, store.Quota{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return f
+}
+
+// carry posts a message through l carrying f.
+func carry(tb testing.TB, l *jetstream.Log, f store.File) store.Record {
+	tb.Helper()
+	rec, _, err := l.Append(context.Background(), store.Event{Room: "r", Type: store.TypeMessage, Author: "x", Text: "see",
+		Files: []store.FileRef{{ID: f.ID}}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rec
+}
+
+// read returns the bytes l serves for content sum.
+func read(l *jetstream.Log, sum string) ([]byte, error) {
+	b, err := l.Blobs().Open(sum)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	return io.ReadAll(b)
+}
+
+// cacheHas reports whether any file of l's cache directory holds s.
+func cacheHas(l *jetstream.Log, s string) bool {
+	found := false
+	filepath.Walk(l.DB.Path+".files", func(path string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			if b, err := os.ReadFile(path); err == nil && bytes.Contains(b, []byte(s)) {
+				found = true
+			}
+		}
+		return nil
+	})
+	return found
+}
+
+// TestFilesAcrossNodes: a file uploaded through node A is carried by a
+// message posted through B and served by B (fetched from the object
+// store), thumbnail included; the same content uploaded again is stored
+// once; deleting one message keeps the content for the other; deleting
+// the last erases the bytes from every NATS server's files and from every
+// node's cache, and the names from the stream; a node started empty
+// rebuilds the same records.
+func TestFilesAcrossNodes(t *testing.T) {
+	c := natstest.Start(t, 3)
+	prefix := newPrefix()
+	a, b := openNode(t, c, prefix, "a", nil), openNode(t, c, prefix, "b", nil)
+	ctx := context.Background()
+	marker := fmt.Sprintf("FILEBYTES-%d", time.Now().UnixNano())
+	// Several chunks of the object store (128 KiB each), the marker in each.
+	content := bytes.Repeat([]byte(marker+" "), 300<<10/len(marker))
+
+	name1, name2 := "first-"+marker+".txt", "second-"+marker+".txt"
+	f1 := upload(t, a, name1, content)
+	m1 := carry(t, b, f1)
+	got, err := b.File(ctx, f1.ID)
+	if err != nil || got.Message != m1.ID || got.Name != name1 {
+		t.Fatalf("B's record of the file: %+v %v, want carried by %s", got, err, m1.ID)
+	}
+	if cacheHas(b, marker) {
+		t.Fatal("B has the bytes before it served them: the test does not test the fetch")
+	}
+	if data, err := read(b, f1.SHA256); err != nil || !bytes.Equal(data, content) {
+		t.Fatalf("B serves %d bytes (%v), want the %d uploaded", len(data), err, len(content))
+	}
+
+	thumb := []byte("a thumbnail " + marker)
+	w, _ := a.Blobs().Create()
+	w.Write(thumb)
+	tsum, _, err := w.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetThumb(ctx, f1.ID, store.Thumb{SHA256: tsum, Type: "image/png", Width: 1, Height: 1}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "B knows the thumbnail", func() bool { f, err := b.File(ctx, f1.ID); return err == nil && f.Thumb.SHA256 == tsum })
+	if data, err := read(b, tsum); err != nil || !bytes.Equal(data, thumb) {
+		t.Fatalf("B serves the thumbnail as %q (%v)", data, err)
+	}
+
+	f2 := upload(t, b, name2, content)
+	m2 := carry(t, a, f2)
+	owner1, _ := a.DB.ObjectOwner(f1.SHA256)
+	if owner2, _ := b.DB.ObjectOwner(f2.SHA256); owner1 == "" || owner2 != owner1 {
+		t.Fatalf("the same content is held by %q on A and %q on B, want one object", owner1, owner2)
+	}
+
+	if _, _, err := a.Append(ctx, store.Event{Room: "r", Type: store.TypeDelete, Author: "x", Target: m1.ID}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "B released the first file", func() bool { _, err := b.File(ctx, f1.ID); return errors.Is(err, store.ErrNotFound) })
+	fresh := openNode(t, c, prefix, "c", nil)
+	if data, err := read(fresh, f2.SHA256); err != nil || !bytes.Equal(data, content) {
+		t.Fatalf("a fresh node serves the second file as %d bytes (%v), want the %d uploaded", len(data), err, len(content))
+	}
+	waitErased(t, c, "OBJ_"+prefix+"_files", "a thumbnail "+marker)
+	waitErased(t, c, prefix, name1) // its registration
+	if !streamHas(c, 0, prefix, name2) {
+		t.Fatal("the name of the file still carried is not in the stream: the test does not test")
+	}
+	if !streamHas(c, 0, "OBJ_"+prefix+"_files", marker) {
+		t.Fatal("the bytes of the content still carried are gone from the object store")
+	}
+
+	if _, _, err := b.Append(ctx, store.Event{Room: "r", Type: store.TypeDelete, Author: "x", Target: m2.ID}); err != nil {
+		t.Fatal(err)
+	}
+	waitErased(t, c, "OBJ_"+prefix+"_files", marker)
+	waitErased(t, c, prefix, name2)
+	for _, n := range []*jetstream.Log{a, b, fresh} {
+		waitUntil(t, "the node's cache no longer holds the bytes", func() bool { return !cacheHas(n, marker) })
+		if _, err := read(n, f2.SHA256); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("the content is still served after its last message went: %v", err)
+		}
+	}
+	rebuilt := openNode(t, c, prefix, "d", nil)
+	sameHistory(t, history(t, a, "r"), history(t, rebuilt, "r"))
+	for _, id := range []string{f1.ID, f2.ID} {
+		if _, err := rebuilt.File(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("the rebuilt node has file %s: %v", id, err)
+		}
+	}
+	waitUntil(t, "the rebuilt node holds no file and erases nothing more", func() bool {
+		s, err := rebuilt.FileStats(ctx)
+		return err == nil && s == store.FileStats{}
+	})
+}
+
+// TestCollectedUploadsAreErased: an upload no message carried, collected
+// through one node, is gone from every node, its bytes from the object
+// store and its name from the stream.
+func TestCollectedUploadsAreErased(t *testing.T) {
+	c := natstest.Start(t, 3)
+	prefix := newPrefix()
+	a, b := openNode(t, c, prefix, "a", nil), openNode(t, c, prefix, "b", nil)
+	ctx := context.Background()
+	marker := fmt.Sprintf("PENDING-%d", time.Now().UnixNano())
+	f := upload(t, a, "name-"+marker+".txt", []byte("bytes "+marker))
+	if !streamHas(c, 0, prefix, "name-"+marker) || !streamHas(c, 0, "OBJ_"+prefix+"_files", "bytes "+marker) {
+		t.Fatal("the upload is not in the stream and the object store: the test does not test")
+	}
+	n, err := b.CollectFiles(ctx, time.Now().Add(time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("collect through B: %d, %v; want 1", n, err)
+	}
+	waitUntil(t, "A released the upload", func() bool { _, err := a.File(ctx, f.ID); return errors.Is(err, store.ErrNotFound) })
+	waitErased(t, c, "OBJ_"+prefix+"_files", "bytes "+marker)
+	waitErased(t, c, prefix, "name-"+marker)
+	rebuilt := openNode(t, c, prefix, "c", nil)
+	waitUntil(t, "the rebuilt node holds no file", func() bool {
+		s, err := rebuilt.FileStats(ctx)
+		return err == nil && s == store.FileStats{}
+	})
+}
