@@ -104,6 +104,7 @@ func (l *Log) consume() error {
 	var (
 		stuckAt    uint64    // applied when a wait for more began
 		stuckSince time.Time // zero while nothing waits
+		ticks      int
 	)
 	for {
 		select {
@@ -112,6 +113,11 @@ func (l *Log) consume() error {
 		case err := <-failed:
 			return err
 		case <-watchdog.C:
+			if ticks++; ticks%int(stallAfter/time.Second) == 0 {
+				// A node that takes no changes of its own waits for none:
+				// what the stream holds is what it must apply.
+				l.wantPending(ctx, cons)
+			}
 			// A change waits for a sequence this consumer has not delivered
 			// for a while: after a stream leader's crash an ordered
 			// consumer was seen stalled for over a minute. Start afresh.
@@ -284,6 +290,21 @@ func (l *Log) waitApplied(ctx context.Context, seq uint64) error {
 		case <-l.stop:
 			return store.ErrClosed
 		}
+	}
+}
+
+// wantPending notes the next sequence as wanted (want) when the consumer
+// has messages it has not delivered, so the watchdog restarts a consumer
+// that stopped delivering (or whose consumer the servers lost) on a node
+// that takes no changes of its own.
+// (The stream's last sequence would not do: a removed last message is
+// never delivered, and the node applies its gap only with the next one.)
+func (l *Log) wantPending(ctx context.Context, cons jetstream.Consumer) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	info, err := cons.Info(ctx)
+	if err != nil && errors.Is(err, jetstream.ErrConsumerNotFound) || err == nil && info.NumPending > 0 {
+		l.want(l.AppliedSeq() + 1)
 	}
 }
 
