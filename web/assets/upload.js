@@ -362,8 +362,9 @@ export class Uploads {
         this.again = false;
         const held = new Set(); // rooms with an earlier message not posted
         for (const msg of this.pending) {
+          const stored = this.filesStored(msg);
           if (held.has(msg.room)) continue;
-          if (!this.ready(msg)) {
+          if (!stored || !this.ready(msg)) {
             if (!isRefused(msg)) held.add(msg.room);
             continue;
           }
@@ -377,22 +378,26 @@ export class Uploads {
     }
   }
 
-  // ready says whether msg can be posted now, and marks it failed if one
-  // of its files failed.
-  ready(msg) {
-    if (msg.state === 'failed' || msg.state === 'posting') return false;
+  // filesStored says whether msg's files are all stored, and marks it
+  // failed once one of them failed and none is still on its way.
+  filesStored(msg) {
     if (msg.items.some((it) => it.state === 'uploading')) return false;
     const failed = msg.items.filter((it) => it.state === 'failed');
-    if (failed.length) {
+    if (failed.length && msg.state === 'waiting') {
       msg.state = 'failed';
       msg.error = failed[0].error;
       msg.retryable = failed.every((it) => it.retryable);
       this.save(msg);
       if (msg.retryable) this.scheduleResend?.(Math.max(...failed.map((it) => it.retryAfter || 0)));
       this.render();
-      return false;
     }
-    return !this.blocked?.(msg.room, msg.seq) && this.restored;
+    return !failed.length;
+  }
+
+  // ready says whether msg, its files stored, can be posted now.
+  ready(msg) {
+    if (msg.state !== 'waiting' || !this.restored) return false;
+    return !this.blocked?.(msg.room, msg.seq);
   }
 
   // deliver posts msg with its files' ids.
