@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/parleychat/parley/api"
+	"github.com/parleychat/parley/store/bolt"
 )
 
 // fileOutboxMessage is a stored message with the files it carries.
@@ -328,5 +329,42 @@ func TestBrowserFileMessageDiscarded(t *testing.T) {
 	}
 	if want := []string{"plain text"}; !slices.Equal(stored, want) {
 		t.Errorf("stored: got %q, want %q", stored, want)
+	}
+}
+
+// TestBrowserFileMessageForgottenAtSignOut: signing out stops a pending
+// message with files and forgets it: nothing stays in IndexedDB, and it
+// neither comes back nor is sent after signing in again.
+func TestBrowserFileMessageForgottenAtSignOut(t *testing.T) {
+	srv := browserStartAuthServer(t, func(a *api.Server) { a.Files = a.Accounts.(*bolt.DB) })
+	admin := srv.setupAdmin("admin", "admin-password")
+	srv.addUser(admin, "alice", "alice-password", "member")
+	browser := browserStart(t)
+	p := browserNewPage(t, browser)
+	p.openSignedIn(srv.URL+"/r/lobby", "alice", "alice-password")
+
+	p.blockUploads(true)
+	p.pasteFile("private.bin", randomBytes(20<<10, 3))
+	p.send("left behind")
+	p.wait("the message to fail", pendingFileMessage("left behind")+`?.dataset.state === 'failed'`)
+	p.waitKept("the message kept", `messages.length === 1 && blobs === 1`)
+
+	p.click("#sign-out")
+	p.wait("the sign-in form", browserShown("signin-form")+` && !`+browserShown("app"))
+	p.waitKeptEmpty("IndexedDB emptied at sign-out")
+
+	p.blockUploads(false)
+	p.signIn("alice", "alice-password")
+	p.waitLoad("the chat again", `document.getElementById('conn')?.dataset.state === 'live' && `+
+		`document.getElementById('scroller').getAttribute('aria-busy') === 'false'`)
+	srv.post(admin, "lobby", "after signing in again")
+	p.waitTexts("the room", []string{"after signing in again"})
+	if browserEval[bool](p, `Boolean(`+pendingFileMessage("left behind")+`)`) {
+		t.Error("the message came back after signing in again")
+	}
+	for _, m := range srv.messages(admin, "lobby") {
+		if m.Text == "left behind" {
+			t.Errorf("sent after signing out: %+v", m)
+		}
 	}
 }

@@ -86,14 +86,18 @@ function blobRange(clientId) {
   return IDBKeyRange.bound([clientId], [clientId, []]);
 }
 
-let tab = '';
+let tab = null;
 
 /**
  * tabId names this tab's records; a tab duplicated with its sessionStorage
  * takes a new name when Web Locks show the old one is held.
  */
-export async function tabId() {
-  if (tab) return tab;
+export function tabId() {
+  tab ||= findTabId();
+  return tab;
+}
+
+async function findTabId() {
   let id = '';
   try {
     id = sessionStorage.getItem(tabKey) || '';
@@ -109,8 +113,7 @@ export async function tabId() {
   } catch {
     // As above.
   }
-  tab = id;
-  return tab;
+  return id;
 }
 
 // holdTab takes the tab's lock for the page's life; false if another
@@ -202,13 +205,13 @@ export async function load(scope, keepRoom) {
       drop.push(r.clientId);
     }
   }
-  for (const id of drop) forget(id).catch(() => {});
   mine.sort((a, b) => a.seq - b.seq);
   for (const r of mine) {
-    const blobs = await transact('readonly', (_, store) => store.getAll(blobRange(r.clientId)));
     // getAll returns them in key order, which is files' order: keys grow.
-    r.blobs = blobs;
+    r.blobs = await transact('readonly', (_, store) => store.getAll(blobRange(r.clientId)));
+    if (r.blobs.length !== r.files.length) drop.push(r.clientId); // torn: cannot be sent as written
   }
+  for (const id of drop) forget(id).catch(() => {});
   return mine.filter((r) => r.blobs.length === r.files.length);
 }
 

@@ -119,8 +119,9 @@ export class Sender {
       const item = this.queue.shift();
       if (this.store.outbox.get(item.clientId) === item) {
         const before = this.waitsFor?.(item);
-        if (before) this.wait(item, before);
-        else {
+        if (before) {
+          this.wait(item, before);
+        } else {
           if (!(await this.deliver(item))) this.holdBack(item);
           this.onPosted?.();
         }
