@@ -354,8 +354,10 @@ func TestBrowserFileMessageForgottenAtSignOut(t *testing.T) {
 	p.waitKeptEmpty("IndexedDB emptied at sign-out")
 
 	p.blockUploads(false)
+	// Signing in again reloads the page: wait for the new one.
+	p.do(chromedp.Evaluate[chromedp.Void](`window.parleyOldPage = true`))
 	p.signIn("alice", "alice-password")
-	p.waitLoad("the chat again", `document.getElementById('conn')?.dataset.state === 'live' && `+
+	p.waitLoad("the chat again", `!window.parleyOldPage && document.getElementById('conn')?.dataset.state === 'live' && `+
 		`document.getElementById('scroller').getAttribute('aria-busy') === 'false'`)
 	srv.post(admin, "lobby", "after signing in again")
 	p.waitTexts("the room", []string{"after signing in again"})
