@@ -203,6 +203,21 @@ export function uploadURL(room, name, author) {
   return `${roomPath(room)}/files?${q}`;
 }
 
+/**
+ * hasUpload reports whether the server still holds upload id of room for
+ * the reader (a file waiting for its message, or one already attached):
+ * false on a 404; any other failure throws.
+ */
+export async function hasUpload(room, id) {
+  try {
+    await request(`${roomPath(room)}/files/${encodeURIComponent(id)}`, { method: 'HEAD' });
+    return true;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return false;
+    throw err;
+  }
+}
+
 function messagePath(room, id) {
   return `${roomPath(room)}/messages/${encodeURIComponent(id)}`;
 }

@@ -181,7 +181,10 @@ const access = new Access({
   onDeny: (name) => rooms.deny(name),
   onEnd: ({ signedOut, note }) => {
     calls.hangUp();
-    if (signedOut) clearSession();
+    if (signedOut) {
+      clearSession();
+      uploads.signOut();
+    }
     else save();
     stream.stop();
     for (const dialog of document.querySelectorAll('dialog[open]')) dialog.close();
@@ -260,9 +263,17 @@ const uploads = new Uploads({
   me: () => me,
   announce: (text) => announcer.say(text),
   changed: () => composer.update(),
+  followed: (room) => store.rooms.has(room),
 });
 composer.takeSend = (text, replyTo) => uploads.takeSend(text, replyTo);
 composer.hasFiles = () => uploads.hasFiles();
+// Texts and messages with files reach a room in the order they were written.
+sender.waitsFor = (item) => uploads.before(item);
+sender.onPosted = () => uploads.flush();
+sender.onResend = () => uploads.resend();
+uploads.blocked = (room, seq) => sender.blocks(room, seq);
+uploads.released = () => sender.resend();
+uploads.scheduleResend = (seconds) => sender.scheduleResend(seconds);
 
 const jumper = new Jumper({
   store, rooms, timeline, notify: (text) => shell.notify(text),
@@ -381,8 +392,10 @@ async function boot() {
   const cursor = session?.cursor || await rooms.initialCursor(untilReached);
   if (access.ended) return;
   rooms.follow(cursor, session?.cursors);
-  // Messages that were in flight when the page unloaded go again, safely.
+  // Messages that were in flight when the page unloaded go again, safely;
+  // those with files once they are read back from IndexedDB.
   sender.resend();
+  uploads.restore();
   setInterval(() => {
     if (document.visibilityState === 'visible') rooms.refresh();
   }, roomsRefresh);

@@ -9,9 +9,13 @@
 // retrying can fix (the server down, busy or failing), the ones after it
 // wait as failed too, and all go again, in order, as soon as the server
 // answers (resend), or after a growing delay.
+//
+// Messages with files (upload.js) take their place in that order too: a
+// text written after one waits until it is posted (waitsFor), and one
+// waits for the texts written before it (blocks).
 
 import * as api from './api.js';
-import { OutboxItem } from './store.js';
+import { OutboxItem, nextSeq } from './store.js';
 
 const sendTimeout = 10000;
 // Delays before retrying failed messages on their own, in milliseconds; the
@@ -23,6 +27,11 @@ const resendBackoff = [2000, 5000, 10000, 30000];
  * into list. me() is the reader's name; active() the open room's;
  * needName(then) asks for a name and runs then once there is one;
  * scheduleSave() asks for the session to be saved soon.
+ *
+ * Three hooks tie it to the messages with files, set after construction:
+ * waitsFor(item) returns the unposted message with files that item must
+ * follow, or null; onPosted() runs after each post (those messages may go
+ * now); onResend() runs with resend (they are tried again too).
  */
 export class Sender {
   constructor({ store, list, timeline, composer, me, active, needName, scheduleSave }) {
@@ -57,6 +66,7 @@ export class Sender {
     }
     const item = new OutboxItem({
       clientId: newClientId(), room: this.active(), author: me, text, time: new Date().toISOString(), replyTo: replyTo?.id || '',
+      seq: nextSeq(),
     });
     this.store.outbox.set(item.clientId, item);
     // Older messages that failed go first, so the room gets them in order.
@@ -75,6 +85,19 @@ export class Sender {
     for (const item of this.store.outbox.values()) {
       if (item.state === 'pending' || (item.state === 'failed' && item.retryable)) this.enqueue(item);
     }
+    this.onResend?.();
+  }
+
+  /**
+   * blocks reports whether a text of room written before seq is not posted
+   * yet (one the server refused does not count: later messages go).
+   */
+  blocks(room, seq) {
+    for (const item of this.store.outbox.values()) {
+      if (item.room !== room || item.seq >= seq) continue;
+      if (item.state === 'pending' || (item.state === 'failed' && item.retryable)) return true;
+    }
+    return false;
   }
 
   // enqueue shows item as pending and posts it after those queued before.
@@ -94,10 +117,26 @@ export class Sender {
     this.posting = true;
     while (this.queue.length) {
       const item = this.queue.shift();
-      if (this.store.outbox.get(item.clientId) === item && !(await this.deliver(item))) this.holdBack(item);
+      if (this.store.outbox.get(item.clientId) === item) {
+        const before = this.waitsFor?.(item);
+        if (before) {
+          this.wait(item, before);
+        } else {
+          if (!(await this.deliver(item))) this.holdBack(item);
+          this.onPosted?.();
+        }
+      }
       this.queued.delete(item.clientId);
     }
     this.posting = false;
+  }
+
+  // wait leaves item out of the queue until the message with files before
+  // it is posted (its poster calls resend): pending while that one is on
+  // its way, failed with its error if it failed.
+  wait(item, before) {
+    if (before.state === 'failed') Object.assign(item, { state: 'failed', retryable: true, error: before.error });
+    if (item.room === this.active()) this.render();
   }
 
   /**

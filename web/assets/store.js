@@ -299,18 +299,38 @@ export function isEvent(e) {
     && typeof e.time === 'string';
 }
 
+let lastSeq = 0;
+
+/**
+ * nextSeq numbers the reader's messages in the order they were written,
+ * across reloads (it follows the clock): the text outbox and the messages
+ * with files share it, so a room gets both in that order.
+ */
+export function nextSeq() {
+  lastSeq = Math.max(lastSeq + 1, Date.now());
+  return lastSeq;
+}
+
+/** noteSeq makes later numbers of nextSeq larger than seq (a restored message's). */
+export function noteSeq(seq) {
+  if (Number.isFinite(seq)) lastSeq = Math.max(lastSeq, seq);
+}
+
 /**
  * OutboxItem is a message the reader sent that the stream has not delivered
- * yet. state is "pending" (request in flight), "sent" (stored, waiting for
- * the stream) or "failed" (error holds why; retryable is true when trying
- * again may succeed, and the page does so on its own). Retries reuse
- * clientId. replyTo is the id of the message it answers, or empty.
+ * yet. state is "pending" (request in flight, or waiting for a message
+ * written before it), "sent" (stored, waiting for the stream) or "failed"
+ * (error holds why; retryable is true when trying again may succeed, and
+ * the page does so on its own). Retries reuse clientId. replyTo is the id
+ * of the message it answers, or empty. seq orders it among the messages
+ * the reader wrote (nextSeq); 0 for one kept before seq existed.
  */
 export class OutboxItem {
   constructor({
-    clientId, room, author, text, time, replyTo = '', state = 'pending', error = '', retryable = false, event = null,
+    clientId, room, author, text, time, replyTo = '', state = 'pending', error = '', retryable = false, event = null, seq = 0,
   }) {
-    Object.assign(this, { clientId, room, author, text, time, replyTo, state, error, retryable, event });
+    Object.assign(this, { clientId, room, author, text, time, replyTo, state, error, retryable, event, seq });
+    noteSeq(seq);
   }
 
   /** reply_to names the parent the way a stored message does. */
