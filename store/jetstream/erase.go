@@ -122,6 +122,11 @@ func (l *Log) eraseNow(ctx context.Context, ids []ulid.ULID) error {
 func (l *Log) eraseItem(ctx context.Context, it bolt.EraseItem) error {
 	ctx, cancel := context.WithTimeout(ctx, l.WriteTimeout)
 	defer cancel()
+	if !it.NoEvent {
+		if err := l.eraseNoEvents(ctx); err != nil {
+			return err
+		}
+	}
 	if err := l.recordGap(ctx, it); err != nil {
 		return err
 	}
@@ -143,12 +148,33 @@ func (l *Log) eraseItem(ctx context.Context, it bolt.EraseItem) error {
 	return l.DB.Erased(it.Seq)
 }
 
+// eraseNoEvents erases every queued sequence that produced no event. A
+// node erases them before anything a delete or a prune queued, so the
+// stream never holds such a sequence with text after an earlier sequence
+// it depended on became a gap: a node rebuilding would apply it against
+// the gap record's text-less event (a no-op edit would produce an edit).
+// Every node queued them when it applied them, before the delete or prune
+// that queued the rest.
+func (l *Log) eraseNoEvents(ctx context.Context) error {
+	for {
+		items, err := l.DB.NoEventQueue(ctx, eraseBatch)
+		if err != nil || len(items) == 0 {
+			return err
+		}
+		for _, it := range items {
+			if err := l.eraseItem(ctx, it); err != nil {
+				return fmt.Errorf("erase sequence %d, which produced no event: %w", it.Seq, err)
+			}
+		}
+	}
+}
+
 // recordGap stores the gap record of a queued sequence unless the gap
 // stream has one: the first stays, so a record never changes (every node
 // would write the same bytes anyway).
 func (l *Log) recordGap(ctx context.Context, it bolt.EraseItem) error {
 	subject := l.gapSubject(it.Seq)
-	data, err := json.Marshal(gapRecord{Seq: it.Seq, ChainMS: int64(it.ID.Time()), Event: it.Event})
+	data, err := json.Marshal(gapRecord{Seq: it.Seq, ChainMS: int64(it.ID.Time()), Event: it.Event, Room: it.Room})
 	if err != nil {
 		return err
 	}
