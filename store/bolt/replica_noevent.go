@@ -31,10 +31,9 @@ var bucketEraseNone = []byte("erase_none")
 
 // ErrOutcomeErased is the outcome of a gap record that says its sequence
 // produced no event: the node applying the record cannot say which rule
-// the change broke, or what it answered. A change waiting for it is
-// answered this; a retry with the same client id answers as the original
-// would have.
-var ErrOutcomeErased = store.Unavailable("stored, but the cluster erased what it did before this node applied it: retry with the same client_id")
+// the change broke, or what it answered. A change waiting for it (another
+// node erased it before this one applied it) is answered this.
+var ErrOutcomeErased = store.Unavailable("stored, but the cluster erased it before this node applied it: it stored no event (refused, or it changed nothing)")
 
 // queueNoEvent queues the sequence of en, applied at D = at, which
 // produced no event, if it carries text; room names the room its apply
