@@ -470,6 +470,14 @@ func TestClusterStatusAndReplicaWarning(t *testing.T) {
 	if status, body, err := cc.do(http.MethodPost, "/api/rooms/r/files?name=a.txt", "text"); err != nil || status != http.StatusNotFound || !strings.Contains(string(body), "stores no files") {
 		t.Fatalf("upload in cluster mode: got %d %s %v, want 404 stores no files", status, body, err)
 	}
+	// serve gives the node's cluster gauges to /metrics.
+	if !waitFor(func() bool {
+		status, body, err := cc.do(http.MethodGet, "/metrics", "")
+		return err == nil && status == http.StatusOK && strings.Contains(string(body), "\nparley_cluster_ready 1\n") &&
+			strings.Contains(string(body), "\nparley_cluster_lag 0\n")
+	}) {
+		t.Fatal("the node's /metrics never said parley_cluster_ready 1 and parley_cluster_lag 0")
+	}
 	var out string
 	if !waitFor(func() bool {
 		stdout := &syncBuffer{}

@@ -120,6 +120,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		log      store.Store                = db
 		accounts store.Accounts             = db
 		opened   atomic.Pointer[api.Server] // for the cluster's account changes
+		cluster  store.Cluster              // nil on a single node
 	)
 	if cf.on() {
 		cl, err := cf.open(ctx, m, db, logger, func() {
@@ -131,7 +132,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 			return err
 		}
 		defer cl.Close()
-		log, accounts = cl, cl
+		log, accounts, cluster = cl, cl, cl
 	} else {
 		if err := db.Open(); err != nil {
 			return err
@@ -146,7 +147,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 			return err
 		}
 		defer relay.Close()
-		srv.Node, srv.Relay = *cf.node, relay
+		srv.Node, srv.Relay, srv.Cluster = *cf.node, relay, cluster
 	} else {
 		// Cluster mode has no shared file store yet (docs/cluster.md): a
 		// node's uploads would be missing on the others, so it stores none.

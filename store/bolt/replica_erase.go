@@ -155,6 +155,21 @@ func (d *DB) Queued(seq uint64) (EraseItem, bool, error) {
 	return it, ok, err
 }
 
+// EraseQueueLen returns how many sequences are queued for erasure, of
+// erase/ and erase_none/ together.
+func (d *DB) EraseQueueLen() (int, error) {
+	n := 0
+	err := d.view(func(tx *bbolt.Tx) error {
+		for _, name := range [][]byte{bucketErase, bucketEraseNone} {
+			if b := tx.Bucket(name); b != nil {
+				n += b.Stats().KeyN
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
 // Erased removes seq from the erase queue: the stream no longer has it.
 func (d *DB) Erased(seq uint64) error {
 	return d.update(func(tx *bbolt.Tx) error {
