@@ -123,7 +123,14 @@ func (l *Log) eraseItem(ctx context.Context, it bolt.EraseItem) error {
 	ctx, cancel := context.WithTimeout(ctx, l.WriteTimeout)
 	defer cancel()
 	if !it.NoEvent {
-		if err := l.eraseNoEvents(ctx); err != nil {
+		// Whatever queued it (a delete or a prune) committed with, or
+		// before, the replica's position: the no-event sequences it must
+		// follow are at or below it.
+		upTo, _, err := l.DB.Applied()
+		if err != nil {
+			return err
+		}
+		if err := l.eraseNoEvents(ctx, upTo); err != nil {
 			return err
 		}
 	}
@@ -148,20 +155,24 @@ func (l *Log) eraseItem(ctx context.Context, it bolt.EraseItem) error {
 	return l.DB.Erased(it.Seq)
 }
 
-// eraseNoEvents erases every queued sequence that produced no event. A
-// node erases them before anything a delete or a prune queued, so the
-// stream never holds such a sequence with text after an earlier sequence
-// it depended on became a gap: a node rebuilding would apply it against
-// the gap record's text-less event (a no-op edit would produce an edit).
-// Every node queued them when it applied them, before the delete or prune
-// that queued the rest.
-func (l *Log) eraseNoEvents(ctx context.Context) error {
+// eraseNoEvents erases every queued sequence up to upTo that produced no
+// event. A node erases them before anything a delete or a prune queued,
+// so the stream never holds such a sequence with text after an earlier
+// sequence it depended on became a gap: a node rebuilding would apply it
+// against the gap record's text-less event (a no-op edit would produce an
+// edit). Every node queued them when it applied them, before the delete
+// or prune that queued the rest. Those above upTo came later, and a steady
+// flow of them cannot hold up a delete's erasure.
+func (l *Log) eraseNoEvents(ctx context.Context, upTo uint64) error {
 	for {
 		items, err := l.DB.NoEventQueue(ctx, eraseBatch)
-		if err != nil || len(items) == 0 {
+		if err != nil || len(items) == 0 || items[0].Seq > upTo {
 			return err
 		}
 		for _, it := range items {
+			if it.Seq > upTo {
+				return nil
+			}
 			if err := l.eraseItem(ctx, it); err != nil {
 				return fmt.Errorf("erase sequence %d, which produced no event: %w", it.Seq, err)
 			}

@@ -5,12 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	njs "github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/store/bolt"
 	"github.com/parleychat/parley/store/jetstream"
 	"github.com/parleychat/parley/store/jetstream/natstest"
 )
@@ -102,4 +107,96 @@ func TestNoEventTextIsErased(t *testing.T) {
 	if len(ra) != 2 || !reflect.DeepEqual(ra, rc) {
 		t.Fatalf("rooms of the fresh node: got %+v, want %+v (r and r2)", rc, ra)
 	}
+}
+
+// TestNoEventErasedBeforeItsMessage: a no-op edit whose erasure is held
+// up is still removed from the stream before its message is, when the
+// message is deleted: otherwise, for a while, a node rebuilding would
+// meet the message as a text-less gap and then the edit with its text,
+// and store an edit no other node has.
+func TestNoEventErasedBeforeItsMessage(t *testing.T) {
+	c := natstest.Start(t, 3)
+	prefix := newPrefix()
+	nc, err := nats.Connect(c.URLs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := njs.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		calls      atomic.Int32
+		msgSeq     atomic.Uint64
+		editSeq    atomic.Uint64
+		first      = make(chan uint64, 1)
+		release    = make(chan struct{})
+		mu         sync.Mutex // guards violation
+		violation  error
+		checkedMsg atomic.Bool
+	)
+	a := openNode(t, c, prefix, "a", func(l *jetstream.Log) {
+		l.TickEvery = noTicks
+		jetstream.SetAfterGap(l, func(ctx context.Context, seq uint64) error {
+			if calls.Add(1) == 1 { // the eraser's first: the no-op edit, held
+				first <- seq
+				select {
+				case <-release:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			if seq != msgSeq.Load() {
+				return nil
+			}
+			checkedMsg.Store(true)
+			st, err := js.Stream(ctx, prefix)
+			if err == nil {
+				_, err = st.GetMsg(ctx, editSeq.Load())
+			}
+			if !errors.Is(err, njs.ErrMsgNotFound) {
+				mu.Lock()
+				violation = fmt.Errorf("the message's removal began while the no-op edit %d was in the stream (%v)", editSeq.Load(), err)
+				mu.Unlock()
+			}
+			return nil
+		})
+	})
+	ctx := context.Background()
+	secret := fmt.Sprintf("NOOP-%d", time.Now().UnixNano())
+	rec, _, err := a.Append(ctx, store.Event{Room: "r", Type: store.TypeMessage, Author: "x", Text: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq, _ := bolt.SeqOf(rec.ID)
+	msgSeq.Store(seq)
+	if _, created, err := a.Append(ctx, store.Event{Room: "r", Type: store.TypeEdit, Author: "x", Target: rec.ID, Text: secret}); err != nil || created {
+		t.Fatalf("edit to the same text: created %v, %v; want no event", created, err)
+	}
+	select {
+	case s := <-first:
+		editSeq.Store(s)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the eraser never took up the no-op edit")
+	}
+	if s := editSeq.Load(); s != seq+1 {
+		t.Fatalf("the eraser's first sequence is %d, want the no-op edit's, %d", s, seq+1)
+	}
+	if _, _, err := a.Append(ctx, store.Event{Room: "r", Type: store.TypeDelete, Author: "x", Target: rec.ID}); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	waitErased(t, c, prefix, secret)
+	mu.Lock()
+	defer mu.Unlock()
+	if !checkedMsg.Load() {
+		t.Fatal("the message's gap was never recorded: the test does not test")
+	}
+	if violation != nil {
+		t.Fatal(violation)
+	}
+	want := history(t, a, "r")
+	sameHistory(t, want, history(t, openNode(t, c, prefix, "c", nil), "r"))
 }
