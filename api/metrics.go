@@ -105,6 +105,7 @@ func newMetrics(s *Server) *metrics {
 		}, logStat(func(st store.LogStats) int64 { return st.ScrubFailures })),
 	)
 	registerFileMetrics(m.reg, s)
+	m.reg.MustRegister(newClusterCollector(s))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "parley_db_size_bytes",
 		Help: "Size of the database file.",

@@ -101,6 +101,10 @@ type Server struct {
 	Files      store.Files
 	FileLimits FileLimits
 
+	// Cluster, when set (the log of a cluster node), adds the
+	// parley_cluster_* gauges to /metrics (docs/cluster.md, Metrics).
+	Cluster store.Cluster
+
 	log       store.Store
 	thumbs    *thumbnailer
 	hub       *stream.Hub

@@ -29,8 +29,9 @@ import (
 
 // Proxy is a running nginx.
 type Proxy struct {
-	URL  string         // https://127.0.0.1:PORT
-	Pool *x509.CertPool // trusts its certificate
+	URL      string         // https://127.0.0.1:PORT
+	Pool     *x509.CertPool // trusts its certificate
+	CertFile string         // its certificate (self-signed: its own CA), PEM
 }
 
 // Client returns a new client of the proxy: a connection of its own
@@ -89,7 +90,7 @@ func Start(tb testing.TB, site string, patience time.Duration) *Proxy {
 		}
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
-		px := &Proxy{URL: "https://127.0.0.1:" + port, Pool: pool}
+		px := &Proxy{URL: "https://127.0.0.1:" + port, Pool: pool, CertFile: certFile}
 		err := px.waitReady(exited, patience)
 		if err == nil {
 			tb.Cleanup(func() {

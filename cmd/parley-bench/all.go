@@ -47,7 +47,7 @@ func runAll(ctx context.Context, c *client, o *options, m *Main) (*comparison, e
 		return nil, err
 	}
 	defer stop()
-	nc, err := newClient(url, o.writers+o.publishers+16, o.timeout)
+	nc, err := newClient(url, o.writers+o.publishers+16, o.timeout, access{})
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,47 +12,102 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"time"
 )
 
 // client talks to the one server it was given: POSTs and GETs go over one
-// keep-alive transport, SSE streams over raw TCP connections (stream.go).
+// keep-alive transport, SSE streams over raw TCP (or TLS) connections
+// (stream.go).
 type client struct {
-	base string // "http://host:port"
-	addr string // host:port to dial
-	host string // Host header
-	http *http.Client
+	base  string      // "http://host:port" or "https://host:port"
+	addr  string      // host:port to dial
+	host  string      // Host header
+	tls   *tls.Config // nil for http
+	token string      // sent as a bearer token, if set
+	http  *http.Client
 }
 
-// newClient checks server (an http URL with no path) and prepares a
-// transport that keeps up to conns idle connections.
-func newClient(server string, conns int, timeout time.Duration) (*client, error) {
+// access is how the client gets through to a server behind TLS and access
+// control (nginx in front of a cluster with -auth on).
+type access struct {
+	caFile   string // PEM certificates to trust for https, besides the system's
+	insecure bool   // https without checking the certificate (self-signed)
+	token    string // an access token, sent as "Authorization: Bearer"
+}
+
+// newClient checks server (an http or https URL with no path) and prepares
+// a transport that keeps up to conns idle connections.
+func newClient(server string, conns int, timeout time.Duration, acc access) (*client, error) {
 	u, err := url.Parse(server)
 	if err != nil {
 		return nil, fmt.Errorf("server url: %w", err)
 	}
-	if u.Scheme != "http" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-		return nil, fmt.Errorf("server url %q: want http://host:port", server)
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+		return nil, fmt.Errorf("server url %q: want http://host:port or https://host:port", server)
 	}
+	c := &client{base: u.Scheme + "://" + u.Host, host: u.Host, token: acc.token}
 	port := u.Port()
-	if port == "" {
+	switch {
+	case u.Scheme == "https":
+		if port == "" {
+			port = "443"
+		}
+		if c.tls, err = acc.tlsConfig(u.Hostname()); err != nil {
+			return nil, err
+		}
+	case acc.caFile != "" || acc.insecure:
+		return nil, fmt.Errorf("server url %q: -ca and -insecure need an https server", server)
+	case port == "":
 		port = "80"
 	}
-	addr := net.JoinHostPort(u.Hostname(), port)
+	c.addr = net.JoinHostPort(u.Hostname(), port)
 	tr := &http.Transport{
 		Proxy:               nil, // never route through anything but the server itself
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+		TLSClientConfig:     c.tls,
 		MaxIdleConns:        conns,
 		MaxIdleConnsPerHost: conns,
 		IdleConnTimeout:     time.Minute,
 		DisableCompression:  true,
 	}
-	return &client{
-		base: "http://" + u.Host,
-		addr: addr,
-		host: u.Host,
-		http: &http.Client{Transport: tr, Timeout: timeout},
-	}, nil
+	c.http = &http.Client{Transport: tr, Timeout: timeout}
+	return c, nil
+}
+
+// tlsConfig is the TLS configuration for server name host: HTTP/1.1, as
+// over plain http, so the figures compare; the system's roots plus caFile,
+// or no check at all with insecure.
+func (acc access) tlsConfig(host string) (*tls.Config, error) {
+	cfg := &tls.Config{ServerName: host, NextProtos: []string{"http/1.1"}, InsecureSkipVerify: acc.insecure}
+	if acc.caFile == "" {
+		return cfg, nil
+	}
+	if acc.insecure {
+		return nil, errors.New("-ca and -insecure: give one")
+	}
+	pem, err := os.ReadFile(acc.caFile)
+	if err != nil {
+		return nil, fmt.Errorf("-ca: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("-ca %s: no PEM certificate in it", acc.caFile)
+	}
+	cfg.RootCAs = pool
+	return cfg, nil
+}
+
+// request returns a request for path on the server, with the access token.
+func (c *client) request(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err == nil && c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	return req, err
 }
 
 // close drops idle keep-alive connections.
@@ -67,14 +124,18 @@ func (e *statusError) Error() string { return fmt.Sprintf("status %d: %s", e.Cod
 // post appends a message by author "bench" and returns the event id the
 // server acknowledged with.
 func (c *client) post(ctx context.Context, room, text string) (string, error) {
+	author := "bench"
+	if c.token != "" {
+		author = "" // the token's user: a server with access control refuses another name
+	}
 	body, err := json.Marshal(struct {
-		Author string `json:"author"`
+		Author string `json:"author,omitempty"`
 		Text   string `json:"text"`
-	}{"bench", text})
+	}{author, text})
 	if err != nil {
 		return "", err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/api/rooms/"+room+"/messages", bytes.NewReader(body))
+	req, err := c.request(ctx, http.MethodPost, "/api/rooms/"+room+"/messages", bytes.NewReader(body))
 	if err != nil {
 		return "", err
 	}
@@ -105,7 +166,7 @@ func (c *client) history(ctx context.Context, room, after string, maxPages int) 
 	var all []histEvent
 	for range maxPages {
 		q := url.Values{"after": {after}, "limit": {"1000"}}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/rooms/"+room+"/messages?"+q.Encode(), nil)
+		req, err := c.request(ctx, http.MethodGet, "/api/rooms/"+room+"/messages?"+q.Encode(), nil)
 		if err != nil {
 			return nil, err
 		}
@@ -130,7 +191,7 @@ func (c *client) history(ctx context.Context, room, after string, maxPages int) 
 
 // health checks GET /healthz.
 func (c *client) health(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/healthz", nil)
+	req, err := c.request(ctx, http.MethodGet, "/healthz", nil)
 	if err != nil {
 		return err
 	}

@@ -98,7 +98,7 @@ func runExport(ctx context.Context, c *client, cfg exportConfig) (*Report, error
 
 // export downloads a room's export and returns its lines and bytes.
 func (c *client) export(ctx context.Context, room string) (lines, n int64, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/rooms/"+room+"/export", nil)
+	req, err := c.request(ctx, http.MethodGet, "/api/rooms/"+room+"/export", nil)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -16,7 +16,12 @@
 //	parley-bench all
 //
 // Every scenario takes -server (default http://127.0.0.1:8080, the only host
-// it connects to) and -json. Messages carry "<run>:<seq>:<sent ns>" as their
+// it connects to) and -json. For a server behind TLS and access control
+// (nginx in front of a cluster with -auth on): -server https://host,
+// -ca FILE to trust a certificate the system does not (or -insecure for a
+// self-signed one, on a bench only), and -token (default $PARLEY_TOKEN),
+// sent as a bearer token on every request and stream; messages are then
+// posted as the token's user. HTTPS is HTTP/1.1, as plain http is. Messages carry "<run>:<seq>:<sent ns>" as their
 // text, so subscribers measure publish-to-receive latency and check delivery
 // without decoding JSON, and ignore anything else in the room. The checks:
 //
@@ -96,6 +101,15 @@ func main() {
 type Main struct {
 	Stdout io.Writer
 	Stderr io.Writer
+	// Getenv reads the environment (PARLEY_TOKEN); nil is os.Getenv.
+	Getenv func(string) string
+}
+
+func (m *Main) getenv(key string) string {
+	if m.Getenv == nil {
+		return os.Getenv(key)
+	}
+	return m.Getenv(key)
 }
 
 const usage = `usage: parley-bench <scenario> [flags]
@@ -151,13 +165,16 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%s: unexpected arguments %q", name, fs.Args())
 	}
+	if o.access.token == "" {
+		o.access.token = m.getenv("PARLEY_TOKEN")
+	}
 	if err := o.validate(name); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	var c *client // disk needs no server
 	if name != "disk" {
 		var err error
-		if c, err = newClient(o.server, o.writers+o.publishers+16, o.timeout); err != nil {
+		if c, err = newClient(o.server, o.writers+o.publishers+16, o.timeout, o.access); err != nil {
 			return err
 		}
 		defer c.close()

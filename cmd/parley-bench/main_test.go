@@ -35,14 +35,21 @@ func mustStartNoop(tb testing.TB, configure ...func(*NoopServer)) *NoopServer {
 	return s
 }
 
-// runMain runs the program with args and returns what it printed and its error.
+// runMain runs the program with args, in an environment without
+// PARLEY_TOKEN, and returns what it printed and its error.
 func runMain(tb testing.TB, args ...string) (string, error) {
+	tb.Helper()
+	return runMainEnv(tb, nil, args...)
+}
+
+// runMainEnv is runMain in the environment env.
+func runMainEnv(tb testing.TB, env map[string]string, args ...string) (string, error) {
 	tb.Helper()
 	// A deadline for a hung run, beyond the longest drain the tests ask for.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var out, errOut bytes.Buffer
-	m := &Main{Stdout: &out, Stderr: &errOut}
+	m := &Main{Stdout: &out, Stderr: &errOut, Getenv: func(k string) string { return env[k] }}
 	err := m.Run(ctx, args)
 	if errOut.Len() > 0 {
 		tb.Logf("stderr: %s", errOut.String())
@@ -202,8 +209,15 @@ func TestBadArguments(t *testing.T) {
 		{"zero rate", []string{"fanout", "-rate", "0"}, "-rate"},
 		{"bad room", []string{"append", "-room", "Bad Room"}, "-room"},
 		{"long room prefix", []string{"rooms", "-room", strings.Repeat("a", 62)}, "-room"},
-		{"https", []string{"append", "-server", "https://127.0.0.1:1"}, "want http://host:port"},
+		{"other scheme", []string{"append", "-server", "ftp://127.0.0.1:1"}, "want http://host:port or https://host:port"},
 		{"path in url", []string{"append", "-server", noop.URL() + "/api"}, "want http://host:port"},
+		{"ca over http", []string{"append", "-server", noop.URL(), "-ca", "/dev/null"}, "need an https server"},
+		{"insecure over http", []string{"append", "-server", noop.URL(), "-insecure"}, "need an https server"},
+		{"ca and insecure", []string{"append", "-server", "https://127.0.0.1:1", "-ca", "/dev/null", "-insecure"}, "give one"},
+		{"no such ca", []string{"append", "-server", "https://127.0.0.1:1", "-ca", "/nonexistent-parley-bench.pem"}, "-ca"},
+		{"ca without a certificate", []string{"append", "-server", "https://127.0.0.1:1", "-ca", "/dev/null"}, "no PEM certificate"},
+		{"token with a space", []string{"append", "-server", noop.URL(), "-token", "a b"}, "-token"},
+		{"https server down", []string{"append", "-server", "https://127.0.0.1:1", "-insecure"}, "not healthy"},
 		{"extra args", []string{"append", "more"}, "unexpected arguments"},
 		{"server down", []string{"append", "-server", "http://127.0.0.1:1"}, "not healthy"},
 		{"disk: no such dir", []string{"disk", "-dir", "/nonexistent-parley-bench"}, "-dir"},

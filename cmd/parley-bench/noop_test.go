@@ -12,7 +12,7 @@ import (
 
 func mustClient(tb testing.TB, url string) *client {
 	tb.Helper()
-	c, err := newClient(url, 4, time.Minute)
+	c, err := newClient(url, 4, time.Minute, access{})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 // options holds every scenario's flags; register binds the ones a scenario uses.
 type options struct {
 	server      string
+	access      access // -ca, -insecure, -token
 	json        bool
 	timeout     time.Duration // per request
 	duration    time.Duration
@@ -55,7 +56,10 @@ func (o *options) register(fs *flag.FlagSet, name string) {
 		disk("dir")
 		return
 	}
-	fs.StringVar(&o.server, "server", "http://127.0.0.1:8080", "base `URL` of the server to load")
+	fs.StringVar(&o.server, "server", "http://127.0.0.1:8080", "base `URL` of the server to load (http or https)")
+	fs.StringVar(&o.access.caFile, "ca", "", "https: PEM `file` of the certificate (or its CA) to trust besides the system's")
+	fs.BoolVar(&o.access.insecure, "insecure", false, "https: do not check the server's certificate (self-signed, on a bench only)")
+	fs.StringVar(&o.access.token, "token", "", "access `token` sent as \"Authorization: Bearer\" (default $PARLEY_TOKEN): for a server with -auth on; messages are then posted as the token's user")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "timeout of one request")
 	switch name {
 	case "replay", "storm", "export":
@@ -148,7 +152,8 @@ func (o *options) validate(name string) error {
 		room = fmt.Sprintf("%s-%d", o.room, max(o.rooms-1, 0))
 	}
 	freshRoom := name == "replay" || name == "storm" || name == "export" && o.events > 0
-	checks := []need{{"timeout", o.timeout > 0}, {"room", room == "" && freshRoom || validRoom(room)}}
+	checks := []need{{"timeout", o.timeout > 0}, {"room", room == "" && freshRoom || validRoom(room)},
+		{"token", !strings.ContainsAny(o.access.token, "\r\n ")}}
 	switch name {
 	case "append":
 		checks = append(checks, need{"writers", o.writers > 0}, need{"max", o.max > 0}, need{"duration", o.duration > 0})

@@ -163,7 +163,11 @@ func (p *publisher) addTo(r *Report) {
 		r.note("last error: %s", *s)
 	}
 	if p.fed > 0 && p.ackedTotal() == 0 {
-		r.problem("no message was acknowledged")
+		if s := p.lastErr.Load(); s != nil {
+			r.problem("no message was acknowledged (last error: %s)", *s) // a missing -token, say
+		} else {
+			r.problem("no message was acknowledged")
+		}
 	}
 	if p.fed < p.scheduled {
 		r.note("%d of %d scheduled messages were not sent before the duration was up: the server or the workers "+

@@ -14,7 +14,7 @@ import (
 // metrics fetches the server's /metrics and returns each unlabelled series
 // (process_resident_memory_bytes, go_memstats_heap_inuse_bytes, ...) by name.
 func (c *client) metrics(ctx context.Context) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/metrics", nil)
+	req, err := c.request(ctx, http.MethodGet, "/metrics", nil)
 	if err != nil {
 		return nil, err
 	}

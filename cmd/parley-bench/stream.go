@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -12,7 +13,7 @@ import (
 	"time"
 )
 
-// stream is one SSE subscription on its own TCP connection. The request is
+// stream is one SSE subscription on its own TCP (or TLS) connection. The request is
 // written by hand and the response read with http.ReadResponse (which also
 // undoes chunked encoding), so a subscriber costs one goroutine and two
 // small buffers instead of a Transport's per-connection machinery.
@@ -35,15 +36,29 @@ func (c *client) openStream(ctx context.Context, path, lastEventID string, bufSi
 	if err != nil {
 		return nil, fmt.Errorf("subscribe %s: %w", path, err)
 	}
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	raw := conn
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
 	defer stop()
 	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if c.tls != nil {
+		tc := tls.Client(conn, c.tls)
+		if err := tc.Handshake(); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("subscribe %s: %w", path, err)
+		}
+		conn = tc
+	}
 	req := make([]byte, 0, 256)
 	req = append(req, "GET "...)
 	req = append(req, path...)
 	req = append(req, " HTTP/1.1\r\nHost: "...)
 	req = append(req, c.host...)
 	req = append(req, "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n"...)
+	if c.token != "" {
+		req = append(req, "Authorization: Bearer "...)
+		req = append(req, c.token...)
+		req = append(req, "\r\n"...)
+	}
 	if lastEventID != "" {
 		req = append(req, "Last-Event-ID: "...)
 		req = append(req, lastEventID...)
@@ -69,7 +84,7 @@ func (c *client) openStream(ctx context.Context, path, lastEventID string, bufSi
 		conn.Close()
 		return nil, ctx.Err()
 	}
-	return &stream{conn: conn, body: resp.Body, sse: NewSSEReader(resp.Body, bufSize, 1<<20)}, nil
+	return &stream{conn: raw, body: resp.Body, sse: NewSSEReader(resp.Body, bufSize, 1<<20)}, nil
 }
 
 // Close drops the connection; a Next blocked on it returns an error. It is

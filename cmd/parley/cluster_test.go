@@ -475,6 +475,14 @@ func TestClusterStatusAndReplicaWarning(t *testing.T) {
 	if _, _, err := cc.post("r", "hello", "h1"); err != nil {
 		t.Fatal(err)
 	}
+	// serve gives the node's cluster gauges to /metrics.
+	if !waitFor(func() bool {
+		status, body, err := cc.do(http.MethodGet, "/metrics", "")
+		return err == nil && status == http.StatusOK && strings.Contains(string(body), "\nparley_cluster_ready 1\n") &&
+			strings.Contains(string(body), "\nparley_cluster_lag 0\n")
+	}) {
+		t.Fatal("the node's /metrics never said parley_cluster_ready 1 and parley_cluster_lag 0")
+	}
 	var out string
 	if !waitFor(func() bool {
 		stdout := &syncBuffer{}

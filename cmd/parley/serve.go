@@ -121,6 +121,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		accounts  store.Accounts             = db
 		fileStore store.Files                = db // a cluster's: the object store behind a cache
 		opened    atomic.Pointer[api.Server]      // for the cluster's account changes
+		cluster   store.Cluster                   // nil on a single node
 	)
 	if cf.on() {
 		cl, err := cf.open(ctx, m, db, logger, func() {
@@ -132,7 +133,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 			return err
 		}
 		defer cl.Close()
-		log, accounts, fileStore = cl, cl, cl
+		log, accounts, fileStore, cluster = cl, cl, cl, cl
 	} else {
 		if err := db.Open(); err != nil {
 			return err
@@ -147,7 +148,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 			return err
 		}
 		defer relay.Close()
-		srv.Node, srv.Relay = *cf.node, relay
+		srv.Node, srv.Relay, srv.Cluster = *cf.node, relay, cluster
 	}
 	files.apply(fileStore, srv, *limitsOn)
 	srv.Addr, srv.MaxMessageBytes, srv.Heartbeat, srv.Logger = *addr, *maxMsg, *heartbeat, logger

@@ -78,13 +78,18 @@ type Outcome struct {
 	Record  store.Record // an event's: the stored record, or what Append answers without storing
 	Created bool
 	// Err is the rule the entry broke (the error Append would give); the
-	// entry changed nothing.
+	// entry changed nothing. For a gap record saying its sequence produced
+	// no event it is ErrOutcomeErased.
 	Err error
 	// Redacted lists the events a delete redacted: their text must be
 	// erased from the stream too.
 	Redacted []ulid.ULID
 	Imported store.ImportReport
 	Result   any // an EntryOp's result
+
+	// NoEventQueued says the entry produced no event and carried text: its
+	// own sequence was queued for erasure (replica_noevent.go).
+	NoEventQueued bool
 }
 
 // DerivedID is the id of the event at stream sequence seq applied at chain
@@ -306,16 +311,23 @@ func (w *batchWriter) applyEntry(en Entry, at time.Time) (Outcome, *store.Record
 	case EntryEvent:
 		if err := e.Validate(0); err != nil {
 			o.Err = err
-			return o, nil, nil
+			o.NoEventQueued, err = w.queueNoEvent(en, at, "")
+			return o, nil, err
 		}
 		e.Derive()
 		req := &appendReq{ctx: context.Background(), ev: e, enc: e.EncodeParts(), id: DerivedID(at, en.Seq)}
 		before := len(w.redacted)
+		existed := w.rooms.Bucket([]byte(e.Room)) != nil
 		res, err := w.store(req)
 		if err != nil {
 			return o, nil, err
 		}
 		o.Record, o.Created, o.Err = res.rec, res.created, res.err
+		if !res.created {
+			if o.NoEventQueued, err = w.queueNoEvent(en, at, w.roomCreated(e.Room, existed)); err != nil {
+				return o, nil, err
+			}
+		}
 		o.Redacted = append([]ulid.ULID(nil), w.redacted[before:]...)
 		if err := w.queueRedacted(e.Room, o.Redacted); err != nil {
 			return o, nil, err
@@ -326,7 +338,9 @@ func (w *batchWriter) applyEntry(en Entry, at time.Time) (Outcome, *store.Record
 		return o, nil, nil
 	case EntryGap:
 		if e.ID == (ulid.ULID{}) {
-			return o, nil, nil // the removed sequence produced no event
+			// The removed sequence produced no event.
+			o.Err = ErrOutcomeErased
+			return o, nil, w.applyNoEvent(en)
 		}
 	}
 	// An import, or a gap's event: stored as it is, with its id.
@@ -335,6 +349,12 @@ func (w *batchWriter) applyEntry(en Entry, at time.Time) (Outcome, *store.Record
 		return o, nil, err
 	}
 	o.Imported, o.Err = res.imported, res.err
+	if en.Kind == EntryImport && res.imported.Imported == 0 {
+		// Imports never create a room without storing in it.
+		if o.NoEventQueued, err = w.queueNoEvent(en, at, ""); err != nil {
+			return o, nil, err
+		}
+	}
 	if en.Kind == EntryGap && res.imported.Imported == 1 {
 		js, err := e.MarshalJSON()
 		if err != nil {

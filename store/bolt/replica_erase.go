@@ -38,6 +38,12 @@ type EraseItem struct {
 	// Event is the event's JSON as it was applied, without its text and
 	// its files' names; empty for a sequence that stored none.
 	Event []byte
+	// NoEvent is set when the sequence produced no event (Event is empty):
+	// ID is then derived from it, and Room names the room applying it
+	// created, if any. The eraser must remove these from the stream before
+	// any other item (replica_noevent.go).
+	NoEvent bool
+	Room    string
 	// Register is, instead of an event, the file registration the
 	// sequence made.
 	Register *FileGap
@@ -100,6 +106,8 @@ func queueErase(tx *bbolt.Tx, id ulid.ULID, js []byte) error {
 	return b.Put(seqKey(seq), v)
 }
 
+func seqOfKey(k []byte) uint64 { return binary.BigEndian.Uint64(k) }
+
 func seqKey(seq uint64) []byte {
 	var k [8]byte
 	binary.BigEndian.PutUint64(k[:], seq)
@@ -125,17 +133,32 @@ func decodeEraseItem(k, v []byte) (EraseItem, error) {
 }
 
 // EraseQueue returns up to n queued items with sequences above after, in
-// sequence order.
+// sequence order: those of erase/ and of erase_none/ together.
 func (d *DB) EraseQueue(ctx context.Context, after uint64, n int) ([]EraseItem, error) {
 	var items []EraseItem
 	err := d.view(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketErase)
-		if b == nil {
-			return nil
+		var ev, none *bbolt.Cursor
+		var ek, evv, nk, nv []byte
+		if b := tx.Bucket(bucketErase); b != nil {
+			ev = b.Cursor()
+			ek, evv = ev.Seek(seqKey(after + 1))
 		}
-		c := b.Cursor()
-		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(items) < n; k, v = c.Next() {
-			it, err := decodeEraseItem(k, v)
+		if b := tx.Bucket(bucketEraseNone); b != nil {
+			none = b.Cursor()
+			nk, nv = none.Seek(seqKey(after + 1))
+		}
+		for len(items) < n && (ek != nil || nk != nil) {
+			var (
+				it  EraseItem
+				err error
+			)
+			if nk == nil || ek != nil && string(ek) < string(nk) {
+				it, err = decodeEraseItem(ek, evv)
+				ek, evv = ev.Next()
+			} else {
+				it, err = decodeNoEventItem(nk, nv)
+				nk, nv = none.Next()
+			}
 			if err != nil {
 				return err
 			}
@@ -154,30 +177,52 @@ func (d *DB) Queued(seq uint64) (EraseItem, bool, error) {
 		ok bool
 	)
 	err := d.view(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketErase)
-		if b == nil {
-			return nil
+		for _, q := range []struct {
+			name   []byte
+			decode func(k, v []byte) (EraseItem, error)
+		}{{bucketErase, decodeEraseItem}, {bucketEraseNone, decodeNoEventItem}} {
+			b := tx.Bucket(q.name)
+			if b == nil {
+				continue
+			}
+			if v := b.Get(seqKey(seq)); v != nil {
+				var err error
+				it, err = q.decode(seqKey(seq), v)
+				ok = err == nil
+				return err
+			}
 		}
-		v := b.Get(seqKey(seq))
-		if v == nil {
-			return nil
-		}
-		var err error
-		it, err = decodeEraseItem(seqKey(seq), v)
-		ok = err == nil
-		return err
+		return nil
 	})
 	return it, ok, err
+}
+
+// EraseQueueLen returns how many sequences are queued for erasure, of
+// erase/ and erase_none/ together.
+func (d *DB) EraseQueueLen() (int, error) {
+	n := 0
+	err := d.view(func(tx *bbolt.Tx) error {
+		for _, name := range [][]byte{bucketErase, bucketEraseNone} {
+			if b := tx.Bucket(name); b != nil {
+				n += b.Stats().KeyN
+			}
+		}
+		return nil
+	})
+	return n, err
 }
 
 // Erased removes seq from the erase queue: the stream no longer has it.
 func (d *DB) Erased(seq uint64) error {
 	return d.update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketErase)
-		if b == nil {
-			return nil
+		for _, name := range [][]byte{bucketErase, bucketEraseNone} {
+			if b := tx.Bucket(name); b != nil {
+				if err := b.Delete(seqKey(seq)); err != nil {
+					return err
+				}
+			}
 		}
-		return b.Delete(seqKey(seq))
+		return nil
 	})
 }
 

@@ -340,10 +340,11 @@ func (l *Log) waitOutcome(ctx context.Context, seq uint64) (bolt.Outcome, error)
 
 // queuesErase reports whether applying entries may have queued sequences
 // for the eraser: a delete redacted events, a tick pruned, an op collected
-// uploads (whose registrations are erased).
+// uploads (whose registrations are erased), or an entry with text produced
+// no event.
 func queuesErase(entries []bolt.Entry, outs []bolt.Outcome) bool {
 	for _, o := range outs {
-		if len(o.Redacted) > 0 {
+		if len(o.Redacted) > 0 || o.NoEventQueued {
 			return true
 		}
 	}

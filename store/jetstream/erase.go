@@ -122,6 +122,18 @@ func (l *Log) eraseNow(ctx context.Context, ids []ulid.ULID) error {
 func (l *Log) eraseItem(ctx context.Context, it bolt.EraseItem) error {
 	ctx, cancel := context.WithTimeout(ctx, l.WriteTimeout)
 	defer cancel()
+	if !it.NoEvent {
+		// Whatever queued it (a delete or a prune) committed with, or
+		// before, the replica's position: the no-event sequences it must
+		// follow are at or below it.
+		upTo, _, err := l.DB.Applied()
+		if err != nil {
+			return err
+		}
+		if err := l.eraseNoEvents(ctx, upTo); err != nil {
+			return err
+		}
+	}
 	if err := l.recordGap(ctx, it); err != nil {
 		return err
 	}
@@ -143,12 +155,37 @@ func (l *Log) eraseItem(ctx context.Context, it bolt.EraseItem) error {
 	return l.DB.Erased(it.Seq)
 }
 
+// eraseNoEvents erases every queued sequence up to upTo that produced no
+// event. A node erases them before anything a delete or a prune queued,
+// so the stream never holds such a sequence with text after an earlier
+// sequence it depended on became a gap: a node rebuilding would apply it
+// against the gap record's text-less event (a no-op edit would produce an
+// edit). Every node queued them when it applied them, before the delete
+// or prune that queued the rest. Those above upTo came later, and a steady
+// flow of them cannot hold up a delete's erasure.
+func (l *Log) eraseNoEvents(ctx context.Context, upTo uint64) error {
+	for {
+		items, err := l.DB.NoEventQueue(ctx, eraseBatch)
+		if err != nil || len(items) == 0 || items[0].Seq > upTo {
+			return err
+		}
+		for _, it := range items {
+			if it.Seq > upTo {
+				return nil
+			}
+			if err := l.eraseItem(ctx, it); err != nil {
+				return fmt.Errorf("erase sequence %d, which produced no event: %w", it.Seq, err)
+			}
+		}
+	}
+}
+
 // recordGap stores the gap record of a queued sequence unless the gap
 // stream has one: the first stays, so a record never changes (every node
 // would write the same bytes anyway).
 func (l *Log) recordGap(ctx context.Context, it bolt.EraseItem) error {
 	subject := l.gapSubject(it.Seq)
-	data, err := json.Marshal(gapRecord{Seq: it.Seq, ChainMS: int64(it.ID.Time()), Event: it.Event, Register: it.Register})
+	data, err := json.Marshal(gapRecord{Seq: it.Seq, ChainMS: int64(it.ID.Time()), Event: it.Event, Room: it.Room, Register: it.Register})
 	if err != nil {
 		return err
 	}

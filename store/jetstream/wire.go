@@ -112,6 +112,7 @@ type gapRecord struct {
 	Seq     uint64          `json:"seq"`
 	ChainMS int64           `json:"chain_ms"`
 	Event   json.RawMessage `json:"applied,omitempty"` // the event as stored, text removed; none if it produced none
+	Room    string          `json:"room,omitempty"`    // produced none: the room applying it created, if any
 	// Register is, instead of an event, the file registration the
 	// sequence made, without the file's name.
 	Register *bolt.FileGap `json:"register,omitempty"`
@@ -204,6 +205,8 @@ func gapEntry(seq uint64, data []byte) (bolt.Entry, error) {
 		if err := en.Event.UnmarshalJSON(g.Event); err != nil {
 			return en, fmt.Errorf("gap record %d: %w", seq, err)
 		}
+	} else {
+		en.Event.Room = g.Room
 	}
 	return en, nil
 }
