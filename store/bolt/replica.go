@@ -349,6 +349,11 @@ func (w *batchWriter) applyEntry(en Entry, at time.Time) (Outcome, *store.Record
 		return o, nil, err
 	}
 	o.Imported, o.Err = res.imported, res.err
+	if res.imported.Imported == 1 {
+		if err := noteImportSeq(w.tx, e.ID, en.Seq, at); err != nil {
+			return o, nil, err
+		}
+	}
 	if en.Kind == EntryImport && res.imported.Imported == 0 {
 		// Imports never create a room without storing in it.
 		if o.NoEventQueued, err = w.queueNoEvent(en, at, ""); err != nil {

@@ -20,8 +20,9 @@ import (
 // lost its text), so the node's eraser removes it from the cluster stream
 // even if the node dies right after the commit (docs/cluster.md, gaps):
 //
-//	erase/<seq>   8-byte big-endian stream sequence → the event's 16-byte
-//	              id, then its JSON as the gap record carries it: as applied,
+//	erase/<seq>   8-byte big-endian stream sequence → the 16-byte id
+//	              derived from it (the event's, unless imported), then the
+//	              event's JSON as the gap record carries it: as applied,
 //	              text dropped, not marked redacted
 //
 // Every node applies the same stream to the same state, so every node
@@ -33,7 +34,8 @@ var bucketErase = []byte("erase")
 // cluster stream, with what its gap record says.
 type EraseItem struct {
 	Seq uint64
-	// ID is the event's id; its time is the sequence's D.
+	// ID is derived from the sequence (the event's id, unless it was
+	// imported); its time is the sequence's D.
 	ID ulid.ULID
 	// Event is the event's JSON as it was applied, without its text and
 	// its files' names; empty for a sequence that stored none.
@@ -69,12 +71,49 @@ func queueFileGap(tx *bbolt.Tx, seq uint64, chain time.Time, g FileGap) error {
 	return b.Put(seqKey(seq), append(id[:], js...))
 }
 
+// bucketImportSeq maps, on a replica, an imported event's id (16 bytes),
+// which names no sequence, to the 8-byte stream sequence that imported it
+// and that sequence's 8-byte D (unix ms), until the event is queued for
+// erasure.
+var bucketImportSeq = []byte("importseq")
+
+// noteImportSeq records that stream sequence seq, applied at D = at,
+// stored event id, if id is not derived from it (an import).
+func noteImportSeq(tx *bbolt.Tx, id ulid.ULID, seq uint64, at time.Time) error {
+	if _, ok := SeqOf(id); ok {
+		return nil
+	}
+	b, err := tx.CreateBucketIfNotExists(bucketImportSeq)
+	if err != nil {
+		return err
+	}
+	var v [16]byte
+	binary.BigEndian.PutUint64(v[:8], seq)
+	binary.BigEndian.PutUint64(v[8:], uint64(at.UnixMilli()))
+	return b.Put(id[:], v[:])
+}
+
 // queueErase queues the stream sequence of event id, stored as js, for
-// erasure. Ids not derived from the stream (imported) name no sequence.
+// erasure: the sequence its id was derived from, or the one that imported
+// it. The queue keeps an id derived from the sequence and its D, whose
+// time the gap record carries.
 func queueErase(tx *bbolt.Tx, id ulid.ULID, js []byte) error {
 	seq, ok := SeqOf(id)
 	if !ok {
-		return nil
+		b := tx.Bucket(bucketImportSeq)
+		var v []byte
+		if b != nil {
+			v = b.Get(id[:])
+		}
+		if len(v) != 16 {
+			return nil // erased already, or stored before imports were noted
+		}
+		seq = binary.BigEndian.Uint64(v[:8])
+		at := time.UnixMilli(int64(binary.BigEndian.Uint64(v[8:]))).UTC()
+		if err := b.Delete(id[:]); err != nil {
+			return err
+		}
+		id = DerivedID(at, seq)
 	}
 	var e store.Event
 	if err := e.UnmarshalJSON(js); err != nil {
