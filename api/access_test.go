@@ -73,6 +73,7 @@ func TestAccessTable(t *testing.T) {
 		{"GET", "/api/rooms/%s/files/{file}", ""},
 		{"HEAD", "/api/rooms/%s/files/{file}", ""},
 		{"GET", "/api/rooms/%s/files/{file}/thumb", ""},
+		{"GET", "/api/rooms/%s/export?format=tar", ""}, // the room with its files
 	}
 	all401 := [][3]int{}
 	for range endpoints {
@@ -88,6 +89,7 @@ func TestAccessTable(t *testing.T) {
 			{403, 403, 200}, {403, 403, 204}, {403, 403, 400}, {403, 403, 200}, {403, 403, 200},
 			{403, 403, 200},
 			{403, 403, 201}, {403, 403, 200}, {403, 403, 200}, {403, 403, 200},
+			{403, 403, 200},
 		},
 		"alice (member of priv)": {
 			{200, 200, 403}, {200, 200, 403}, {201, 201, 403}, {200, 200, 403}, {200, 200, 403}, {200, 200, 403}, {200, 200, 403},
@@ -95,6 +97,7 @@ func TestAccessTable(t *testing.T) {
 			{200, 200, 403}, {204, 204, 403}, {400, 400, 403}, {200, 200, 403}, {200, 200, 403},
 			{200, 200, 403},
 			{201, 201, 403}, {200, 200, 403}, {200, 200, 403}, {200, 200, 403},
+			{200, 200, 403},
 		},
 		"bob (member)": {
 			{200, 403, 403}, {200, 403, 403}, {201, 403, 403}, {200, 403, 403}, {200, 403, 403}, {200, 403, 403}, {200, 403, 403},
@@ -102,6 +105,7 @@ func TestAccessTable(t *testing.T) {
 			{200, 403, 403}, {204, 403, 403}, {400, 403, 403}, {200, 403, 403}, {200, 403, 403},
 			{200, 403, 403},
 			{201, 403, 403}, {200, 403, 403}, {200, 403, 403}, {200, 403, 403},
+			{200, 403, 403},
 		},
 		"admin": {
 			{200, 200, 200}, {200, 200, 200}, {201, 201, 201}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200},
@@ -109,6 +113,7 @@ func TestAccessTable(t *testing.T) {
 			{200, 200, 200}, {204, 204, 204}, {400, 400, 400}, {200, 200, 200}, {200, 200, 200},
 			{200, 200, 200},
 			{201, 201, 201}, {200, 200, 200}, {200, 200, 200}, {200, 200, 200},
+			{200, 200, 200},
 		},
 	}
 	// Endpoints without a room: statuses for each caller.
@@ -220,6 +225,7 @@ func TestGuestCannotLearnOtherRoomsExist(t *testing.T) {
 		{"GET", "/api/events?rooms=acme,%s", ""},
 		{"GET", "/api/rooms/%s/export", ""},
 		{"GET", "/api/rooms/%s/export?format=html", ""},
+		{"GET", "/api/rooms/%s/export?format=tar", ""},
 		{"GET", "/api/rooms/%s/settings", ""},
 		{"GET", "/api/rooms/%s/access", ""},
 		{"GET", "/api/rooms/%s/invites", ""},

@@ -11,8 +11,8 @@ import (
 	"github.com/parleychat/parley/store"
 )
 
-// handleImport: POST /api/rooms/:room/import with a JSON-lines export as the
-// body. The body is spooled to a temporary file so the whole of it can be
+// handleImport: POST /api/rooms/:room/import with a JSON-lines export, or a
+// zip or tar export (archive.go), as the body. The body is spooled to a temporary file so the whole of it can be
 // checked before anything is stored.
 func (s *Server) handleImport(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 	room := ps.ByName("room")
@@ -37,8 +37,8 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request, ps httprou
 		return
 	}
 	var rep store.ImportReport
-	if r.Header.Get("Content-Type") == "application/zip" {
-		rep, err = s.importArchive(r.Context(), room, f, size) // a zip export, with files
+	if af, isArchive := importFormat(r.Header.Get("Content-Type"), f); isArchive {
+		rep, err = s.importArchive(r.Context(), room, af, f, size) // a zip or tar export, with files
 	} else {
 		rep, err = s.log.Import(r.Context(), room, f)
 	}

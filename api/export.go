@@ -30,13 +30,13 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, ps httprou
 	}
 	q := r.URL.Query()
 	f, ok := exportFormats[q.Get("format")]
-	if q.Get("format") == "zip" {
+	if af, isArchive := archiveFormats[q.Get("format")]; isArchive {
 		rng, err := parseRange(q.Get("since"), q.Get("until"), s.Now())
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		s.handleExportZip(w, r, room, rng)
+		s.handleExportArchive(w, r, room, rng, af)
 		return
 	}
 	if !ok {

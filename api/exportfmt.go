@@ -46,7 +46,7 @@ var exportFormats = map[string]exportFormat{
 func init() { exportFormats[""] = exportFormats["jsonl"] }
 
 // formatNames lists the formats for error messages.
-const formatNames = "jsonl, json, md, txt, html, csv, zip"
+const formatNames = "jsonl, json, md, txt, html, csv, zip, tar"
 
 // htmlCSP forbids an HTML export everything but its inline style: no
 // scripts, no requests, even if escaping failed.

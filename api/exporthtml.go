@@ -19,7 +19,7 @@ import (
 type htmlWriter struct {
 	w *bufio.Writer
 	// files, when set, links each file of a message to the archive's copy
-	// (a zip export); else files are listed by name.
+	// (an archive export); else files are listed by name.
 	files *archiveFiles
 }
 

@@ -23,7 +23,7 @@ func (m *Main) export(ctx context.Context, args []string) error {
 	c := clientFlags(fs)
 	room := fs.String("room", "", "room to export")
 	all := fs.Bool("all", false, "export every room: one file each into the -o directory, or a tar stream to stdout")
-	format := fs.String("format", "jsonl", "jsonl (the raw log, lossless), json, md, txt, html, csv, or zip (the log, an HTML page and the files)")
+	format := fs.String("format", "jsonl", "jsonl (the raw log, lossless), json, md, txt, html, csv, or zip or tar (the log, an HTML page and the files)")
 	since := fs.String("since", "", "only events after this event id, or from this RFC 3339 time, or this long ago (24h)")
 	until := fs.String("until", "", "only events up to this event id, RFC 3339 time, or this long ago")
 	out := fs.String("o", "", "write to this file (with -all, into this directory, created if missing) instead of stdout")

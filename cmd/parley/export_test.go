@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -134,4 +135,62 @@ func TestExportErrors(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "nope.jsonl")); !os.IsNotExist(err) {
 		t.Errorf("a failed export left a file: %v", err)
 	}
+}
+
+// TestExportImportArchive: parley export -format zip or tar writes a room
+// with its files; parley import of that file, known by its extension,
+// gives a fresh server the same bytes.
+func TestExportImportArchive(t *testing.T) {
+	dir := t.TempDir()
+	url, _ := inProcessServer(t, filepath.Join(dir, "parley.db"), "127.0.0.1:0")
+	data := bytes.Repeat([]byte{0, 1, 2, 0xfe, 0xff}, 5000)
+	id := postFile(t, url, "r", "data.bin", data)
+	for _, format := range []string{"zip", "tar"} {
+		t.Run(format, func(t *testing.T) {
+			out := filepath.Join(dir, format)
+			if err := run(t, context.Background(), io.Discard, "export", "-server", url, "-all", "-format", format, "-o", out); err != nil {
+				t.Fatal(err)
+			}
+			files, err := os.ReadDir(out)
+			if err != nil || len(files) != 1 || !regexp.MustCompile(`^r-\d{8}\.`+format+`$`).MatchString(files[0].Name()) {
+				t.Fatalf("got %v, %v; want r-YYYYMMDD.%s", files, err, format)
+			}
+			if got, want := importType(strings.ToUpper(files[0].Name())), "application/"+map[string]string{"zip": "zip", "tar": "x-tar"}[format]; got != want {
+				t.Errorf("Content-Type of the import: got %q, want %q", got, want)
+			}
+			url2, _ := inProcessServer(t, filepath.Join(dir, format+".db"), "127.0.0.1:0")
+			var said strings.Builder
+			if err := run(t, context.Background(), &said, "import", "-server", url2, "-room", "r", filepath.Join(out, files[0].Name())); err != nil || !strings.Contains(said.String(), "imported 1 events") {
+				t.Fatalf("import: %v %q", err, said.String())
+			}
+			resp, err := http.Get(url2 + "/api/rooms/r/files/" + id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !bytes.Equal(got, data) {
+				t.Fatalf("imported file: %d, %d bytes, want %d", resp.StatusCode, len(got), len(data))
+			}
+		})
+	}
+}
+
+// postFile uploads data as name to room, by author a, posts a message
+// carrying it and returns the file's id.
+func postFile(tb testing.TB, url, room, name string, data []byte) string {
+	tb.Helper()
+	resp, err := http.Post(url+"/api/rooms/"+room+"/files?name="+name+"&author=a", "application/octet-stream", bytes.NewReader(data))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var f struct{ ID string }
+	json.NewDecoder(resp.Body).Decode(&f)
+	resp.Body.Close()
+	resp, err = http.Post(url+"/api/rooms/"+room+"/messages", "application/json", strings.NewReader(`{"author":"a","text":"see","files":["`+f.ID+`"]}`))
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		tb.Fatalf("post: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	return f.ID
 }

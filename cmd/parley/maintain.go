@@ -9,15 +9,18 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/parleychat/parley/store"
 	"github.com/parleychat/parley/store/bolt"
 )
 
-// importCmd uploads a JSON-lines export into a room of a running server.
+// importCmd uploads a JSON-lines, zip or tar export into a room of a
+// running server.
 func (m *Main) importCmd(ctx context.Context, args []string) error {
-	fs := m.newFlagSet("import", "FILE.jsonl (or - for stdin)")
+	fs := m.newFlagSet("import", "FILE.jsonl, FILE.zip or FILE.tar (or - for stdin)")
 	c := clientFlags(fs)
 	room := fs.String("room", "", "room to import into (required)")
 	if err := m.parse(fs, args); err != nil {
@@ -36,7 +39,7 @@ func (m *Main) importCmd(ctx context.Context, args []string) error {
 		defer f.Close()
 		body = f
 	}
-	resp, err := c.do(ctx, http.MethodPost, "/api/rooms/"+url.PathEscape(*room)+"/import", body, "Content-Type", "application/jsonl")
+	resp, err := c.do(ctx, http.MethodPost, "/api/rooms/"+url.PathEscape(*room)+"/import", body, "Content-Type", importType(fs.Arg(0)))
 	if err != nil {
 		return err
 	}
@@ -47,6 +50,18 @@ func (m *Main) importCmd(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(m.Stdout, "imported %d events, %d already there, from %d lines\n", rep.Imported, rep.Skipped, rep.Lines)
 	return nil
+}
+
+// importType is the Content-Type of an export file, by its extension; the
+// server knows a zip or tar sent as jsonl (from stdin) by its first bytes.
+func importType(name string) string {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".zip":
+		return "application/zip"
+	case ".tar":
+		return "application/x-tar"
+	}
+	return "application/jsonl"
 }
 
 // backup downloads a consistent copy of a running server's db.

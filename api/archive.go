@@ -1,7 +1,6 @@
 package api
 
 import (
-	"archive/zip"
 	"bufio"
 	"bytes"
 	"context"
@@ -18,8 +17,9 @@ import (
 	"github.com/parleychat/parley/store"
 )
 
-// A zip export (?format=zip) is a room with its files, to keep or to
-// import elsewhere (docs/files.md, "Export and import"):
+// An archive export (?format=zip or ?format=tar) is a room with its files,
+// to keep or to import elsewhere (docs/files.md, "Export and import"). Both
+// formats hold the same entries, written by this one file:
 //
 //	room.jsonl        the log, as the jsonl export (files as descriptors)
 //	index.html        the HTML transcript, showing the files below
@@ -28,9 +28,38 @@ import (
 //
 // Links are relative, so index.html works from the unpacked folder.
 
-// zipCSP is index.html's policy: the HTML export's, plus the archive's
+// archiveFormat is one way to pack that layout: archivezip.go, archivetar.go.
+type archiveFormat struct {
+	ext         string   // ?format= and the attachment's extension
+	contentType string   // of the export
+	importTypes []string // Content-Types an import of it is sent with
+	// sniff says whether the first bytes of a body (up to 512) are this
+	// format's.
+	sniff     func(head []byte) bool
+	newWriter func(w io.Writer, now time.Time) archiveWriter
+	// newReader opens an archive spooled to f; its errors are 400s.
+	newReader func(f *os.File, size int64) (archiveReader, error)
+}
+
+// archiveFormats are the archive formats by ?format= name.
+var archiveFormats = map[string]archiveFormat{"zip": zipFormat, "tar": tarFormat}
+
+// archiveWriter writes the entries of one archive, one at a time: the
+// writer create returns is valid until the next create or close.
+type archiveWriter interface {
+	// create starts entry name of size bytes, or of a size not known yet
+	// (-1); compress says whether its content is worth compressing.
+	create(name string, size int64, compress bool) (io.Writer, error)
+	// close writes the end of the archive and releases what it holds.
+	close() error
+	// discard releases what it holds after a failure; the archive is left
+	// unfinished.
+	discard()
+}
+
+// archiveCSP is index.html's policy: the HTML export's, plus the archive's
 // own images and media (file: for a page opened from a disk).
-const zipCSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' file:; media-src 'self' file:"
+const archiveCSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' file:; media-src 'self' file:"
 
 // archiveFiles is what a transcript in an archive knows of its files.
 type archiveFiles struct {
@@ -38,7 +67,7 @@ type archiveFiles struct {
 }
 
 // writeFiles writes a message's files: linked to the archive's copies in
-// a zip export, else by name.
+// an archive export, else by name.
 func (h htmlWriter) writeFiles(refs []store.FileRef) {
 	w, esc := h.w, html.EscapeString
 	w.WriteString(`<ul class="files">`)
@@ -80,8 +109,9 @@ func humanSize(n int64) string {
 	return strconv.FormatFloat(float64(n)/(1<<30), 'f', 1, 64) + " GiB"
 }
 
-// handleExportZip streams room as a zip with its files.
-func (s *Server) handleExportZip(w http.ResponseWriter, r *http.Request, room string, rng idRange) {
+// handleExportArchive streams room as an archive of format af with its
+// files (?format=zip or tar).
+func (s *Server) handleExportArchive(w http.ResponseWriter, r *http.Request, room string, rng idRange, af archiveFormat) {
 	if s.Files == nil {
 		s.writeError(w, r, errorf(http.StatusNotFound, "this server stores no files: use another format"))
 		return
@@ -97,32 +127,30 @@ func (s *Server) handleExportZip(w http.ResponseWriter, r *http.Request, room st
 		return
 	}
 	h := w.Header()
-	h.Set("Content-Type", "application/zip")
-	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, exportFileName(room, "zip", now)))
+	h.Set("Content-Type", af.contentType)
+	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, exportFileName(room, af.ext, now)))
 	bw := bufio.NewWriterSize(w, 64<<10)
-	zw := zip.NewWriter(bw)
-	err = s.writeArchive(ctx, zw, room, rng, recs, src, now)
+	aw := af.newWriter(bw, now)
+	err = s.writeArchive(ctx, aw, room, rng, recs, src, now)
 	if err == nil {
-		err = zw.Close()
+		err = aw.close()
 	}
 	if err == nil {
 		err = bw.Flush()
 	}
 	if err != nil {
+		aw.discard()
 		if ctx.Err() == nil {
-			s.Logger.Error("zip export", "room", room, "err", err)
+			s.Logger.Error("archive export", "format", af.ext, "room", room, "err", err)
 		}
 		abort()
 	}
 }
 
-// writeArchive writes the entries of a zip export; first is the first
+// writeArchive writes the entries of an archive export; first is the first
 // chunk of src, already read.
-func (s *Server) writeArchive(ctx context.Context, zw *zip.Writer, room string, rng idRange, first []store.Record, src *exportSource, now time.Time) error {
-	entry := func(name string, method uint16) (io.Writer, error) {
-		return zw.CreateHeader(&zip.FileHeader{Name: name, Method: method, Modified: now})
-	}
-	jw, err := entry("room.jsonl", zip.Deflate)
+func (s *Server) writeArchive(ctx context.Context, aw archiveWriter, room string, rng idRange, first []store.Record, src *exportSource, now time.Time) error {
+	jw, err := aw.create("room.jsonl", -1, true)
 	if err != nil {
 		return err
 	}
@@ -161,19 +189,19 @@ func (s *Server) writeArchive(ctx context.Context, zw *zip.Writer, room string, 
 			files.thumbs[f.SHA256] = "thumbs/" + f.Thumb.SHA256
 		}
 	}
-	if err := s.writeArchiveHTML(ctx, entry, room, rng, files, now); err != nil {
+	if err := s.writeArchiveHTML(ctx, aw, room, rng, files, now); err != nil {
 		return err
 	}
 	copyObject := func(name, sum string) error {
-		ow, err := entry(name, zip.Store) // media is compressed already
-		if err != nil {
-			return err
-		}
 		b, err := s.Files.Blobs().Open(sum)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		defer b.Close()
+		ow, err := aw.create(name, b.Size(), false) // media is compressed already
+		if err != nil {
+			return err
+		}
 		_, err = io.Copy(ow, b)
 		return err
 	}
@@ -191,8 +219,8 @@ func (s *Server) writeArchive(ctx context.Context, zw *zip.Writer, room string, 
 }
 
 // writeArchiveHTML writes index.html: the HTML transcript with its files.
-func (s *Server) writeArchiveHTML(ctx context.Context, entry func(string, uint16) (io.Writer, error), room string, rng idRange, files *archiveFiles, now time.Time) error {
-	hw, err := entry("index.html", zip.Deflate)
+func (s *Server) writeArchiveHTML(ctx context.Context, aw archiveWriter, room string, rng idRange, files *archiveFiles, now time.Time) error {
+	hw, err := aw.create("index.html", -1, true)
 	if err != nil {
 		return err
 	}
@@ -200,7 +228,7 @@ func (s *Server) writeArchiveHTML(ctx context.Context, entry func(string, uint16
 	hb := bufio.NewWriter(&head)
 	htmlHead.Execute(hb, exportHead{Room: room, Exported: now})
 	hb.Flush()
-	if _, err := io.WriteString(hw, strings.Replace(head.String(), `content="`+htmlCSP+`"`, `content="`+zipCSP+`"`, 1)); err != nil {
+	if _, err := io.WriteString(hw, strings.Replace(head.String(), `content="`+htmlCSP+`"`, `content="`+archiveCSP+`"`, 1)); err != nil {
 		return err
 	}
 	bw := bufio.NewWriter(hw)
@@ -219,108 +247,4 @@ func (s *Server) writeArchiveHTML(ctx context.Context, entry func(string, uint16
 	}
 	bw.WriteString(htmlFoot)
 	return bw.Flush()
-}
-
-// importArchive imports a zip export spooled to f: its objects are placed
-// (each checked against its name), then its room.jsonl is imported as a
-// jsonl import is, and the imported files get thumbnails again.
-func (s *Server) importArchive(ctx context.Context, room string, f *os.File, size int64) (store.ImportReport, error) {
-	if s.Files == nil {
-		return store.ImportReport{}, errorf(http.StatusBadRequest, "this server stores no files: import the jsonl export")
-	}
-	zr, err := zip.NewReader(f, size)
-	if err != nil {
-		return store.ImportReport{}, errorf(http.StatusBadRequest, "not a zip archive: %v", err)
-	}
-	var log *zip.File
-	for _, zf := range zr.File {
-		switch name := zf.Name; {
-		case name == "room.jsonl":
-			log = zf
-		case strings.HasPrefix(name, "files/"):
-			if err := s.placeObject(zf, strings.TrimPrefix(name, "files/")); err != nil {
-				return store.ImportReport{}, err
-			}
-		}
-	}
-	if log == nil {
-		return store.ImportReport{}, errorf(http.StatusBadRequest, "the archive has no room.jsonl")
-	}
-	spool, err := os.CreateTemp("", "parley-import-*.jsonl")
-	if err != nil {
-		return store.ImportReport{}, err
-	}
-	defer os.Remove(spool.Name())
-	defer spool.Close()
-	rc, err := log.Open()
-	if err != nil {
-		return store.ImportReport{}, errorf(http.StatusBadRequest, "room.jsonl: %v", err)
-	}
-	_, err = io.Copy(spool, rc)
-	rc.Close()
-	if err != nil {
-		return store.ImportReport{}, errorf(http.StatusBadRequest, "room.jsonl: %v", err)
-	}
-	if _, err := spool.Seek(0, io.SeekStart); err != nil {
-		return store.ImportReport{}, err
-	}
-	rep, err := s.log.Import(ctx, room, spool)
-	if err != nil {
-		return rep, err
-	}
-	s.thumbnailImported(ctx, spool)
-	return rep, nil
-}
-
-// placeObject stores an archive's files/<sum> entry, refusing one whose
-// content is not its name.
-func (s *Server) placeObject(zf *zip.File, name string) error {
-	if store.ValidateSHA256(name) != nil {
-		return errorf(http.StatusBadRequest, "%s: not named by a SHA-256", zf.Name)
-	}
-	rc, err := zf.Open()
-	if err != nil {
-		return errorf(http.StatusBadRequest, "%s: %v", zf.Name, err)
-	}
-	defer rc.Close()
-	bw, err := s.Files.Blobs().Create()
-	if err != nil {
-		return err
-	}
-	defer bw.Abort()
-	if _, err := io.Copy(bw, rc); err != nil {
-		return errorf(http.StatusBadRequest, "%s: %v", zf.Name, err)
-	}
-	sum, _, err := bw.Commit()
-	if err != nil {
-		return err
-	}
-	if sum != name {
-		// Stored, but nothing references it: the pruner collects it.
-		return errorf(http.StatusBadRequest, "%s: its content's SHA-256 is %s", zf.Name, sum)
-	}
-	return nil
-}
-
-// thumbnailImported queues thumbnails for the files of an imported log.
-func (s *Server) thumbnailImported(ctx context.Context, jsonl io.ReadSeeker) {
-	if _, err := jsonl.Seek(0, io.SeekStart); err != nil {
-		return
-	}
-	sc := bufio.NewScanner(jsonl)
-	sc.Buffer(make([]byte, 64<<10), store.ImportLineLimit(s.MaxMessageBytes))
-	for sc.Scan() {
-		if !bytes.Contains(sc.Bytes(), []byte(`"files":[`)) {
-			continue
-		}
-		var e store.Event
-		if e.UnmarshalJSON(sc.Bytes()) != nil {
-			continue
-		}
-		for _, ref := range e.Files {
-			if f, err := s.Files.File(ctx, ref.ID); err == nil && f.Thumb == (store.Thumb{}) {
-				s.thumbs.submit(f)
-			}
-		}
-	}
 }
