@@ -164,8 +164,11 @@ func TestRetentionTicksPruneAlike(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	last := a.AppliedSeq() // the last post, at least
 	for _, n := range []*jetstream.Log{a, b} {
-		waitUntil(t, "retention pruned to 3 events", func() bool { return len(history(t, n, "r")) == 3 })
+		waitUntil(t, "the node applied every post and retention pruned to 3 events", func() bool {
+			return n.AppliedSeq() >= last && len(history(t, n, "r")) == 3
+		})
 	}
 	sameHistory(t, history(t, a, "r"), history(t, b, "r"))
 	pa, _, err := a.Horizon(context.Background(), "r")
