@@ -148,15 +148,7 @@ func appendRound(b *testing.B, client *http.Client, base string, n int) float64 
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= int64(n) {
-				resp, err := client.Post(url, "application/json", bytes.NewReader(body))
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusCreated {
-					b.Errorf("status %d", resp.StatusCode)
+				if !postText(b, client, url, body) {
 					return
 				}
 			}
@@ -164,6 +156,22 @@ func appendRound(b *testing.B, client *http.Client, base string, n int) float64 
 	}
 	wg.Wait()
 	return float64(n) / time.Since(start).Seconds()
+}
+
+// postText posts one text message and reports whether it was stored.
+func postText(b *testing.B, client *http.Client, url string, body []byte) bool {
+	resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		b.Error(err)
+		return false
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		b.Errorf("status %d", resp.StatusCode)
+		return false
+	}
+	return true
 }
 
 // startUploads uploads files into room "files": one every `every` from up

@@ -1,8 +1,6 @@
 package api_test
 
 import (
-	"bytes"
-	"io"
 	"net/http"
 	"runtime/debug"
 	"slices"
@@ -90,15 +88,7 @@ func pacedRound(b *testing.B, client *http.Client, base string, n, rate int) [3]
 				if d := time.Until(at); d > 0 {
 					time.Sleep(d)
 				}
-				resp, err := client.Post(url, "application/json", bytes.NewReader(body))
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusCreated {
-					b.Errorf("status %d", resp.StatusCode)
+				if !postText(b, client, url, body) {
 					return
 				}
 				mu.Lock()

@@ -43,6 +43,28 @@ type Thumb struct {
 	None   bool   `json:"none,omitempty"`
 }
 
+// CheckNew checks the fields of an upload that Files.AddFile needs: ID,
+// Room, Uploader and SHA256 well formed, Size not negative. It returns a
+// *ValidationError.
+func (f File) CheckNew() error {
+	if err := ValidateFileID(f.ID); err != nil {
+		return err
+	}
+	if err := ValidateRoom(f.Room); err != nil {
+		return err
+	}
+	if err := ValidateAuthor(f.Uploader); err != nil {
+		return err
+	}
+	if err := ValidateSHA256(f.SHA256); err != nil {
+		return err
+	}
+	if f.Size < 0 {
+		return invalid("size", "is negative")
+	}
+	return nil
+}
+
 // Pending reports whether no message carries f yet.
 func (f File) Pending() bool { return f.Message == (ulid.ULID{}) }
 

@@ -244,7 +244,7 @@ func (d *DB) Blobs() store.Blobs { return d.BlobStore }
 
 // AddFile implements store.Files.
 func (d *DB) AddFile(ctx context.Context, f store.File, q store.Quota) (store.File, error) {
-	if err := checkNewFile(f); err != nil {
+	if err := f.CheckNew(); err != nil {
 		return store.File{}, err
 	}
 	f.Time, f.Message, f.Thumb = d.Now().UTC(), ulid.ULID{}, store.Thumb{}
@@ -288,25 +288,6 @@ func (d *DB) AddFile(ctx context.Context, f store.File, q store.Quota) (store.Fi
 	return f, nil
 }
 
-// checkNewFile checks the fields AddFile needs.
-func checkNewFile(f store.File) error {
-	if err := store.ValidateFileID(f.ID); err != nil {
-		return err
-	}
-	if err := store.ValidateRoom(f.Room); err != nil {
-		return err
-	}
-	if err := store.ValidateAuthor(f.Uploader); err != nil {
-		return err
-	}
-	if err := store.ValidateSHA256(f.SHA256); err != nil {
-		return err
-	}
-	if f.Size < 0 {
-		return store.Invalid("size", "is negative")
-	}
-	return nil
-}
 
 // File implements store.Files.
 func (d *DB) File(ctx context.Context, id string) (store.File, error) {

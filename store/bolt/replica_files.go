@@ -133,7 +133,7 @@ func (d *DB) ObjectErased(name string) error {
 // with it (ctx of an op). Errors are AddFile's; ErrNotFound if the object
 // was erased meanwhile.
 func (d *DB) RegisterFile(ctx context.Context, f store.File, q store.Quota, name string) (store.File, error) {
-	if err := checkNewFile(f); err != nil {
+	if err := f.CheckNew(); err != nil {
 		return store.File{}, err
 	}
 	f.Time, f.Message, f.Thumb = f.Time.UTC(), ulid.ULID{}, store.Thumb{}

@@ -169,7 +169,7 @@ func (l *Log) applyMsgs(ctx context.Context, batch []jetstream.Msg) error {
 			}
 			entries = append(entries, en)
 		}
-		if v := m.Headers().Get(headerRules); v != rules {
+		if v := m.Headers().Get(headerRules); !knownRules(v) {
 			return fmt.Errorf("sequence %d was written for apply rules %q; this node has %q: upgrade it", seq, v, rules)
 		}
 		en, acct, err := entry(seq, md.Timestamp, m.Data())

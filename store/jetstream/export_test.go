@@ -6,3 +6,6 @@ import "context"
 // removes the sequence from the stream; an error stops that erase. Set it
 // before Open.
 func SetAfterGap(l *Log, fn func(ctx context.Context, seq uint64) error) { l.afterGap = fn }
+
+// KnownRules is knownRules, for tests.
+var KnownRules = knownRules

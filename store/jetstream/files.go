@@ -24,7 +24,7 @@ func (l *Log) Blobs() store.Blobs { return l.cache }
 // registered already, it is put in the object store under a name of its
 // own before the registration is published.
 func (l *Log) AddFile(ctx context.Context, f store.File, q store.Quota) (store.File, error) {
-	if err := checkFile(f); err != nil {
+	if err := f.CheckNew(); err != nil {
 		return store.File{}, err
 	}
 	f.Time = l.DB.Now().UTC()
@@ -125,24 +125,4 @@ func (l *Log) putObject(ctx context.Context, sum, fileID string, size int64) (na
 		return "", false, store.Unavailable("the cluster did not store the file in time: upload it again")
 	}
 	return name, true, nil
-}
-
-// checkFile checks what AddFile needs before anything is put.
-func checkFile(f store.File) error {
-	if err := store.ValidateFileID(f.ID); err != nil {
-		return err
-	}
-	if err := store.ValidateRoom(f.Room); err != nil {
-		return err
-	}
-	if err := store.ValidateAuthor(f.Uploader); err != nil {
-		return err
-	}
-	if err := store.ValidateSHA256(f.SHA256); err != nil {
-		return err
-	}
-	if f.Size < 0 {
-		return store.Invalid("size", "is negative")
-	}
-	return nil
 }

@@ -22,10 +22,22 @@ const (
 	headerRules = "Parley-Rules"
 	headerNode  = "Parley-Node"
 
-	// rules is the version of the apply rules this code implements. A node
-	// meeting a message of another version stops rather than diverge.
-	rules = "1"
+	// rules is the version of the apply rules this code implements, and
+	// writes on every message. A node meeting a message of a later version
+	// stops rather than diverge; earlier versions it applies as they were.
+	// 2: gap records may say a sequence produced nothing in a room it
+	// created (room), or stand for a file registration (register); file
+	// registrations and messages carrying files.
+	rules = "2"
 )
+
+// knownRules reports whether a message written for apply rules v can be
+// applied by this node: v is this node's version or an earlier one.
+func knownRules(v string) bool {
+	n, err := strconv.Atoi(v)
+	cur, _ := strconv.Atoi(rules)
+	return err == nil && n >= 1 && n <= cur && strconv.Itoa(n) == v
+}
 
 // wireMsg is the body of every stream message: an event, an import, a
 // tick, or an op (an account, settings or marker change). Only what apply
