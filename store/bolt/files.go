@@ -288,7 +288,6 @@ func (d *DB) AddFile(ctx context.Context, f store.File, q store.Quota) (store.Fi
 	return f, nil
 }
 
-
 // File implements store.Files.
 func (d *DB) File(ctx context.Context, id string) (store.File, error) {
 	var f store.File
