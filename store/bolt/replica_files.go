@@ -186,8 +186,11 @@ func (d *DB) RegisterThumb(ctx context.Context, id string, t store.Thumb, name s
 			return err // the publisher erases its fresh object
 		}
 		if f.Thumb != (store.Thumb{}) {
-			if !t.None && name == ObjectName(t.SHA256, id) {
-				// The first thumbnail won; nothing will claim this one.
+			// The first thumbnail won. A fresh object of a later one is
+			// claimed by nothing, unless it is the same name the first
+			// claimed (the same thumbnail made twice).
+			owner := string(tx.Bucket(bucketFileOwner).Get([]byte(t.SHA256)))
+			if !t.None && name == ObjectName(t.SHA256, id) && owner != name {
 				return tx.Bucket(bucketObjErase).Put([]byte(name), []byte{})
 			}
 			return nil

@@ -95,3 +95,42 @@ func TestClaimsDecideWhichObjectHoldsAContent(t *testing.T) {
 		t.Fatal("an object queued for erasure is not live: the orphan collector would race the eraser")
 	}
 }
+
+// TestTheSameThumbnailTwiceKeepsItsObject: a file's thumbnail registered
+// twice with the same content (the same job run twice) names the same
+// object; the second must not queue the first's object for erasure.
+func TestTheSameThumbnailTwiceKeepsItsObject(t *testing.T) {
+	sum, tsum := strings.Repeat("ab", 32), strings.Repeat("cd", 32)
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	id := strings.Repeat("b", 25) + "a"
+	f := store.File{ID: id, Room: "r", Name: "p.png", Size: 3, Type: "image/png", SHA256: sum, Uploader: "x", Time: t0}
+	th := store.Thumb{SHA256: tsum, Type: "image/png", Width: 1, Height: 1}
+	op := func(seq uint64, fn func(ctx context.Context, db *DB) (any, error)) Entry {
+		return Entry{Seq: seq, Stamp: t0, Kind: EntryOp, Op: fn}
+	}
+	thumb := func(ctx context.Context, db *DB) (any, error) {
+		return nil, db.RegisterThumb(ctx, id, th, ObjectName(tsum, id))
+	}
+	d := mustOpenDB(t, filepath.Join(t.TempDir(), "r.db"), func(d *DB) { d.Replica = true })
+	outs, err := d.Apply(context.Background(), []Entry{
+		op(1, func(ctx context.Context, db *DB) (any, error) {
+			return db.RegisterFile(ctx, f, store.Quota{}, ObjectName(sum, id))
+		}),
+		op(2, thumb),
+		op(3, thumb),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range outs {
+		if o.Err != nil {
+			t.Fatalf("sequence %d: %v", o.Seq, o.Err)
+		}
+	}
+	if owner, _ := d.ObjectOwner(tsum); owner != ObjectName(tsum, id) {
+		t.Fatalf("the thumbnail's owner is %q", owner)
+	}
+	if queued, _ := d.ObjectsToErase(10); len(queued) != 0 {
+		t.Fatalf("queued for erasure: %v, want nothing", queued)
+	}
+}

@@ -28,11 +28,11 @@ func (l *Log) AddFile(ctx context.Context, f store.File, q store.Quota) (store.F
 		return store.File{}, err
 	}
 	f.Time = l.DB.Now().UTC()
-	name, fresh, err := l.putObject(ctx, f.SHA256, f.ID, f.Size)
+	name, err := l.putObject(ctx, f.SHA256, f.ID, f.Size)
 	if err != nil {
 		return store.File{}, err
 	}
-	res, err := l.fileOp(ctx, &wireMsg{Op: "file.add", File: &f, Quota: &q, Obj: name}, fresh)
+	res, err := l.fileOp(ctx, &wireMsg{Op: "file.add", File: &f, Quota: &q, Obj: name})
 	if err != nil {
 		return store.File{}, err
 	}
@@ -43,7 +43,6 @@ func (l *Log) AddFile(ctx context.Context, f store.File, q store.Quota) (store.F
 // SetThumb implements store.Files: as AddFile, for the thumbnail's object.
 func (l *Log) SetThumb(ctx context.Context, id string, t store.Thumb) error {
 	m := &wireMsg{Op: "file.thumb", ID: id, Thumb: &t}
-	fresh := false
 	if !t.None {
 		if err := store.ValidateSHA256(t.SHA256); err != nil {
 			return err
@@ -52,11 +51,11 @@ func (l *Log) SetThumb(ctx context.Context, id string, t store.Thumb) error {
 		if err != nil {
 			return err
 		}
-		if m.Obj, fresh, err = l.putObject(ctx, t.SHA256, id, size); err != nil {
+		if m.Obj, err = l.putObject(ctx, t.SHA256, id, size); err != nil {
 			return err
 		}
 	}
-	_, err := l.fileOp(ctx, m, fresh)
+	_, err := l.fileOp(ctx, m)
 	return err
 }
 
@@ -68,49 +67,33 @@ func (l *Log) CollectFiles(ctx context.Context, before time.Time) (int, error) {
 	return n, err
 }
 
-// fileOp publishes a registration whose object m.Obj this node put (fresh)
-// or found. A fresh object the registration did not claim is erased at
-// once: its name was never published anywhere else. One whose fate is
-// unknown (not confirmed) is left to the orphan collector.
-func (l *Log) fileOp(ctx context.Context, m *wireMsg, fresh bool) (any, error) {
-	res, err := l.op(ctx, m)
-	if err != nil && fresh && ruleBroken(err) {
-		if eerr := l.eraseObject(ctx, m.Obj); eerr != nil {
-			l.Logger.Warn("erase an unclaimed upload from the object store; the orphan collector will", "object", m.Obj, "err", eerr)
-		}
-	}
-	return res, err
-}
-
-// ruleBroken reports whether err is a refusal decided at apply (the
-// change was applied and refused), not a failure to learn the outcome.
-func ruleBroken(err error) bool {
-	for _, rule := range []error{store.ErrInvalid, store.ErrNotFound, store.ErrConflict, store.ErrForbidden, store.ErrQuota} {
-		if errors.Is(err, rule) {
-			return true
-		}
-	}
-	return false
+// fileOp publishes a registration whose object m.Obj this node put
+// (fresh) or found. A fresh object the registration did not claim is left
+// to the orphan collector, as a single node leaves a refused upload's
+// object to its pruner: erasing it here could race another registration
+// of the same file id (an archive imported twice at once) that claims it.
+func (l *Log) fileOp(ctx context.Context, m *wireMsg) (any, error) {
+	return l.op(ctx, m)
 }
 
 // putObject makes sure the object store holds content sum for an upload
 // of file id: the owner the replica knows, or else this node's cached copy
-// put under a name of its own (fresh).
-func (l *Log) putObject(ctx context.Context, sum, fileID string, size int64) (name string, fresh bool, err error) {
+// put under a name of its own.
+func (l *Log) putObject(ctx context.Context, sum, fileID string, size int64) (string, error) {
 	if owner, err := l.DB.ObjectOwner(sum); err == nil {
-		return owner, false, nil
+		return owner, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
-		return "", false, err
+		return "", err
 	}
 	b, err := l.cache.dir.Open(sum)
 	if err != nil {
-		return "", false, err // erased meanwhile: ErrNotFound, upload again
+		return "", err // erased meanwhile: ErrNotFound, upload again
 	}
 	defer b.Close()
 	if b.Size() != size {
-		return "", false, store.Invalid("size", "does not match the object")
+		return "", store.Invalid("size", "does not match the object")
 	}
-	name = bolt.ObjectName(sum, fileID)
+	name := bolt.ObjectName(sum, fileID)
 	ctx, cancel := context.WithTimeout(ctx, l.WriteTimeout)
 	defer cancel()
 	objs, _, err := l.objects(ctx, true)
@@ -119,10 +102,10 @@ func (l *Log) putObject(ctx context.Context, sum, fileID string, size int64) (na
 	}
 	if err != nil {
 		if l.closed() {
-			return "", false, store.ErrClosed
+			return "", store.ErrClosed
 		}
 		l.Logger.Warn("put file in the object store", "object", name, "err", err)
-		return "", false, store.Unavailable("the cluster did not store the file in time: upload it again")
+		return "", store.Unavailable("the cluster did not store the file in time: upload it again")
 	}
-	return name, true, nil
+	return name, nil
 }
