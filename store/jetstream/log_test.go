@@ -33,6 +33,9 @@ func openNodeAt(tb testing.TB, c *natstest.Cluster, prefix, node, path string, s
 	l := jetstream.New(db, c.URLs())
 	l.Stream, l.GapStream, l.NodeBucket, l.Prefix = prefix, prefix+"_GAPS", prefix+"_nodes", prefix
 	l.FileBucket = prefix + "_files"
+	// A change waits for the cluster as long as a test waits for anything:
+	// on a machine whose every core is busy, 25 s is not always enough.
+	l.WriteTimeout = 2 * time.Minute
 	l.Node = node
 	if set != nil {
 		set(l)

@@ -103,10 +103,10 @@ func testReplayPruneRace(t *testing.T, open Opener) {
 	for running := true; running || gaps == 0; reads++ {
 		select {
 		case err := <-done:
+			done <- nil // for the deferred wait
 			if err != nil {
 				t.Fatal(err)
 			}
-			done <- nil // for the deferred wait
 			running, deadline = false, time.Now().Add(time.Minute)
 		default:
 		}
