@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/parleychat/parley/api"
 	"github.com/parleychat/parley/store/bolt"
@@ -78,15 +77,7 @@ func TestClusterMetrics(t *testing.T) {
 	metricEquals(t, m, "parley_cluster_ready", 1)
 
 	// A message written for apply rules no node knows stops the applier.
-	nc, err := nats.Connect(c.URLs()[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := njs.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := c.JetStream(t)
 	msg := nats.NewMsg(prefix + ".cluster")
 	msg.Data = []byte(`{"k":"tick"}`)
 	msg.Header.Set("Parley-Rules", "999")

@@ -85,21 +85,7 @@ func BenchmarkUpload(b *testing.B) {
 func BenchmarkAppendWhileUploading(b *testing.B) {
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	const rounds = 7
-	random := func(i int64, buf []byte) []byte {
-		buf[1], buf[2], buf[3] = byte(i), byte(i>>8), byte(i>>16) // new content each time
-		return buf
-	}
-	for _, load := range []struct {
-		name    string
-		every   time.Duration // 0: back to back
-		conns   int
-		content func(b *testing.B) func(i int64, buf []byte) []byte
-		thumbs  bool // wait for thumbnails after each loaded round
-	}{
-		{"uploads=4/s", 250 * time.Millisecond, 8, func(*testing.B) func(int64, []byte) []byte { return random }, false},
-		{"uploads=4/s-photos", 250 * time.Millisecond, 8, photos, true},
-		{"uploads=saturated", 0, 2, func(*testing.B) func(int64, []byte) []byte { return random }, false},
-	} {
+	for _, load := range uploadLoads {
 		b.Run(load.name, func(b *testing.B) {
 			content := load.content(b)
 			s := benchFileServer(b)
@@ -156,6 +142,35 @@ func appendRound(b *testing.B, client *http.Client, base string, n int) float64 
 	}
 	wg.Wait()
 	return float64(n) / time.Since(start).Seconds()
+}
+
+// uploadLoad is an upload load the append benchmarks run beside: one
+// upload every `every` from up to conns clients (every 0: back to back
+// from conns clients), of content made by content (thumbs: wait for the
+// thumbnails after each loaded round, so the next quiet round is quiet).
+type uploadLoad struct {
+	name    string
+	every   time.Duration
+	conns   int
+	content func(b *testing.B) func(i int64, buf []byte) []byte
+	thumbs  bool
+}
+
+// uploadLoads are a busy server's uploads of random files, of photos, and
+// uploads back to back.
+var uploadLoads = []uploadLoad{
+	{"uploads=4/s", 250 * time.Millisecond, 8, randomFiles, false},
+	{"uploads=4/s-photos", 250 * time.Millisecond, 8, photos, true},
+	{"uploads=saturated", 0, 2, randomFiles, false},
+}
+
+// randomFiles returns content for startUploads: the 1 MiB of random bytes,
+// made new content each time.
+func randomFiles(*testing.B) func(int64, []byte) []byte {
+	return func(i int64, buf []byte) []byte {
+		buf[1], buf[2], buf[3] = byte(i), byte(i>>8), byte(i>>16)
+		return buf
+	}
 }
 
 // postText posts one text message and reports whether it was stored.

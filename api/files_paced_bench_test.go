@@ -21,21 +21,7 @@ func BenchmarkPacedAppendWhileUploading(b *testing.B) {
 		rounds = 5
 		rate   = 1000
 	)
-	random := func(i int64, buf []byte) []byte {
-		buf[1], buf[2], buf[3] = byte(i), byte(i>>8), byte(i>>16)
-		return buf
-	}
-	for _, load := range []struct {
-		name    string
-		every   time.Duration
-		conns   int
-		content func(b *testing.B) func(i int64, buf []byte) []byte
-		thumbs  bool
-	}{
-		{"uploads=4/s", 250 * time.Millisecond, 8, func(*testing.B) func(int64, []byte) []byte { return random }, false},
-		{"uploads=4/s-photos", 250 * time.Millisecond, 8, photos, true},
-		{"uploads=saturated", 0, 2, func(*testing.B) func(int64, []byte) []byte { return random }, false},
-	} {
+	for _, load := range uploadLoads {
 		b.Run(load.name, func(b *testing.B) {
 			content := load.content(b)
 			s := benchFileServer(b)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/parleychat/parley/store"
 	pjs "github.com/parleychat/parley/store/jetstream"
@@ -21,15 +20,7 @@ const noTicks = 100 * 365 * 24 * time.Hour
 // apply rules no node knows: every node's applier stops before it.
 func publishForeign(tb testing.TB, c *natstest.Cluster, prefix string) {
 	tb.Helper()
-	nc, err := nats.Connect(c.URLs()[0])
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	js := c.JetStream(tb)
 	msg := nats.NewMsg(prefix + ".cluster")
 	msg.Data = []byte(`{"k":"tick"}`)
 	msg.Header.Set("Parley-Rules", "999")

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
 
@@ -117,15 +116,7 @@ func TestNoEventTextIsErased(t *testing.T) {
 func TestNoEventErasedBeforeItsMessage(t *testing.T) {
 	c := natstest.Start(t, 3)
 	prefix := newPrefix()
-	nc, err := nats.Connect(c.URLs()[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := njs.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := c.JetStream(t)
 	var (
 		calls      atomic.Int32
 		msgSeq     atomic.Uint64

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Cluster is an embedded JetStream cluster. Its methods are safe for
@@ -170,4 +172,20 @@ func (c *Cluster) Shutdown() {
 	for i := range c.servers {
 		c.Kill(i)
 	}
+}
+
+// JetStream connects a client to the cluster's first server for the rest
+// of the test (closed at cleanup) and returns its JetStream context.
+func (c *Cluster) JetStream(tb testing.TB) jetstream.JetStream {
+	tb.Helper()
+	nc, err := nats.Connect(c.URLs()[0])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return js
 }
