@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -203,4 +204,34 @@ func TestCollectedUploadsAreErased(t *testing.T) {
 		s, err := rebuilt.FileStats(ctx)
 		return err == nil && s == store.FileStats{}
 	})
+}
+
+// TestUnregisteredObjectsAreCollected: an object nothing registered (its
+// node died between the put and the registration) is erased from the
+// object store once older than OrphanAge; a registered one stays.
+func TestUnregisteredObjectsAreCollected(t *testing.T) {
+	c := natstest.Start(t, 3)
+	prefix := newPrefix()
+	a := openNode(t, c, prefix, "a", func(l *jetstream.Log) {
+		l.DB.OrphanAge, l.TickEvery = 2*time.Second, 200*time.Millisecond
+	})
+	marker := fmt.Sprintf("ORPHAN-%d", time.Now().UnixNano())
+	kept := upload(t, a, "kept.txt", []byte("kept "+marker)) // also makes the object store
+	objs, err := c.JetStream(t).ObjectStore(context.Background(), prefix+"_files")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := objs.PutBytes(context.Background(), strings.Repeat("ab", 32)+"."+newFileID(), []byte("orphan "+marker)); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the orphan in server 1's object store (else the test does not test)", func() bool {
+		return streamHas(c, 0, "OBJ_"+prefix+"_files", "orphan "+marker)
+	})
+	waitErased(t, c, "OBJ_"+prefix+"_files", "orphan "+marker)
+	if data, err := read(a, kept.SHA256); err != nil || string(data) != "kept "+marker {
+		t.Fatalf("the registered file reads %q (%v)", data, err)
+	}
+	if !streamHas(c, 0, "OBJ_"+prefix+"_files", "kept "+marker) {
+		t.Fatal("the registered file's object was collected")
+	}
 }
