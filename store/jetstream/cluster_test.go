@@ -149,6 +149,44 @@ func TestAccountsAcrossNodes(t *testing.T) {
 	})
 }
 
+// TestAccountsReadAcrossNodesAtOnce: thirty users and credentials, each
+// added through one node and read through another at once, are all found,
+// though the second node applies each while it looks (the look that missed
+// it must look again). The stream's leader changes first, while the stream
+// is new: NATS then lets the peer it first preferred answer stream info
+// too, with what that peer has applied.
+func TestAccountsReadAcrossNodesAtOnce(t *testing.T) {
+	c := natstest.Start(t, 3)
+	prefix := newPrefix()
+	a := openNode(t, c, prefix, "a", nil)
+	first := c.StreamLeader(prefix)
+	if _, err := c.JetStream(t).Conn().Request("$JS.API.STREAM.LEADER.STEPDOWN."+prefix, nil, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "another server leads the stream", func() bool {
+		l := c.StreamLeader(prefix)
+		return l >= 0 && l != first
+	})
+	b := openNode(t, c, prefix, "b", nil)
+	ctx := context.Background()
+	for i := range 30 {
+		name := fmt.Sprintf("u%d", i)
+		if err := a.AddUser(ctx, store.User{Name: name, Role: store.RoleMember, PasswordHash: "h"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.User(ctx, name); err != nil {
+			t.Fatalf("user %s added through A, read through B: %v", name, err)
+		}
+		hash := fmt.Appendf(nil, "token-hash-%d", i)
+		if err := a.AddCredential(ctx, hash, store.Credential{ID: fmt.Sprint(i), Kind: store.KindToken, User: name}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := b.Identify(ctx, hash, time.Now()); err != nil {
+			t.Fatalf("credential %d added through A, identified through B: %v", i, err)
+		}
+	}
+}
+
 // TestRetentionTicksPruneAlike: retention runs from ticks in the stream,
 // so every node prunes the same events and reports the same horizon.
 func TestRetentionTicksPruneAlike(t *testing.T) {

@@ -237,6 +237,9 @@ func (l *Log) connect() error {
 		nc.Close()
 		return fmt.Errorf("create stream %s on %v: %w", l.Stream, l.URLs, err)
 	}
+	if l.stream.CachedInfo().Config.AllowDirect {
+		l.Logger.Warn("the cluster stream allows direct gets: a token made through one node may be refused by another for a moment; turn allow_direct off", "stream", l.Stream)
+	}
 	if r := l.stream.CachedInfo().Config.Replicas; r < 3 {
 		l.Logger.Warn("the cluster stream is not replicated: acknowledged events are lost if one NATS server loses its disk (docs/cluster.md)", "stream", l.Stream, "replicas", r)
 	}
@@ -261,10 +264,14 @@ func (l *Log) checkPosition(applied uint64) error {
 	defer cancel()
 	var last uint64
 	err := retry(ctx, func(ctx context.Context) error {
+		// Info counts erased last messages; the leader's last message is
+		// current while info of a new stream may not be (lastStored).
 		info, err := l.stream.Info(ctx)
-		if err == nil {
-			last = info.State.LastSeq
+		if err != nil {
+			return err
 		}
+		stored, err := l.lastStored(ctx)
+		last = max(info.State.LastSeq, stored)
 		return err
 	})
 	if err != nil {

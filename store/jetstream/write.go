@@ -208,34 +208,69 @@ func (l *Log) SetMark(ctx context.Context, person, room string, id ulid.ULID) (u
 }
 
 // Identify implements store.Accounts. A credential made through another
-// node may not be applied here yet: when one is not found, the node waits
-// (at most 5 s) until it has applied the stream as far as it goes now, and
-// looks again, so a token made on node A works on node B at once.
-func (l *Log) Identify(ctx context.Context, hash []byte, now time.Time) (store.Credential, store.User, error) {
-	c, u, err := l.DB.Identify(ctx, hash, now)
-	if !errors.Is(err, store.ErrNotFound) {
-		return c, u, err
-	}
-	if l.barrier(ctx) {
-		return l.DB.Identify(ctx, hash, now)
-	}
+// node may not be applied here yet: a miss looks again (lookFresh), so a
+// token made on node A works on node B at once.
+func (l *Log) Identify(ctx context.Context, hash []byte, now time.Time) (c store.Credential, u store.User, err error) {
+	err = l.lookFresh(ctx, func() error {
+		c, u, err = l.DB.Identify(ctx, hash, now)
+		return err
+	})
 	return c, u, err
 }
 
-// barrier waits until this node has applied the stream's last sequence as
-// of now, at most 5 s, and reports whether it got there with anything new.
-func (l *Log) barrier(ctx context.Context) bool {
+// User implements store.Accounts. A user added through another node may
+// not be applied here yet: a miss looks again (lookFresh), so a user made
+// on node A signs in on node B at once.
+func (l *Log) User(ctx context.Context, name string) (u store.User, err error) {
+	err = l.lookFresh(ctx, func() error {
+		u, err = l.DB.User(ctx, name)
+		return err
+	})
+	return u, err
+}
+
+// lookFresh runs look on this node's replica. When it finds nothing, the
+// node waits (at most 5 s) until it has applied the stream as far as it
+// goes now, and runs look again if it applied anything since the first
+// look began.
+func (l *Log) lookFresh(ctx context.Context, look func() error) error {
+	before := l.AppliedSeq()
+	err := look()
+	if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if l.barrier(ctx); l.AppliedSeq() > before {
+		err = look()
+	}
+	return err
+}
+
+// barrier waits until this node has applied the stream's last message as
+// of now, at most 5 s.
+func (l *Log) barrier(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	info, err := l.stream.Info(ctx)
+	last, err := l.lastStored(ctx)
+	if err == nil && l.AppliedSeq() < last {
+		l.waitApplied(ctx, last)
+	}
+}
+
+// lastStored returns the sequence of the stream's last message as the
+// stream's leader has it (0: none). Not stream info: while a stream is new,
+// NATS lets the peer it first preferred answer info as well, with what that
+// peer has applied, which can be behind what the leader acknowledged; a
+// message get is answered by the leader alone (the stream is made without
+// direct gets, which any peer answers). A last message that was erased is
+// not returned but the one before it: this node applies that one, while the
+// erased one is applied with the message after it.
+func (l *Log) lastStored(ctx context.Context) (uint64, error) {
+	m, err := l.stream.GetLastMsgForSubject(ctx, l.Prefix+".>")
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
 	if err != nil {
-		return false
+		return 0, err
 	}
-	if l.AppliedSeq() >= info.State.LastSeq {
-		return false
-	}
-	// Not want: a last message erased before this node applied it is never
-	// delivered (its gap applies with the next message, a tick at most a
-	// minute away), and the watchdog would restart a healthy consumer.
-	return l.waitApplied(ctx, info.State.LastSeq) == nil
+	return m.Sequence, nil
 }
