@@ -17,9 +17,12 @@ type follower struct {
 	got []sseEvent
 }
 
-// follow starts a follower on nodes[start] until ctx ends.
+// follow starts a follower on nodes[start] until ctx ends, and returns
+// once its first stream is open.
 func follow(ctx context.Context, nodes []clusterClient, start, hop int) *follower {
 	f := &follower{}
+	live := make(chan struct{})
+	var once sync.Once
 	go func() {
 		for node := start; ctx.Err() == nil; node++ {
 			sctx, cancel := context.WithCancel(ctx)
@@ -32,6 +35,7 @@ func follow(ctx context.Context, nodes []clusterClient, start, hop int) *followe
 				}
 				continue
 			}
+			once.Do(func() { close(live) })
 			for n := 0; n < hop; n++ {
 				ev, ok := <-ch
 				if !ok {
@@ -44,6 +48,12 @@ func follow(ctx context.Context, nodes []clusterClient, start, hop int) *followe
 			cancel()
 		}
 	}()
+	// Subscribed before anything is posted: a stream that starts without
+	// Last-Event-ID gets what is posted after it, not before.
+	select {
+	case <-live:
+	case <-ctx.Done():
+	}
 	return f
 }
 
