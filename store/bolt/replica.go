@@ -63,6 +63,10 @@ type Entry struct {
 	Op func(ctx context.Context, db *DB) (any, error)
 	// Chain is an EntryGap's D, as the nodes that applied it computed it.
 	Chain time.Time
+	// EraseRefused says an EntryOp's message carries what a user sent (a
+	// file's name): if the op is refused, its sequence is queued for
+	// erasure as a change that produced no event (replica_noevent.go).
+	EraseRefused bool
 	// Retention and DedupWindow are an EntryTick's: the cluster's default
 	// retention and how long client ids are remembered. UploadTTL, if
 	// set, collects the uploads no message carried for that long.
@@ -386,7 +390,16 @@ func (d *DB) applyOp(ctx context.Context, en Entry, at time.Time) (Outcome, erro
 	}
 	o.Result, o.Err = res, err
 	if err != nil || !hooked {
-		if err := d.update(func(tx *bbolt.Tx) error { return putApplied(tx, en.Seq, at) }); err != nil {
+		o.NoEventQueued = err != nil && en.EraseRefused
+		err := d.update(func(tx *bbolt.Tx) error {
+			if o.NoEventQueued {
+				if err := queueNoEventSeq(tx, en.Seq, at, ""); err != nil {
+					return err
+				}
+			}
+			return putApplied(tx, en.Seq, at)
+		})
+		if err != nil {
 			return o, fmt.Errorf("apply sequence %d: %w", en.Seq, err)
 		}
 	}

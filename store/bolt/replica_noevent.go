@@ -12,8 +12,9 @@ import (
 
 // A stream message whose apply produced no event (an edit to the text the
 // message already has, a change refused by a rule, a post deduplicated by
-// its client id, an import of an event the log has) changes nothing but the
-// replica's position, yet its text stays in the stream. A replica queues
+// its client id, an import of an event the log has, a file registration
+// refused) changes nothing but the replica's position, yet its text (or
+// file name) stays in the stream. A replica queues
 // its sequence, when it carries text, in the transaction that applies it:
 //
 //	erase_none/<seq>   8-byte big-endian stream sequence → its 16-byte
@@ -42,14 +43,21 @@ func (w *batchWriter) queueNoEvent(en Entry, at time.Time, room string) (bool, e
 	if en.Event.Text == "" {
 		return false, nil
 	}
-	b, err := w.tx.CreateBucketIfNotExists(bucketEraseNone)
+	return true, queueNoEventSeq(w.tx, en.Seq, at, room)
+}
+
+// queueNoEventSeq queues sequence seq, applied at D = at, which produced
+// no event (an event, or an op refused whose message carries what a user
+// sent: Entry.EraseRefused).
+func queueNoEventSeq(tx *bbolt.Tx, seq uint64, at time.Time, room string) error {
+	b, err := tx.CreateBucketIfNotExists(bucketEraseNone)
 	if err != nil {
-		return false, err
+		return err
 	}
-	id := DerivedID(at, en.Seq)
+	id := DerivedID(at, seq)
 	v := make([]byte, 0, 16+len(room))
 	v = append(append(v, id[:]...), room...)
-	return true, b.Put(seqKey(en.Seq), v)
+	return b.Put(seqKey(seq), v)
 }
 
 // applyNoEvent applies the gap record of a sequence that produced no

@@ -16,7 +16,8 @@ import (
 // TestNoEventEntriesQueueAndGapAlike: entries with text that produce no
 // event (a post deduplicated by its client id, a no-op edit, a refused
 // edit, a post refused in a room that did not exist, an import of an
-// event the log has) are queued for erasure, and nothing else is; a
+// event the log has), and a refused op marked EraseRefused (a file
+// registration), are queued for erasure, and nothing else is; a
 // replica that meets them as gap records saying "none" ends in the same
 // state: records, rooms, position and D.
 func TestNoEventEntriesQueueAndGapAlike(t *testing.T) {
@@ -30,6 +31,8 @@ func TestNoEventEntriesQueueAndGapAlike(t *testing.T) {
 	imported.Time = t0.Add(-time.Hour)
 	_ = imported.ID.SetTime(ulid.Timestamp(imported.Time))
 	imported.Derive()
+	refuse := func(context.Context, *DB) (any, error) { return nil, store.Invalid("id", "file id in use") }
+	accept := func(context.Context, *DB) (any, error) { return nil, nil }
 	entries := []Entry{
 		ev(1, store.Event{Room: "r", Type: store.TypeMessage, Author: "x", Text: "one", ClientID: "c1"}),
 		ev(2, store.Event{Room: "r", Type: store.TypeMessage, Author: "x", Text: "SECRET dedup", ClientID: "c1"}),
@@ -40,16 +43,20 @@ func TestNoEventEntriesQueueAndGapAlike(t *testing.T) {
 		{Seq: 7, Stamp: at(7), Kind: EntryImport, Event: imported},
 		{Seq: 8, Stamp: at(8), Kind: EntryImport, Event: imported},
 		ev(9, store.Event{Room: "r", Type: store.TypeEdit, Author: "x", Target: msg, Text: "two"}),
+		// Ops: only a refused one whose message carries what a user sent.
+		{Seq: 10, Stamp: at(10), Kind: EntryOp, Op: refuse, EraseRefused: true},
+		{Seq: 11, Stamp: at(11), Kind: EntryOp, Op: accept, EraseRefused: true},
+		{Seq: 12, Stamp: at(12), Kind: EntryOp, Op: refuse},
 	}
 	d, outs := applyAll(t, entries)
-	if !errors.Is(outs[3].Err, store.ErrForbidden) || !errors.Is(outs[4].Err, store.ErrInvalid) || !outs[8].Created {
+	if !errors.Is(outs[3].Err, store.ErrForbidden) || !errors.Is(outs[4].Err, store.ErrInvalid) || !outs[8].Created || !errors.Is(outs[9].Err, store.ErrInvalid) {
 		t.Fatalf("outcomes: %+v", outs)
 	}
 	items, err := d.EraseQueue(context.Background(), 0, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[uint64]string{2: "", 3: "", 4: "", 5: "new", 8: ""} // the reaction carries no text
+	want := map[uint64]string{2: "", 3: "", 4: "", 5: "new", 8: "", 10: ""} // the reaction carries no text
 	got := map[uint64]string{}
 	for _, it := range items {
 		if !it.NoEvent || len(it.Event) != 0 || it.ID != DerivedID(outs[it.Seq-1].Chain, it.Seq) {

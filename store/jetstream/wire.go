@@ -193,7 +193,8 @@ func (m *wireMsg) decodeInto(en *bolt.Entry, data []byte) error {
 		if err != nil {
 			return fmt.Errorf("sequence %d: %w", seq, err)
 		}
-		en.Kind, en.Op = bolt.EntryOp, op
+		// A refused registration's file name leaves the stream.
+		en.Kind, en.Op, en.EraseRefused = bolt.EntryOp, op, m.Op == "file.add"
 	default:
 		return fmt.Errorf("sequence %d: unknown kind %q", seq, m.Kind)
 	}
