@@ -117,6 +117,9 @@ func (l *Log) consume() error {
 				// A node that takes no changes of its own waits for none:
 				// what the stream holds is what it must apply.
 				l.wantPending(ctx, cons)
+				if err := l.applyErasedTail(ctx); err != nil {
+					return err
+				}
 			}
 			// A change waits for a sequence this consumer has not delivered
 			// for a while: after a stream leader's crash an ordered
@@ -180,6 +183,12 @@ func (l *Log) applyMsgs(ctx context.Context, batch []jetstream.Msg) error {
 		entries = append(entries, en)
 		next = seq + 1
 	}
+	return l.applyEntries(ctx, entries, accounts)
+}
+
+// applyEntries applies entries, the next sequences, and hands the outcomes
+// to the waiters; accounts says whether any changes accounts.
+func (l *Log) applyEntries(ctx context.Context, entries []bolt.Entry, accounts bool) error {
 	if len(entries) == 0 {
 		return nil
 	}
@@ -217,6 +226,36 @@ func (l *Log) watchAccounts() {
 			}
 		}
 	}
+}
+
+// applyErasedTail applies the gap records of the messages erased at the
+// end of the stream. The consumer never delivers an erased message, and
+// the applier otherwise meets its gap only with the next message (a tick,
+// up to a minute away): until then a node starting would not be ready,
+// and a change waiting for the stream's end would wait. A gap record
+// stands for its message wherever it is applied (a rebuild applies it so),
+// so it may be applied before its message is removed; a message the
+// consumer delivers after its gap was applied is skipped.
+func (l *Log) applyErasedTail(ctx context.Context) error {
+	ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	info, err := l.stream.Info(ictx)
+	if err != nil {
+		return nil // the next round asks again
+	}
+	var entries []bolt.Entry
+	for seq := l.AppliedSeq() + 1; seq <= info.State.LastSeq && len(entries) < applyBatch; seq++ {
+		m, err := l.gaps.GetLastMsgForSubject(ictx, l.gapSubject(seq))
+		if err != nil {
+			break // not erased, or not yet: the consumer delivers it
+		}
+		en, err := gapEntry(seq, m.Data)
+		if err != nil {
+			return err
+		}
+		entries = append(entries, en)
+	}
+	return l.applyEntries(ctx, entries, false)
 }
 
 // gapEntry fetches the gap record of a sequence the stream no longer has.

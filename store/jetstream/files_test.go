@@ -14,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	njs "github.com/nats-io/nats.go/jetstream"
+
 	"github.com/parleychat/parley/store"
+	"github.com/parleychat/parley/store/bolt"
 	"github.com/parleychat/parley/store/jetstream"
 	"github.com/parleychat/parley/store/jetstream/natstest"
 )
@@ -233,5 +236,64 @@ func TestUnregisteredObjectsAreCollected(t *testing.T) {
 	}
 	if !streamHas(c, 0, "OBJ_"+prefix+"_files", "kept "+marker) {
 		t.Fatal("the registered file's object was collected")
+	}
+}
+
+// TestRefusedRegistrationsAreErased: a file registration refused at apply
+// (over the uploader's quota) is answered with the rule it broke, and the
+// file's name, which the single node never stores for a refused upload,
+// leaves the stream; a node started empty applies the gap record that
+// stands for it to the same state: no file, nothing charged. It is the
+// stream's last message and no tick follows it (a day apart): the new node
+// applies the erased tail's gap without waiting for a next message.
+func TestRefusedRegistrationsAreErased(t *testing.T) {
+	c := natstest.Start(t, 3)
+	prefix := newPrefix()
+	noTicks := func(l *jetstream.Log) { l.TickEvery = 24 * time.Hour }
+	a, b := openNode(t, c, prefix, "a", noTicks), openNode(t, c, prefix, "b", noTicks)
+	ctx := context.Background()
+	marker := fmt.Sprintf("REFUSED-%d", time.Now().UnixNano())
+	w, err := a.Blobs().Create()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort()
+	if _, err := w.Write([]byte("bytes " + marker)); err != nil {
+		t.Fatal(err)
+	}
+	sum, size, err := w.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := a.AppliedSeq() + 1
+	_, err = a.AddFile(ctx, store.File{ID: newFileID(), Room: "r", Name: "name-" + marker + ".txt", Size: size,
+		Type: "text/plain", SHA256: sum, Uploader: "x"}, store.Quota{User: 1})
+	var qe *store.QuotaError
+	// Or the cluster erased it before A applied it, which is the same
+	// refusal A can no longer name.
+	if !errors.As(err, &qe) && !errors.Is(err, bolt.ErrOutcomeErased) {
+		t.Fatalf("a registration over the quota: got %v, want a quota error", err)
+	}
+	to := a.AppliedSeq()
+	s, err := c.JetStream(t).Stream(ctx, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "no message of the stream holds the refused file's name", func() bool {
+		for seq := from; seq <= to; seq++ {
+			m, err := s.GetMsg(ctx, seq)
+			if err == nil && bytes.Contains(m.Data, []byte(marker)) || err != nil && !errors.Is(err, njs.ErrMsgNotFound) {
+				return false
+			}
+		}
+		return true
+	})
+	waitErased(t, c, prefix, "name-"+marker)
+	rebuilt := openNode(t, c, prefix, "c", noTicks)
+	for _, n := range []*jetstream.Log{a, b, rebuilt} {
+		waitUntil(t, "the node applied the refusal", func() bool { return n.AppliedSeq() >= to })
+		if st, err := n.FileStats(ctx); err != nil || st != (store.FileStats{}) {
+			t.Fatalf("node %s after a refused registration: %+v, %v; want no file", n.Node, st, err)
+		}
 	}
 }
