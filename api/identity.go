@@ -120,10 +120,12 @@ func errNoAccess(room string) error {
 	return errorf(http.StatusForbidden, "no access to room %s", room)
 }
 
-// checkRooms fails with 403 unless id may use every room.
+// checkRooms fails with 403 unless id may use every room. In cluster mode
+// a refusal is checked again once the node has caught up (synced), so
+// access given through another node holds here at once.
 func (s *Server) checkRooms(ctx context.Context, id identity, rooms []string) error {
 	for _, room := range rooms {
-		ok, err := s.canUse(ctx, id, room)
+		ok, err := s.synced(ctx, func() (bool, error) { return s.canUse(ctx, id, room) })
 		if err != nil {
 			return err
 		}
@@ -132,6 +134,15 @@ func (s *Server) checkRooms(ctx context.Context, id identity, rooms []string) er
 		}
 	}
 	return nil
+}
+
+// synced runs check, and in cluster mode again if it refused and the node
+// applied changes made through other nodes meanwhile (store.Syncer).
+func (s *Server) synced(ctx context.Context, check func() (bool, error)) (bool, error) {
+	if sy, ok := s.Accounts.(store.Syncer); ok {
+		return sy.Synced(ctx, check)
+	}
+	return check()
 }
 
 // Access levels of routes.

@@ -91,15 +91,21 @@ func (s *Server) checkLogin(ctx context.Context, name, password string) (store.U
 	if len(password) > maxPasswordLen {
 		return store.User{}, errBadLogin
 	}
-	u, err := s.Accounts.User(ctx, name)
-	if errors.Is(err, store.ErrNotFound) {
-		s.passwords.burn(password)
-		return store.User{}, errBadLogin
-	}
-	if err != nil {
-		return store.User{}, err
-	}
-	ok, err := s.passwords.verify(password, u.PasswordHash)
+	// In cluster mode a user added, or a password set, through another
+	// node holds here at once (synced).
+	var u store.User
+	ok, err := s.synced(ctx, func() (bool, error) {
+		var err error
+		u, err = s.Accounts.User(ctx, name)
+		if errors.Is(err, store.ErrNotFound) {
+			s.passwords.burn(password)
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		return s.passwords.verify(password, u.PasswordHash)
+	})
 	if err != nil {
 		return store.User{}, err
 	}

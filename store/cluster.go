@@ -37,3 +37,15 @@ type Cluster interface {
 	// replica). Safe for concurrent use.
 	ClusterStats(ctx context.Context) (ClusterStats, error)
 }
+
+// Syncer is a log whose reads may lag a change made through another node.
+// A request refused on what was read (no access to a room, a wrong
+// password, an unknown token) is checked through Synced, so a change made
+// through one node holds through another at once.
+type Syncer interface {
+	// Synced runs check. If check refuses (false, nil), it waits, within
+	// ctx and at most a few seconds, until the node has applied the
+	// cluster's changes as far as they go now, and runs check again if the
+	// node applied anything since check first began.
+	Synced(ctx context.Context, check func() (bool, error)) (bool, error)
+}

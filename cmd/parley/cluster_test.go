@@ -46,8 +46,19 @@ type clusterClient struct {
 // newToken creates an admin token through url with the password.
 func newToken(tb testing.TB, url string) string {
 	tb.Helper()
+	tok, status := tokenFor(tb, url, "admin", clusterPassword)
+	if status != http.StatusCreated {
+		tb.Fatalf("create token through %s: status %d", url, status)
+	}
+	return tok
+}
+
+// tokenFor creates a token for name through url, signing in with
+// password, and returns it with the status of the request.
+func tokenFor(tb testing.TB, url, name, password string) (string, int) {
+	tb.Helper()
 	req, _ := http.NewRequest(http.MethodPost, url+"/api/tokens", nil)
-	req.SetBasicAuth("admin", clusterPassword)
+	req.SetBasicAuth(name, password)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		tb.Fatal(err)
@@ -56,10 +67,10 @@ func newToken(tb testing.TB, url string) string {
 	var tok struct {
 		Token string `json:"token"`
 	}
-	if resp.StatusCode != http.StatusCreated || json.NewDecoder(resp.Body).Decode(&tok) != nil {
-		tb.Fatalf("create token through %s: status %d", url, resp.StatusCode)
+	if resp.StatusCode == http.StatusCreated && json.NewDecoder(resp.Body).Decode(&tok) != nil {
+		tb.Fatalf("create token through %s: undecodable answer", url)
 	}
-	return tok.Token
+	return tok.Token, resp.StatusCode
 }
 
 // do sends a request and returns the status and body.
@@ -654,5 +665,40 @@ func TestClusterPresenceAcrossNodes(t *testing.T) {
 		return bytes.Contains(body, []byte(`"name":"admin"`)) && bytes.Contains(body, []byte(`"node-a-`))
 	}) {
 		t.Fatalf("presence on B never showed the stream on A: %s", body)
+	}
+}
+
+// TestClusterAccessHoldsAcrossNodesAtOnce: changes made through node A
+// hold through node B on the next request: a new user signs in, a new
+// password works, a member added to a private room reads it. Ten rounds:
+// B has usually applied a change before the request comes, so one round
+// seldom meets the node behind.
+func TestClusterAccessHoldsAcrossNodesAtOnce(t *testing.T) {
+	c := natstest.Start(t, 3)
+	a := startClusterNode(t, c, "a", "")
+	b := startClusterNode(t, c, "b", "")
+	ca := clusterClient{t, a.url, newToken(t, a.url)}
+	must := func(cc clusterClient, method, path, body string) {
+		t.Helper()
+		if status, got, err := cc.do(method, path, body); err != nil || status/100 != 2 {
+			t.Fatalf("%s %s through %s: %d %s %v", method, path, cc.url, status, got, err)
+		}
+	}
+	for i := range 10 {
+		name, room := fmt.Sprintf("mia%d", i), fmt.Sprintf("secret%d", i)
+		must(ca, http.MethodPost, "/api/users", `{"name":"`+name+`","password":"first password 1","role":"member"}`)
+		tok, status := tokenFor(t, b.url, name, "first password 1")
+		if status != http.StatusCreated {
+			t.Fatalf("round %d: a user added through A, signing in through B: %d", i, status)
+		}
+		must(ca, http.MethodPut, "/api/users/"+name+"/password", `{"password":"second password 2"}`)
+		if _, status := tokenFor(t, b.url, name, "second password 2"); status != http.StatusCreated {
+			t.Fatalf("round %d: a password set through A, signing in with it through B: %d", i, status)
+		}
+		must(ca, http.MethodPut, "/api/rooms/"+room+"/access", `{"private":true}`)
+		must(ca, http.MethodPut, "/api/rooms/"+room+"/members/"+name, "")
+		if status, got, err := (clusterClient{t, b.url, tok}).do(http.MethodGet, "/api/rooms/"+room+"/messages", ""); err != nil || status != http.StatusOK {
+			t.Fatalf("round %d: a member added through A, reading the room through B: %d %s %v", i, status, got, err)
+		}
 	}
 }

@@ -150,9 +150,10 @@ func TestAccountsAcrossNodes(t *testing.T) {
 }
 
 // TestAccountsReadAcrossNodesAtOnce: thirty users and credentials, each
-// added through one node and read through another at once, are all found,
-// though the second node applies each while it looks (the look that missed
-// it must look again). The stream's leader changes first, while the stream
+// added through one node and read through another at once (the user
+// through Synced, as a sign-in does; the credential by Identify), are all
+// found, though the second node applies each while it looks (the look that
+// missed it must look again). The stream's leader changes first, while the stream
 // is new: NATS then lets the peer it first preferred answer stream info
 // too, with what that peer has applied.
 func TestAccountsReadAcrossNodesAtOnce(t *testing.T) {
@@ -174,8 +175,15 @@ func TestAccountsReadAcrossNodesAtOnce(t *testing.T) {
 		if err := a.AddUser(ctx, store.User{Name: name, Role: store.RoleMember, PasswordHash: "h"}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := b.User(ctx, name); err != nil {
-			t.Fatalf("user %s added through A, read through B: %v", name, err)
+		found, err := b.Synced(ctx, func() (bool, error) {
+			_, err := b.User(ctx, name)
+			if errors.Is(err, store.ErrNotFound) {
+				return false, nil
+			}
+			return err == nil, err
+		})
+		if !found || err != nil {
+			t.Fatalf("user %s added through A, read through B (synced): %v, %v", name, found, err)
 		}
 		hash := fmt.Appendf(nil, "token-hash-%d", i)
 		if err := a.AddCredential(ctx, hash, store.Credential{ID: fmt.Sprint(i), Kind: store.KindToken, User: name}); err != nil {

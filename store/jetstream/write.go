@@ -209,7 +209,8 @@ func (l *Log) SetMark(ctx context.Context, person, room string, id ulid.ULID) (u
 
 // Identify implements store.Accounts. A credential made through another
 // node may not be applied here yet: a miss looks again (lookFresh), so a
-// token made on node A works on node B at once.
+// token made on node A works on node B at once, without the caller's
+// Synced.
 func (l *Log) Identify(ctx context.Context, hash []byte, now time.Time) (c store.Credential, u store.User, err error) {
 	err = l.lookFresh(ctx, func() error {
 		c, u, err = l.DB.Identify(ctx, hash, now)
@@ -218,31 +219,28 @@ func (l *Log) Identify(ctx context.Context, hash []byte, now time.Time) (c store
 	return c, u, err
 }
 
-// User implements store.Accounts. A user added through another node may
-// not be applied here yet: a miss looks again (lookFresh), so a user made
-// on node A signs in on node B at once.
-func (l *Log) User(ctx context.Context, name string) (u store.User, err error) {
-	err = l.lookFresh(ctx, func() error {
-		u, err = l.DB.User(ctx, name)
-		return err
+// lookFresh runs look on this node's replica, and again if it finds
+// nothing (Synced).
+func (l *Log) lookFresh(ctx context.Context, look func() error) error {
+	var err error
+	l.Synced(ctx, func() (bool, error) {
+		err = look()
+		return !errors.Is(err, store.ErrNotFound), nil
 	})
-	return u, err
+	return err
 }
 
-// lookFresh runs look on this node's replica. When it finds nothing, the
-// node waits (at most 5 s) until it has applied the stream as far as it
-// goes now, and runs look again if it applied anything since the first
-// look began.
-func (l *Log) lookFresh(ctx context.Context, look func() error) error {
+// Synced implements store.Syncer.
+func (l *Log) Synced(ctx context.Context, check func() (bool, error)) (bool, error) {
 	before := l.AppliedSeq()
-	err := look()
-	if !errors.Is(err, store.ErrNotFound) {
-		return err
+	ok, err := check()
+	if ok || err != nil {
+		return ok, err
 	}
 	if l.barrier(ctx); l.AppliedSeq() > before {
-		err = look()
+		return check()
 	}
-	return err
+	return false, nil
 }
 
 // barrier waits until this node has applied the stream's last message as
@@ -262,8 +260,8 @@ func (l *Log) barrier(ctx context.Context) {
 // peer has applied, which can be behind what the leader acknowledged; a
 // message get is answered by the leader alone (the stream is made without
 // direct gets, which any peer answers). A last message that was erased is
-// not returned but the one before it: this node applies that one, while the
-// erased one is applied with the message after it.
+// not returned but the one before it, which this node applies (the erased
+// one is applied as its gap record: applyErasedTail).
 func (l *Log) lastStored(ctx context.Context) (uint64, error) {
 	m, err := l.stream.GetLastMsgForSubject(ctx, l.Prefix+".>")
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
