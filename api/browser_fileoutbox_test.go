@@ -370,3 +370,52 @@ func TestBrowserFileMessageForgottenAtSignOut(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowserFileMessageWaitsForSignIn: a message with a file whose upload
+// the server answers 401 (the session ended meanwhile) is not refused: the
+// page asks to sign in again, keeps the message, and once signed in sends
+// it, once, with its file.
+func TestBrowserFileMessageWaitsForSignIn(t *testing.T) {
+	srv := browserStartAuthServer(t, func(a *api.Server) { a.Files = a.Accounts.(*bolt.DB) })
+	admin := srv.setupAdmin("admin", "admin-password")
+	srv.addUser(admin, "alice", "alice-password", "member")
+	browser := browserStart(t)
+	p := browserNewPage(t, browser)
+	p.openSignedIn(srv.URL+"/r/lobby", "alice", "alice-password")
+
+	p.blockUploads(true)
+	data := randomBytes(20<<10, 4)
+	p.pasteFile("later.bin", data)
+	p.send("sent after signing in")
+	p.wait("the message to fail", pendingFileMessage("sent after signing in")+`?.dataset.state === 'failed'`)
+
+	// The session ends (an admin sets a new password); then the upload is
+	// tried again and answered 401.
+	srv.must(http.MethodPut, "/api/users/alice/password", admin, map[string]string{"password": "alice-password-2"}, http.StatusNoContent, nil)
+	p.blockUploads(false)
+	p.do(chromedp.Evaluate[chromedp.Void](`window.parleyOldPage = true`))
+	p.click(`#upload-tray li.pending-message [data-action=retry-upload]`)
+	p.waitKept("the upload answered 401, the message kept to send", `messages.length === 1 && blobs === 1 && `+
+		`messages[0].state === 'failed' && messages[0].retryable && /sign in/.test(messages[0].error)`)
+	p.signIn("alice", "alice-password-2")
+	p.waitLoad("the chat again", `!window.parleyOldPage && document.getElementById('conn')?.dataset.state === 'live'`)
+	p.waitKeptEmpty("the message sent and forgotten")
+
+	var out struct {
+		Events []fileOutboxMessage `json:"events"`
+	}
+	srv.must(http.MethodGet, "/api/rooms/lobby/messages?limit=1000", admin, nil, http.StatusOK, &out)
+	var sent []fileOutboxMessage
+	for _, m := range out.Events {
+		if m.Text == "sent after signing in" {
+			sent = append(sent, m)
+		}
+	}
+	if len(sent) != 1 || len(sent[0].Files) != 1 {
+		t.Fatalf("stored: %+v, want the message once with its file", sent)
+	}
+	resp, got := srv.request(http.MethodGet, "/api/rooms/lobby/files/"+sent[0].Files[0].ID, admin, nil)
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(got, data) {
+		t.Fatalf("the file: status %d, %d bytes; want 200 and the %d bytes pasted", resp.StatusCode, len(got), len(data))
+	}
+}

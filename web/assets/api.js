@@ -38,6 +38,14 @@ export function useAccessControl(onUnauthorized) {
   unauthorized = onUnauthorized;
 }
 
+/**
+ * sessionEnded tells the page its session has ended, for a 401 answered to
+ * a request made outside this module (an upload's XMLHttpRequest).
+ */
+export function sessionEnded() {
+  unauthorized?.();
+}
+
 function authorField(author) {
   return serverAuthor ? undefined : author;
 }

@@ -130,7 +130,9 @@ export class Uploads {
       } else {
         const s = xhr.status;
         item.state = 'failed';
-        item.retryable = s === 408 || s === 429 || s >= 500;
+        item.signedOut = s === 401;
+        if (item.signedOut) api.sessionEnded();
+        item.retryable = item.signedOut || s === 408 || s === 429 || s >= 500;
         item.retryAfter = Number(xhr.getResponseHeader('Retry-After')) || 0;
         item.error = xhr.response?.error || `The server answered ${s}.`;
       }
@@ -159,7 +161,7 @@ export class Uploads {
     } catch (err) {
       if (!this.items.includes(item)) return;
       Object.assign(item, {
-        state: 'failed', retryable: err instanceof api.ApiError && err.retryable, error: err.message || 'Something went wrong.',
+        state: 'failed', signedOut: signedOut(err), retryable: retryable(err), error: err.message || 'Something went wrong.',
       });
     }
     this.settled(item);
@@ -388,7 +390,10 @@ export class Uploads {
       msg.error = failed[0].error;
       msg.retryable = failed.every((it) => it.retryable);
       this.save(msg);
-      if (msg.retryable) this.scheduleResend?.(Math.max(...failed.map((it) => it.retryAfter || 0)));
+      // After a 401 it waits for the next sign-in, which reloads the page.
+      if (msg.retryable && !failed.some((it) => it.signedOut)) {
+        this.scheduleResend?.(Math.max(...failed.map((it) => it.retryAfter || 0)));
+      }
       this.render();
     }
     return !failed.length;
@@ -409,9 +414,8 @@ export class Uploads {
         author: msg.author, text: msg.text, clientId: msg.clientId, replyTo: msg.replyTo, files: msg.items.map((it) => it.id),
       });
     } catch (err) {
-      const retryable = err instanceof api.ApiError && err.retryable;
       const reused = msg.items.filter((it) => it.reused);
-      if (!retryable && reused.length) {
+      if (!retryable(err) && reused.length) {
         // An upload from before the reload went between the check and the
         // post: upload those files again, once.
         msg.state = 'waiting';
@@ -420,8 +424,8 @@ export class Uploads {
           this.start(it);
         }
       } else {
-        Object.assign(msg, { state: 'failed', retryable, error: err.message || 'Something went wrong.' });
-        if (retryable) this.scheduleResend?.(err.retryAfter);
+        Object.assign(msg, { state: 'failed', retryable: retryable(err), error: err.message || 'Something went wrong.' });
+        if (retryable(err) && !signedOut(err)) this.scheduleResend?.(err.retryAfter);
       }
       this.save(msg);
       this.render();
@@ -529,6 +533,18 @@ export class Uploads {
     cancel.setAttribute('aria-label', `Remove ${item.file.name || 'pasted file'}`);
     li.append(cancel);
   }
+}
+
+// signedOut is true for an answer saying the session has ended (401): the
+// message is not refused but kept, and sent after the next sign-in.
+function signedOut(err) {
+  return err instanceof api.ApiError && err.status === 401;
+}
+
+// retryable is true for an error that trying again may get past: the
+// server or the network, or an ended session (signedOut).
+function retryable(err) {
+  return err instanceof api.ApiError && (err.retryable || signedOut(err));
 }
 
 // isRefused is true for a message the server refused for a reason that
