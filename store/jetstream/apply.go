@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -78,7 +79,10 @@ func (l *Log) consume() error {
 	if err != nil {
 		return err
 	}
-	defer it.Stop()
+	// Not on this goroutine: Stop waits for the ordered consumer's lock,
+	// which its own reset holds while it retries creating the consumer on
+	// the servers (with backoff, for as long as they refuse).
+	defer func() { go it.Stop() }()
 	l.consuming.Store(true)
 	defer l.consuming.Store(false)
 	msgs := make(chan jetstream.Msg, applyBatch)
@@ -105,6 +109,7 @@ func (l *Log) consume() error {
 		stuckAt    uint64    // applied when a wait for more began
 		stuckSince time.Time // zero while nothing waits
 		ticks      int
+		probing    atomic.Bool // a wantPending runs
 	)
 	for {
 		select {
@@ -115,15 +120,23 @@ func (l *Log) consume() error {
 		case <-watchdog.C:
 			if ticks++; ticks%int(stallAfter/time.Second) == 0 {
 				// A node that takes no changes of its own waits for none:
-				// what the stream holds is what it must apply.
-				l.wantPending(ctx, cons)
+				// what the stream holds is what it must apply. Not on this
+				// goroutine: the consumer's Info waits for the lock its
+				// reset holds, and the watchdog must go on meanwhile.
+				if probing.CompareAndSwap(false, true) {
+					go func() {
+						defer probing.Store(false)
+						l.wantPending(ctx, cons)
+					}()
+				}
 				if err := l.applyErasedTail(ctx); err != nil {
 					return err
 				}
 			}
 			// A change waits for a sequence this consumer has not delivered
 			// for a while: after a stream leader's crash an ordered
-			// consumer was seen stalled for over a minute. Start afresh.
+			// consumer's own reset was seen retrying, with a backoff
+			// growing to 10 s, for over a minute. Start afresh.
 			switch applied, want := l.AppliedSeq(), l.wanted.Load(); {
 			case want <= applied:
 				stuckSince = time.Time{}
