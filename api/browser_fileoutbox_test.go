@@ -332,16 +332,24 @@ func TestBrowserFileMessageDiscarded(t *testing.T) {
 	}
 }
 
+// aliceWithFiles starts a server with access control and files, and a
+// page signed in as alice, a member, in room lobby. It returns the server,
+// the admin's session cookie and the page.
+func aliceWithFiles(t *testing.T) (*browserAuthServer, string, *browserPage) {
+	t.Helper()
+	srv := browserStartAuthServer(t, func(a *api.Server) { a.Files = a.Accounts.(*bolt.DB) })
+	admin := srv.setupAdmin("admin", "admin-password")
+	srv.addUser(admin, "alice", "alice-password", "member")
+	p := browserNewPage(t, browserStart(t))
+	p.openSignedIn(srv.URL+"/r/lobby", "alice", "alice-password")
+	return srv, admin, p
+}
+
 // TestBrowserFileMessageForgottenAtSignOut: signing out stops a pending
 // message with files and forgets it: nothing stays in IndexedDB, and it
 // neither comes back nor is sent after signing in again.
 func TestBrowserFileMessageForgottenAtSignOut(t *testing.T) {
-	srv := browserStartAuthServer(t, func(a *api.Server) { a.Files = a.Accounts.(*bolt.DB) })
-	admin := srv.setupAdmin("admin", "admin-password")
-	srv.addUser(admin, "alice", "alice-password", "member")
-	browser := browserStart(t)
-	p := browserNewPage(t, browser)
-	p.openSignedIn(srv.URL+"/r/lobby", "alice", "alice-password")
+	srv, admin, p := aliceWithFiles(t)
 
 	p.blockUploads(true)
 	p.pasteFile("private.bin", randomBytes(20<<10, 3))
@@ -376,12 +384,7 @@ func TestBrowserFileMessageForgottenAtSignOut(t *testing.T) {
 // page asks to sign in again, keeps the message, and once signed in sends
 // it, once, with its file.
 func TestBrowserFileMessageWaitsForSignIn(t *testing.T) {
-	srv := browserStartAuthServer(t, func(a *api.Server) { a.Files = a.Accounts.(*bolt.DB) })
-	admin := srv.setupAdmin("admin", "admin-password")
-	srv.addUser(admin, "alice", "alice-password", "member")
-	browser := browserStart(t)
-	p := browserNewPage(t, browser)
-	p.openSignedIn(srv.URL+"/r/lobby", "alice", "alice-password")
+	srv, admin, p := aliceWithFiles(t)
 
 	p.blockUploads(true)
 	data := randomBytes(20<<10, 4)
