@@ -575,6 +575,11 @@ func TestClusterSurvivesNATSLeaderSIGKILL(t *testing.T) {
 	a, b := start("a"), start("b")
 	tok := newToken(t, a.url)
 	ca, cb := clusterClient{t, a.url, tok}, clusterClient{t, b.url, tok}
+	// Subscribers on both nodes, moving between them, through the kill;
+	// subscribed before anything is posted.
+	fctx, fcancel := context.WithCancel(context.Background())
+	defer fcancel()
+	followers := []*follower{follow(fctx, []clusterClient{ca, cb}, 0, 23), follow(fctx, []clusterClient{ca, cb}, 1, 31)}
 	var (
 		mu    sync.Mutex
 		acked = map[string]bool{}
@@ -600,10 +605,6 @@ func TestClusterSurvivesNATSLeaderSIGKILL(t *testing.T) {
 			}
 		}()
 	}
-	// Subscribers on both nodes, moving between them, through the kill.
-	fctx, fcancel := context.WithCancel(context.Background())
-	defer fcancel()
-	followers := []*follower{follow(fctx, []clusterClient{ca, cb}, 0, 23), follow(fctx, []clusterClient{ca, cb}, 1, 31)}
 	if !waitFor(func() bool { return count.Load() >= 100 }) {
 		t.Fatal("writers did not get going")
 	}
